@@ -1,0 +1,34 @@
+# Two commands set up everything on a fresh machine: `make train` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install train test tensorboard bench gradcheck clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)  ## train every task on its built-in data, export each, print a summary table
+	$(VENV)/bin/rnn-tasks train --all
+
+test: $(STAMP)  ## the whole test suite, notebooks included
+	$(PY) -m pytest -n 2 --dist loadfile
+
+tensorboard: $(STAMP)  ## serve runs/ on http://localhost:6006
+	$(VENV)/bin/tensorboard --logdir runs --bind_all
+
+gradcheck: $(STAMP)
+	$(VENV)/bin/rnn-tasks gradcheck
+
+bench: $(STAMP)  ## RNN throughput against Keras and PyTorch (installs the CPU torch wheel)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m benchmarks.rnn_throughput --json benchmarks/results/rnn_throughput.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

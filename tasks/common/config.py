@@ -1,0 +1,192 @@
+"""Typed configs: YAML files and `--set a.b=value` overrides over dataclass defaults.
+
+Each task's `config.py` defines a `Config` dataclass with nested sections (`data`, `model`, `train`).
+Defaults live in the dataclasses; YAML files list only what differs. Loading is strict: an unknown key,
+a value of the wrong type or a value a section's `__post_init__` rejects raises `ConfigError` naming the
+key and the file (or `--set`), so a typo never silently trains the wrong model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, has the wrong type or a bad value."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How every task trains; shared so that every run dir and metrics.json look alike."""
+
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    batch_size: int = 64  # small enough for 2 CPU cores, large enough for stable Adam steps
+    learning_rate: float = 1e-3  # Adam default; RNN tasks here converge with it
+    clipnorm: float | None = 1.0  # clip the global gradient norm: vanilla RNNs explode without it
+    early_stopping_patience: int = 4  # epochs without val improvement before stopping; 0 disables
+    seed: int = 42  # seeds Python, NumPy, TF and Keras for reproducible runs
+    steps_per_execution: int = 8  # batches per tf.function call: less Python per step
+    histogram_freq: int = 1  # epochs between weight histograms in TensorBoard; 0 disables
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"  # tf.distribute strategy
+    runs_dir: str = "runs"  # run dirs go to <runs_dir>/<task>/<timestamp>/
+    export_dir: str = "exports"  # SavedModels go to <export_dir>/<task>/<version>/
+    verbose: int = 2  # Keras fit verbosity: 1 progress bar, 2 one line per epoch, 0 silent
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "steps_per_execution"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.clipnorm is not None and self.clipnorm <= 0:
+            raise ValueError(f"clipnorm must be > 0 or null, got {self.clipnorm}")
+        if self.early_stopping_patience < 0 or self.histogram_freq < 0:
+            raise ValueError("early_stopping_patience and histogram_freq must be >= 0")
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp, key: str) -> Any:
+    """Checks `value` against the annotation `tp`, converting where it is lossless (int -> float, list -> tuple)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, arg, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _build(tp, value, key)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else Any
+        items = [_convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        key_type, value_type = args or (Any, Any)
+        return {_convert(k, key_type, f"{key}.{k}"): _convert(v, value_type, f"{key}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if isinstance(value, bool) and tp is not bool:
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
+        if not isinstance(value, tp):
+            raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r} ({type(value).__name__})")
+        return value
+    raise ConfigError(f"{key}: unsupported annotation {tp!r}")  # a bug in a Config class, not in the YAML
+
+
+def _build(cls, values: dict, prefix: str = ""):
+    """Builds dataclass `cls` from a (partial) mapping, recursing into nested sections."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]!r}; known keys here: {sorted(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _convert(value, hints[name], key)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{prefix or cls.__name__}: {error}") from None
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_override(text: str) -> dict:
+    """'train.epochs=3' -> {'train': {'epochs': 3}}; the value is parsed as YAML ('null', '[1, 2]', 'true')."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    dotted, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    for part in reversed(dotted.strip().split(".")):
+        if not part:
+            raise ConfigError(f"--set has an empty key part in {text!r}")
+        value = {part: value}
+    return value
+
+
+def load_config(config_cls, path: str | Path | None = None, overrides=()):
+    """Returns `config_cls` built from its defaults, then the YAML file at `path`, then `--set` overrides."""
+    values: dict = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        values = loaded or {}
+        try:
+            _build(config_cls, values)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+    for override in overrides:
+        update = parse_override(override)
+        try:
+            values = _merge(values, update)
+            _build(config_cls, values)
+        except ConfigError as error:
+            raise ConfigError(f"--set {override}: {error}") from None
+    try:
+        return _build(config_cls, values)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def config_to_dict(config) -> dict:
+    """Plain dict of a config (tuples become lists), ready for YAML or JSON."""
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+    return plain(dataclasses.asdict(config))
+
+
+def save_config(config, path: str | Path) -> None:
+    """Writes the resolved config as YAML; loading it back gives the same config."""
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False, allow_unicode=True),
+                          encoding="utf-8")

@@ -1,0 +1,161 @@
+"""One training run: command line -> resolved config, run directory, seeds and tf.distribute strategy.
+
+Rerunning the same command after a crash resumes: without `--run-dir`, the newest unfinished run of the
+task (no metrics.json yet) whose saved config equals the resolved one is reused, and Keras's
+BackupAndRestore state in its checkpoints/ continues from the last finished epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from tasks.common.config import ConfigError, config_to_dict, load_config, save_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Run:
+    """Where a run writes and how it computes; built by `start_run`."""
+
+    task: str
+    config: object  # the task's Config dataclass, resolved
+    run_dir: Path  # runs/<task>/<timestamp>/ : config.yaml, tensorboard/, checkpoints/, metrics.json
+    strategy: object  # tf.distribute.Strategy; build and compile models inside strategy.scope()
+    is_chief: bool = True  # only the chief writes metrics.json and the export
+    worker_dir: Path | None = None  # where this worker writes logs and checkpoints (run_dir on the chief)
+    resumed: bool = False
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.worker_dir / "tensorboard"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.worker_dir / "checkpoints"
+
+
+def build_parser(task: str, description: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m tasks.{task}.train", description=description)
+    parser.add_argument("--config", help=f"YAML config (e.g. configs/{task}.yaml); defaults when omitted")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set train.epochs=3 (repeatable)")
+    parser.add_argument("--run-dir", help="run directory; default: resume the newest unfinished run with the same "
+                                          "config, else a new runs/<task>/<timestamp>/")
+    parser.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
+                        help="tf.distribute strategy (overrides train.strategy); multi_worker reads TF_CONFIG")
+    return parser
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy by config name. Must run before any other TF op in the process."""
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multi_worker needs the TF_CONFIG environment variable "
+                             "(cluster and task); see README 'Training on several machines'")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _chief_and_worker_id(strategy) -> tuple[bool, str | None]:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, None
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and not has_chief)
+    return is_chief, f"{task_type}-{task_id}"
+
+
+def _find_resumable(task_root: Path, resolved: dict) -> Path | None:
+    """Newest run dir with the same config and no metrics.json: a run that was interrupted."""
+    if not task_root.is_dir():
+        return None
+    for candidate in sorted((p for p in task_root.iterdir() if p.is_dir()), reverse=True):
+        config_file = candidate / "config.yaml"
+        if (candidate / "metrics.json").exists() or not config_file.exists():
+            continue
+        if yaml.safe_load(config_file.read_text(encoding="utf-8")) == resolved:
+            return candidate
+    return None
+
+
+def _new_run_dir(task_root: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for suffix in [""] + [f"-{i}" for i in range(1, 1000)]:
+        candidate = task_root / f"{stamp}{suffix}"
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a new run dir under {task_root}")
+
+
+def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool) -> tuple[Path, bool]:
+    resolved = config_to_dict(config)
+    if explicit:
+        run_dir = Path(explicit)
+        if (run_dir / "metrics.json").exists():
+            raise ValueError(f"{run_dir} holds a finished run (metrics.json exists); choose another --run-dir")
+        saved = run_dir / "config.yaml"
+        if saved.exists() and yaml.safe_load(saved.read_text(encoding="utf-8")) != resolved:
+            raise ValueError(f"{run_dir} holds a run with a different config ({saved}); "
+                             "choose another --run-dir or rerun with the same config to resume")
+        return run_dir, saved.exists()
+    if multi_worker:  # workers must agree on one directory; timestamps taken on each may differ
+        raise ValueError("--strategy multi_worker needs an explicit --run-dir shared by all workers")
+    task_root = Path(config.train.runs_dir) / task
+    previous = _find_resumable(task_root, resolved)
+    if previous is not None:
+        return previous, True
+    return _new_run_dir(task_root), False
+
+
+def start_run(task: str, config_cls, argv=None, description: str | None = None) -> Run:
+    """Parses the command line, resolves the config, prepares the run dir and seeds; see the module docstring."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser(task, description).parse_args(argv)
+    overrides = list(args.overrides) + ([f"train.strategy={args.strategy}"] if args.strategy else [])
+    config = load_config(config_cls, args.config, overrides)
+    strategy = make_strategy(config.train.strategy)  # before any other TF op
+    import keras
+
+    keras.utils.set_random_seed(config.train.seed)
+    is_chief, worker_id = _chief_and_worker_id(strategy)
+    run_dir, resumed = _choose_run_dir(task, config, args.run_dir, config.train.strategy == "multi_worker")
+    worker_dir = run_dir if is_chief else run_dir / "workers" / worker_id
+    worker_dir.mkdir(parents=True, exist_ok=True)
+    if is_chief:
+        save_config(config, run_dir / "config.yaml")
+    log.info("%s run dir %s (%s)", "resuming" if resumed else "starting", run_dir, task)
+    return Run(task=task, config=config, run_dir=run_dir, strategy=strategy, is_chief=is_chief,
+               worker_dir=worker_dir, resumed=resumed)
+
+
+def main_guard(main):
+    """Wraps a task's main so config and data errors print one clear line and exit 2, not a traceback."""
+    import functools
+    import sys
+
+    @functools.wraps(main)
+    def wrapped(argv=None):
+        try:
+            return main(argv)
+        except (ConfigError, ValueError, FileNotFoundError) as error:
+            if os.environ.get("RNN_TASKS_DEBUG"):
+                raise
+            print(f"error: {error} (set RNN_TASKS_DEBUG=1 for a traceback)", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapped

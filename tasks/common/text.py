@@ -1,0 +1,86 @@
+"""Text standardization in pure TensorFlow, so exports stay loadable without tensorflow_text.
+
+Core TF has no Unicode normalization op. Vietnamese typed on some keyboards (and text copied from macOS)
+arrives in NFD: "ệ" as "e" + U+0323 + U+0302. `normalize_nfc` recomposes such sequences with a table of
+(letter, combining mark) -> precomposed letter pairs built at import time from Python's `unicodedata`,
+applied in a few vectorized rounds over code points. It covers every precomposed Latin letter (which
+includes all of Vietnamese), in any order of the marks; other scripts pass through unchanged.
+"""
+from __future__ import annotations
+
+import itertools
+import unicodedata
+
+import numpy as np
+import tensorflow as tf
+
+_LATIN_RANGES = ((0x00C0, 0x0250), (0x1E00, 0x1F00))  # Latin-1 Supplement .. Latin Extended-B, Extended Additional
+_KEY_SHIFT = 21  # code points fit in 21 bits, so (letter << 21) | mark is a unique int64 key
+
+
+def _composition_pairs() -> dict[tuple[int, int], int]:
+    """(letter, mark) -> composed letter, for every path from a base letter to each precomposed Latin letter."""
+    pairs = {}
+    for start, stop in _LATIN_RANGES:
+        for code in range(start, stop):
+            char = chr(code)
+            decomposed = unicodedata.normalize("NFD", char)
+            if decomposed == char or len(decomposed) > 4:
+                continue
+            base, marks = decomposed[0], decomposed[1:]
+            for order in itertools.permutations(marks):  # users' text may hold marks in any order
+                current = base
+                for mark in order:
+                    composed = unicodedata.normalize("NFC", current + mark)
+                    if len(composed) != 1:
+                        break
+                    pairs[(ord(current), ord(mark))] = ord(composed)
+                    current = composed
+    return pairs
+
+
+_PAIRS = _composition_pairs()
+_KEYS = np.array(sorted((a << _KEY_SHIFT) | b for a, b in _PAIRS), dtype=np.int64)
+_VALUES = np.array([_PAIRS[(k >> _KEY_SHIFT, k & ((1 << _KEY_SHIFT) - 1))] for k in _KEYS], dtype=np.int32)
+_MAX_MARKS = 3  # rounds of composition; precomposed Latin letters carry at most 3 marks
+
+
+def _compose_once(codes: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Merges each (letter, following mark) pair found in the table into one code point."""
+    values, row_ids = codes.values, codes.value_rowids()
+    nxt = tf.concat([values[1:], [0]], axis=0)
+    same_row = tf.concat([tf.equal(row_ids[1:], row_ids[:-1]), [False]], axis=0)
+    keys = tf.bitwise.left_shift(tf.cast(values, tf.int64), _KEY_SHIFT) | tf.cast(nxt, tf.int64)
+    keys_table = tf.constant(_KEYS)
+    index = tf.minimum(tf.searchsorted(keys_table, keys), len(_KEYS) - 1)
+    found = tf.logical_and(same_row, tf.equal(tf.gather(keys_table, index), keys))
+    merged = tf.where(found, tf.gather(tf.constant(_VALUES), index), values)
+    absorbed = tf.concat([[False], found[:-1]], axis=0)  # the mark now lives in the letter before it
+    keep = tf.logical_not(absorbed)
+    return tf.RaggedTensor.from_value_rowids(
+        tf.boolean_mask(merged, keep), tf.boolean_mask(row_ids, keep), nrows=codes.nrows())
+
+
+def normalize_nfc(text: tf.Tensor) -> tf.Tensor:
+    """NFC for Latin script (all of Vietnamese) in pure TF: "Vie\u0323\u0302t" -> "Việt". Any shape of tf.string."""
+    text = tf.convert_to_tensor(text, dtype=tf.string)
+    flat = tf.reshape(text, [-1])
+    codes = tf.strings.unicode_decode(flat, "UTF-8", errors="replace")
+    for _ in range(_MAX_MARKS):
+        codes = _compose_once(codes)
+    return tf.reshape(tf.strings.unicode_encode(codes, "UTF-8"), tf.shape(text))
+
+
+# A token is a run of letters, digits and combining marks; anything else visible (punctuation, emoji,
+# symbols) becomes a token of its own so "tốt!!" and "tốt" share the word "tốt".
+_SEPARATE = r"([^\p{L}\p{N}\p{M}\s\p{Z}])"
+_SPACES = r"[\s\p{Z}]+"
+
+
+def standardize_text(text: tf.Tensor) -> tf.Tensor:
+    """NFC, UTF-8 lowercasing that keeps diacritics, punctuation and emoji split off, single spaces."""
+    text = normalize_nfc(text)
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, _SEPARATE, r" \1 ")
+    text = tf.strings.regex_replace(text, _SPACES, " ")
+    return tf.strings.strip(text)

@@ -1,0 +1,97 @@
+"""One `fit` for every task: model.fit plus the shared callbacks, timing and best-weights restore."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import keras
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def make_optimizer(train_config) -> keras.optimizers.Optimizer:
+    """Adam with the configured learning rate and global-norm gradient clipping."""
+    return keras.optimizers.Adam(learning_rate=train_config.learning_rate, global_clipnorm=train_config.clipnorm)
+
+
+def compile_model(model: keras.Model, train_config, loss, metrics=(), **kwargs) -> keras.Model:
+    """Compiles with the shared optimizer and steps_per_execution (call inside run.strategy.scope())."""
+    model.compile(optimizer=make_optimizer(train_config), loss=loss, metrics=list(metrics),
+                  steps_per_execution=train_config.steps_per_execution, **kwargs)
+    return model
+
+
+@dataclasses.dataclass
+class FitResult:
+    history: dict  # metric name -> list of per-epoch values, this process's epochs only
+    train_seconds: float  # wall time of model.fit in this process
+    examples_per_second: float  # training examples per second, median over epochs after the first
+    epoch_end_seconds: list  # seconds since fit began at the end of each epoch, for time-to-quality
+    epochs_run: int
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.start, self.ends, self.durations = time.perf_counter(), [], []
+        self._epoch_start = self.start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.durations.append(now - self._epoch_start)
+        self.ends.append(now - self.start)
+
+
+def _previous_best(history_csv, monitor: str, mode: str):
+    """Best monitored value of epochs finished before a restart, so a resumed run keeps its best checkpoint."""
+    try:
+        column = pd.read_csv(history_csv)[monitor].dropna()
+    except (FileNotFoundError, KeyError, pd.errors.EmptyDataError):
+        return None
+    if column.empty:
+        return None
+    return float(column.min() if mode == "min" else column.max())
+
+
+def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_weight=None, callbacks=(),
+        monitor: str = "val_loss", mode: str = "min") -> FitResult:
+    """Trains with TensorBoard, best and backup checkpoints, early stopping and NaN guard; restores the best weights.
+
+    `num_examples` is the size of the training split (for examples/second). A killed run restarted with
+    the same command continues from its last finished epoch (BackupAndRestore in run.checkpoint_dir).
+    """
+    cfg = run.config.train
+    run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    best_path = run.checkpoint_dir / "best.weights.h5"
+    history_csv = run.worker_dir / "history.csv"
+    timer = _EpochTimer()
+    standard = [
+        keras.callbacks.BackupAndRestore(str(run.checkpoint_dir / "backup"), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
+                                        save_weights_only=True,
+                                        initial_value_threshold=_previous_best(history_csv, monitor, mode)),
+        keras.callbacks.TensorBoard(str(run.tensorboard_dir), histogram_freq=cfg.histogram_freq, write_graph=False),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        keras.callbacks.TerminateOnNaN(),
+        timer,
+    ]
+    if cfg.early_stopping_patience:
+        standard.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
+                                                      patience=cfg.early_stopping_patience))
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, class_weight=class_weight,
+                        callbacks=standard + list(callbacks), verbose=cfg.verbose)
+    if best_path.exists():
+        model.load_weights(str(best_path))
+    else:
+        log.warning("no best checkpoint at %s; keeping the last weights", best_path)
+    steady = sorted(timer.durations[1:] or timer.durations) or [float("nan")]  # epoch 1 includes tracing
+    median = steady[len(steady) // 2]
+    train_seconds = timer.ends[-1] if timer.ends else 0.0
+    return FitResult(history=dict(history.history), train_seconds=train_seconds,
+                     examples_per_second=num_examples / median if median else float("nan"),
+                     epoch_end_seconds=list(timer.ends), epochs_run=len(timer.ends))

@@ -1,0 +1,107 @@
+"""Typed config of the video_actions task; defaults are the full `make train` settings."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from tasks.common.config import TrainConfig
+
+# The built-in actions come in pairs that are each other's reversal in time: only frame order tells them apart.
+BUILTIN_REVERSAL_PAIRS = (("sit_down", "stand_up"), ("fall_down", "get_up"), ("walk_left", "walk_right"))
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where clips come from and how frames are sampled from them."""
+
+    source: Literal["builtin", "folder", "tfds", "features"] = "builtin"  # folder: UCF101 layout; features: .npz
+    path: str | None = None  # folder root (one subfolder per class) or the .npz of features; unused for builtin
+    train_list: str | None = None  # optional UCF101-style split list (e.g. trainlist01.txt), relative to path
+    test_list: str | None = None  # optional split list of test clips; with train_list the split is the user's
+    fps: float = 1.0  # frames sampled per second of video, by timestamp (the lesson: 1 FPS)
+    num_frames: int = 30  # frames per clip (the lesson: 30); shorter clips are padded with black, masked frames
+    frame_size: int = 64  # frames are resized (short side) and center-cropped to frame_size x frame_size
+    extensions: tuple[str, ...] = (".avi", ".mp4", ".mov", ".mkv", ".webm")  # video files a folder may hold
+    on_bad_file: Literal["error", "skip"] = "error"  # an unreadable or empty video: stop, or skip and count it
+    val_fraction: float = 0.15  # share of the training clips held out for early stopping
+    test_fraction: float = 0.2  # share of all clips for the test split when no test_list is given
+    cache_dir: str | None = "cache/video_actions"  # decoded frames and backbone features, keyed by file content
+    reversal_pairs: tuple[tuple[str, str], ...] = BUILTIN_REVERSAL_PAIRS  # classes that are reversals of each other
+    tfds_name: str = "ucf101"  # TFDS dataset (with optional /config) for source=tfds
+    tfds_data_dir: str | None = None  # TFDS data_dir; None uses TFDS's default (~/tensorflow_datasets)
+    tfds_source_fps: float = 25.0  # frame rate of the TFDS frame sequences (UCF101 is 25 fps)
+    tfds_max_clips: int | None = None  # cap on clips read per TFDS split, for quick runs
+    builtin_dir: str = "data/video_actions/builtin"  # the generator writes class folders of MP4 files here
+    builtin_clips_per_class: int = 48  # 8 classes x 48 clips: enough for >= 0.95 test accuracy in minutes
+    builtin_seconds: tuple[float, float] = (10.0, 30.0)  # clip lengths: under 30 s exercises padding/masking
+    builtin_source_fps: tuple[int, ...] = (4, 5, 6, 8)  # source frame rates drawn per clip: sampling is by time
+    builtin_frame_size: int = 64  # width and height of the generated videos
+    builtin_seed: int = 7  # the generated data set is fixed by this seed, not by train.seed
+
+    def __post_init__(self):
+        if self.fps <= 0:
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        for name in ("num_frames", "frame_size", "builtin_clips_per_class", "builtin_frame_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.builtin_frame_size % 2:
+            raise ValueError(f"builtin_frame_size must be even (H.264 needs it), got {self.builtin_frame_size}")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                and self.val_fraction + self.test_fraction < 1):
+            raise ValueError(f"val_fraction and test_fraction must be in [0, 1) with a sum < 1, "
+                             f"got {self.val_fraction} and {self.test_fraction}")
+        low, high = self.builtin_seconds
+        if not 0 < low <= high:
+            raise ValueError(f"builtin_seconds must be 0 < low <= high, got {self.builtin_seconds}")
+        if not self.builtin_source_fps or min(self.builtin_source_fps) < 1:
+            raise ValueError(f"builtin_source_fps must list frame rates >= 1, got {self.builtin_source_fps}")
+        if not self.extensions or not all(e.startswith(".") for e in self.extensions):
+            raise ValueError(f"extensions must be like ['.avi', '.mp4'], got {self.extensions}")
+        for pair in self.reversal_pairs:
+            if pair[0] == pair[1]:
+                raise ValueError(f"reversal_pairs must pair two different classes, got {list(pair)}")
+        if self.source in ("folder", "features") and not self.path:
+            raise ValueError(f"path must name the {'class folder root' if self.source == 'folder' else '.npz file'}"
+                             f" when source is {self.source!r}")
+        if self.tfds_max_clips is not None and self.tfds_max_clips < 1:
+            raise ValueError(f"tfds_max_clips must be >= 1 or null, got {self.tfds_max_clips}")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Per-frame CNN -> RNN(SimpleRNNCell) over the frames, masked -> softmax over actions."""
+
+    backbone: str = "small_cnn"  # small_cnn: trained end to end; else a keras.applications name, frozen, cached
+    backbone_weights: str | None = None  # applications only: null (random, offline), "imagenet" or a weights file
+    cnn_filters: tuple[int, ...] = (16, 32, 32)  # small_cnn: one stride-2 conv per entry (64 px -> 8 px)
+    cnn_grid: int = 4  # small_cnn: pool to a grid x grid map, not to 1x1, so position survives (walk left/right)
+    feature_units: int = 64  # size of the per-frame feature vector x_t the RNN reads
+    rnn_units: int = 64  # size of the RNN state s_t
+    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
+    dropout: float = 0.2  # dropout on the features x_t and on s_T before the softmax
+    baseline_c: float = 1.0  # inverse L2 strength of the order-blind baseline's logistic regression
+
+    def __post_init__(self):
+        if not self.cnn_filters or min(self.cnn_filters) < 1:
+            raise ValueError(f"cnn_filters must list positive filter counts, got {self.cnn_filters}")
+        for name in ("cnn_grid", "feature_units", "rnn_units"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.baseline_c <= 0:
+            raise ValueError(f"baseline_c must be > 0, got {self.baseline_c}")
+
+
+def default_train() -> TrainConfig:
+    """Small batches: a batch is 16 clips x 30 frames of 64x64 pixels."""
+    return TrainConfig(epochs=40, batch_size=16, early_stopping_patience=8, learning_rate=2e-3)
+
+
+@dataclasses.dataclass
+class Config:
+    """The whole video_actions config: data, model, train."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=default_train)
