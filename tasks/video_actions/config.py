@@ -51,8 +51,8 @@ class DataConfig:
             raise ValueError(f"val_fraction and test_fraction must be in [0, 1) with a sum < 1, "
                              f"got {self.val_fraction} and {self.test_fraction}")
         low, high = self.builtin_seconds
-        if not 0 < low <= high:
-            raise ValueError(f"builtin_seconds must be 0 < low <= high, got {self.builtin_seconds}")
+        if not 6 <= low <= high:  # a reversal clip holds each end pose >= 2 s around a >= 1.5 s move
+            raise ValueError(f"builtin_seconds must be 6 <= low <= high, got {self.builtin_seconds}")
         if not self.builtin_source_fps or min(self.builtin_source_fps) < 1:
             raise ValueError(f"builtin_source_fps must list frame rates >= 1, got {self.builtin_source_fps}")
         if not self.extensions or not all(e.startswith(".") for e in self.extensions):
