@@ -16,6 +16,20 @@ import tensorflow as tf
 log = logging.getLogger(__name__)
 
 
+class KerasServingModule(tf.Module):
+    """Base class of every task's export: holds the trained Keras model and tracks all variables it reads.
+
+    Subclasses add a `tf.function` with an `input_signature` on raw inputs. Keras keeps the seed generators of
+    RNN cell dropout outside the TF object graph, and keras.layers.RNN draws (unused) dropout masks even at
+    inference, so without this list tf.saved_model.save refuses the serving function ("untracked resource").
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self._model_variables = [v.value for v in model.variables]
+
+
 def versions(root: Path) -> list[int]:
     """Integer version directories under an export root, ascending."""
     if not root.is_dir():
