@@ -108,8 +108,8 @@ def _build(cls, values: dict, prefix: str = ""):
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in values if k not in fields]
     if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"unknown key {where}{unknown[0]!r}; known keys here: {sorted(fields)}")
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown key {key!r}; known keys here: {sorted(fields)}")
     kwargs = {}
     for name, value in values.items():
         key = f"{prefix}.{name}" if prefix else name

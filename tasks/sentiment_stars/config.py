@@ -1,0 +1,38 @@
+"""Config of the sentiment_stars task: defaults are the full `make train` settings."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from tasks.common.config import TrainConfig
+from tasks.sentiment_stars.data import DataConfig
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    max_tokens: int = 30000  # vocabulary size incl. padding and OOV; real reviews need more than the built-in corpus
+    max_length: int = 256  # tokens kept per review, from its end: the verdict usually comes last
+    embedding_dim: int = 64  # size of x_t, the RNN's input
+    units: int = 64  # size of s_t per direction
+    num_layers: int = 1  # stacked RNN layers; the lower ones return sequences
+    bidirectional: bool = True  # a second RNN reads right to left, so the start of long reviews is not forgotten
+    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
+    dropout: float = 0.2  # on x_t (one mask per sequence) and before the output layer
+    recurrent_dropout: float = 0.0  # on s_{t-1}; off by default, it slows convergence on short texts
+    class_weighting: bool = True  # balanced class weights: real star counts are skewed towards 5
+
+    def __post_init__(self):
+        for name in ("max_tokens", "max_length", "embedding_dim", "units", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "recurrent_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class Config:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=15, learning_rate=3e-3))
+    gradient_norm_every: int = 1  # epochs between per-timestep ||dL/ds_t|| images in TensorBoard; 0 disables

@@ -1,0 +1,79 @@
+"""Strict typed config: YAML over dataclass defaults, --set overrides, errors naming key and file."""
+import dataclasses
+from typing import Literal
+
+import pytest
+
+from tasks.common.config import ConfigError, TrainConfig, load_config, parse_override, save_config
+
+
+@dataclasses.dataclass
+class ModelSection:
+    units: int = 8
+    activation: Literal["tanh", "relu"] = "tanh"
+    dropout: float = 0.0
+    sizes: list[int] = dataclasses.field(default_factory=lambda: [1, 2])
+    name: str | None = None
+
+    def __post_init__(self):
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclasses.dataclass
+class ExampleConfig:
+    model: ModelSection = dataclasses.field(default_factory=ModelSection)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_yaml_and_overrides_layer_in_order(tmp_path):
+    path = write(tmp_path, "model:\n  units: 32\n  dropout: 0\ntrain:\n  epochs: 5\n")
+    config = load_config(ExampleConfig, path, ["train.epochs=7", "model.sizes=[3, 4]", "model.name=null"])
+    assert config.model.units == 32
+    assert config.model.dropout == 0.0 and isinstance(config.model.dropout, float)  # int widened to float
+    assert config.train.epochs == 7
+    assert config.model.sizes == [3, 4]
+    assert config.train.batch_size == TrainConfig().batch_size
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("model:\n  unts: 3\n", "unknown key 'model.unts'"),
+    ("model:\n  units: three\n", "model.units: expected int, got 'three'"),
+    ("model:\n  units: true\n", "model.units: expected int, got True"),
+    ("model:\n  activation: sigmoid\n", "model.activation: must be one of ['tanh', 'relu']"),
+    ("model:\n  dropout: 1.5\n", "dropout must be in [0, 1), got 1.5"),
+    ("train:\n  epochs: 0\n", "epochs must be >= 1"),
+    ("model: [1, 2]\n", "model: expected a mapping"),
+    ("- a\n- b\n", "expected a mapping at the top level"),
+    ("model: {units: 3\n", "not valid YAML"),
+])
+def test_bad_values_name_the_key_and_the_file(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_config(ExampleConfig, path)
+    assert str(path) in str(error.value)
+    assert expected in str(error.value)
+
+
+def test_bad_override_names_the_override(tmp_path):
+    with pytest.raises(ConfigError, match=r"--set train\.epochz=3: unknown key 'train\.epochz'"):
+        load_config(ExampleConfig, None, ["train.epochz=3"])
+    with pytest.raises(ConfigError, match="expects key=value"):
+        parse_override("train.epochs")
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(ExampleConfig, tmp_path / "nope.yaml")
+
+
+def test_saved_config_loads_back_identical(tmp_path):
+    config = load_config(ExampleConfig, None, ["model.units=5", "train.clipnorm=null"])
+    save_config(config, tmp_path / "resolved.yaml")
+    assert load_config(ExampleConfig, tmp_path / "resolved.yaml") == config
