@@ -74,12 +74,30 @@ def forward(params, x, labels, activation="tanh", many_to_many=False, mask=None)
         mask: optional boolean (B, T); False marks padding.
     """
     x, labels, mask = _check_inputs(params, x, labels, activation, many_to_many, mask)
-    U, W, b, V, c = (params[name] for name in PARAMETER_NAMES)
-    batch, steps, _ = x.shape
-    units = W.shape[0]
+    V, c = params["V"], params["c"]
+    states, pre_activations = recurrence(params, x, activation, mask)
+    if many_to_many:
+        log_y_hat = _log_softmax(states[:, 1:] @ V + c)  # y_hat_t = softmax(V s_t)  (B, T, d)
+        picked = np.take_along_axis(log_y_hat, labels[..., None], axis=-1)[..., 0]  # (B, T)
+        loss = -np.sum(np.where(mask, picked, 0.0))  # L = sum_t L_t, padding has no loss
+    else:
+        log_y_hat = _log_softmax(states[:, -1] @ V + c)  # y_hat = softmax(V s_T)  (B, d)
+        picked = np.take_along_axis(log_y_hat, labels[:, None], axis=-1)[:, 0]  # (B,)
+        loss = -np.sum(picked)  # L = -sum_k y_k log(y_hat_k), y one-hot
+    return ForwardPass(states, pre_activations, np.exp(log_y_hat), float(loss))
 
-    states = np.zeros((batch, steps + 1, units))  # s_0 = 0 (lesson: "s_0 = 0")
-    pre_activations = np.zeros((batch, steps, units))
+
+def recurrence(params, x, activation="tanh", mask=None):
+    """The state sequence alone: returns states (B, T+1, m) with s_0 = 0 first, and a (B, T, m).
+
+    `params` needs U, W and b; x is (B, T, n); mask is an optional boolean (B, T).
+    """
+    U, W, b = params["U"], params["W"], params["b"]
+    x = np.asarray(x, dtype=np.float64)
+    batch, steps, _ = x.shape
+    mask = np.ones((batch, steps), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    states = np.zeros((batch, steps + 1, W.shape[0]))  # s_0 = 0 (lesson: "s_0 = 0")
+    pre_activations = np.zeros((batch, steps, W.shape[0]))
     for t in range(1, steps + 1):
         s_prev = states[:, t - 1]  # (B, m)
         a_t = x[:, t - 1] @ U + s_prev @ W + b  # U x_t + W s_{t-1} (+ b)     (B, m)
@@ -87,16 +105,7 @@ def forward(params, x, labels, activation="tanh", many_to_many=False, mask=None)
         keep = mask[:, t - 1, None]  # (B, 1): padding carries s_{t-1} through
         states[:, t] = np.where(keep, s_new, s_prev)
         pre_activations[:, t - 1] = a_t
-
-    if many_to_many:
-        probabilities = _softmax(states[:, 1:] @ V + c)  # y_hat_t = softmax(V s_t)  (B, T, d)
-        picked = np.take_along_axis(probabilities, labels[..., None], axis=-1)[..., 0]
-        loss = -np.sum(np.where(mask, np.log(picked), 0.0))  # L = sum_t L_t
-    else:
-        probabilities = _softmax(states[:, -1] @ V + c)  # y_hat = softmax(V s_T)  (B, d)
-        picked = np.take_along_axis(probabilities, labels[:, None], axis=-1)[:, 0]
-        loss = -np.sum(np.log(picked))  # L = -sum_k y_k log(y_hat_k), y one-hot
-    return ForwardPass(states, pre_activations, probabilities, float(loss))
+    return states, pre_activations
 
 
 def backward(params, x, labels, forward_pass, activation="tanh", many_to_many=False, mask=None):
@@ -145,7 +154,7 @@ def backward(params, x, labels, forward_pass, activation="tanh", many_to_many=Fa
         norms[t - 1] = np.linalg.norm(delta)
         keep = mask[:, t - 1, None]  # (B, 1)
         # ds'_t: s_t = f(a_t) with s_{t-1} held constant; backprop through f.
-        d_pre = np.where(keep, delta * _f_prime(pre_activations[:, t - 1], activation), 0.0)
+        d_pre = np.where(keep, delta * f_prime(pre_activations[:, t - 1], activation), 0.0)
         grads["U"] += x[:, t - 1].T @ d_pre  # dL/ds_t * ds'_t/dU
         grads["W"] += states[:, t - 1].T @ d_pre  # dL/ds_t * ds'_t/dW
         grads["b"] += d_pre.sum(axis=0)  # dL/ds_t * ds'_t/db
@@ -161,21 +170,20 @@ def loss_and_gradients(params, x, labels, activation="tanh", many_to_many=False,
     return backward(params, x, labels, forward_pass, activation, many_to_many, mask)
 
 
-def _f(a, activation):
-    return np.tanh(a) if activation == "tanh" else np.maximum(a, 0.0)
-
-
-def _f_prime(a, activation):
+def f_prime(a, activation):
     """f'(a): tanh' = 1 - tanh^2, relu' = 1 where a > 0 (the kink at 0 is taken as 0)."""
     if activation == "tanh":
         return 1.0 - np.tanh(a) ** 2
     return (a > 0.0).astype(a.dtype)
 
 
-def _softmax(z):
+def _f(a, activation):
+    return np.tanh(a) if activation == "tanh" else np.maximum(a, 0.0)
+
+
+def _log_softmax(z):
     z = z - z.max(axis=-1, keepdims=True)  # same result, no overflow in exp
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
 
 
 def _check_inputs(params, x, labels, activation, many_to_many, mask):
