@@ -1,0 +1,162 @@
+"""Vanishing gradients: ||ds_T/ds_t||, ||dL/ds_t|| in a Keras model, and the TensorBoard logger."""
+
+import numpy as np
+import pytest
+
+import keras
+import tensorflow as tf
+
+from rnn_layers import SimpleRNNCell, bptt, vanishing
+from rnn_layers.fast_rnn import SimpleRNN
+
+BATCH, STEPS, FEATURES, UNITS, CLASSES = 3, 8, 3, 4, 2
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1)
+
+
+def test_jacobian_norms_of_a_linear_regime_are_powers_of_w(rng):
+    # ReLU with every pre-activation positive is linear: ds_T/ds_i = (W^T)^(T-i) exactly.
+    params = {
+        "U": rng.uniform(0.5, 1.0, size=(FEATURES, UNITS)),
+        "W": rng.uniform(0.0, 0.3, size=(UNITS, UNITS)),
+        "b": np.full(UNITS, 0.1),
+    }
+    x = rng.uniform(0.1, 1.0, size=(STEPS, FEATURES))
+    norms = vanishing.jacobian_norms(params, x, "relu")
+    expected = [
+        np.linalg.norm(np.linalg.matrix_power(params["W"].T, STEPS - i), ord=2)
+        for i in range(1, STEPS + 1)
+    ]
+    np.testing.assert_allclose(norms, expected, rtol=1e-12)
+    assert norms[-1] == pytest.approx(1.0)
+
+
+def test_jacobian_norms_match_finite_differences_for_tanh(rng):
+    params = bptt.random_parameters(FEATURES, UNITS, CLASSES, rng)
+    x = rng.normal(size=(STEPS, FEATURES))
+    states, _ = bptt.recurrence(params, x[None], "tanh")
+    i, h = 3, 1e-6
+
+    def s_T_from(s_i):  # rerun steps i+1..T starting from a given s_i
+        s = s_i
+        for t in range(i, STEPS):
+            s = np.tanh(x[t] @ params["U"] + s @ params["W"] + params["b"])
+        return s
+
+    jacobian = np.stack(
+        [(s_T_from(states[0, i] + h * e) - s_T_from(states[0, i] - h * e)) / (2 * h) for e in np.eye(UNITS)],
+        axis=1,
+    )  # column k = ds_T / ds_i[k]
+    norms = vanishing.jacobian_norms(params, x, "tanh")
+    assert norms[i - 1] == pytest.approx(np.linalg.norm(jacobian, ord=2), rel=1e-7)
+
+
+def test_spectral_radius_below_one_vanishes_above_one_explodes_with_relu(rng):
+    x = rng.uniform(0.1, 1.0, size=(30, FEATURES))
+    base = {"U": rng.uniform(0.5, 1.0, size=(FEATURES, 6)), "b": np.full(6, 0.1)}
+    small = {**base, "W": np.abs(vanishing.random_recurrent_matrix(6, 0.5, rng))}
+    small["W"] *= 0.5 / np.max(np.abs(np.linalg.eigvals(small["W"])))
+    large = {**small, "W": small["W"] * 3.0}  # spectral radius 1.5, still positive entries
+    assert np.max(np.abs(np.linalg.eigvals(large["W"]))) == pytest.approx(1.5)
+    assert vanishing.jacobian_norms(small, x, "relu")[0] < 1e-6
+    assert vanishing.jacobian_norms(large, x, "relu")[0] > 1e3
+
+
+def lesson_model(params, many_to_many, recurrent_layer):
+    """Masking -> RNN -> softmax Dense, float64, with the given U, W, b, V, c; summed loss as in bptt."""
+    inputs = keras.Input((STEPS, FEATURES), dtype="float64")
+    masked = keras.layers.Masking(0.0, dtype="float64")(inputs)
+    states = recurrent_layer(masked)
+    outputs = keras.layers.Dense(CLASSES, activation="softmax", dtype="float64")(states)
+    model = keras.Model(inputs, outputs)
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(reduction="sum", dtype="float64"))
+    recurrent_layer.set_weights([params["U"], params["W"], params["b"]])
+    model.layers[-1].set_weights([params["V"], params["c"]])
+    return model
+
+
+@pytest.mark.parametrize("many_to_many", [False, True], ids=["many_to_one", "many_to_many"])
+@pytest.mark.parametrize("layer_type", ["cell", "fast"])
+def test_state_gradient_norms_equal_hand_written_bptt(rng, many_to_many, layer_type):
+    params = bptt.random_parameters(FEATURES, UNITS, CLASSES, rng)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES))
+    x[1, 5:] = 0.0  # padding, masked by the Masking layer
+    x[2, 2:] = 0.0
+    labels = rng.integers(0, CLASSES, size=(BATCH, STEPS) if many_to_many else (BATCH,))
+    if layer_type == "cell":
+        layer = keras.layers.RNN(SimpleRNNCell(UNITS, dtype="float64"), return_sequences=many_to_many, dtype="float64")
+    else:
+        layer = SimpleRNN(UNITS, return_sequences=many_to_many, dtype="float64")
+    model = lesson_model(params, many_to_many, layer)
+    got = vanishing.state_gradient_norms(model, x, labels)
+    mask = np.any(x != 0.0, axis=-1)
+    expected = bptt.loss_and_gradients(params, x, labels, "tanh", many_to_many, mask).state_grad_norms
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
+    # The model itself is untouched: its layer runs its own call again afterwards.
+    assert "call" not in vars(layer)
+
+
+def test_find_recurrent_layer(rng):
+    inputs = keras.Input((STEPS, FEATURES))
+    bidirectional = keras.layers.Bidirectional(keras.layers.RNN(SimpleRNNCell(UNITS)), name="bi")
+    model = keras.Model(inputs, keras.layers.Dense(1)(bidirectional(inputs)))
+    assert vanishing.find_recurrent_layer(model) is bidirectional.forward_layer
+    assert vanishing.find_recurrent_layer(model, bidirectional.backward_layer.name) is bidirectional.backward_layer
+    model.compile(loss="mse")
+    norms = vanishing.state_gradient_norms(
+        model, rng.normal(size=(2, STEPS, FEATURES)), np.ones((2, 1)), bidirectional.backward_layer
+    )
+    assert norms.shape == (STEPS,) and np.all(norms > 0)
+    lstm = keras.Model(inputs, keras.layers.LSTM(2)(inputs), name="lstm_model")
+    with pytest.raises(ValueError, match="a layer of model 'lstm_model' is not keras.layers.RNN"):
+        vanishing.find_recurrent_layer(lstm)
+
+
+def read_events(log_dir):
+    """{tag: [(step, plugin name, value tensor)]} from every event file under log_dir."""
+    found = {}
+    for path in tf.io.gfile.glob(str(log_dir / "*" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tensor = tf.make_ndarray(value.tensor)
+                found.setdefault(value.tag, []).append(
+                    (event.step, value.metadata.plugin_data.plugin_name, tensor)
+                )
+    return found
+
+
+@pytest.mark.slow
+def test_logger_writes_plot_histogram_and_scalars_during_fit(tmp_path, rng):
+    inputs = keras.Input((None, FEATURES))
+    states = keras.layers.RNN(SimpleRNNCell(UNITS))(keras.layers.Masking(0.0)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax")(states))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.normal(size=(16, STEPS, FEATURES)).astype("float32")
+    y = rng.integers(0, CLASSES, size=16)
+    logger = vanishing.GradientNormLogger(tmp_path, x[:4], y[:4], every=2)
+    model.fit(x, y, epochs=4, batch_size=8, verbose=0, callbacks=[logger])
+
+    events = read_events(tmp_path)
+    assert (tmp_path / "gradients").is_dir()
+    plots = events["state_gradient_norm/plot"]
+    assert [(step, plugin) for step, plugin, _ in plots] == [(1, "images"), (3, "images")]
+    width, height, png = plots[0][2]
+    assert int(width) > 100 and int(height) > 100
+    assert tf.image.decode_png(png).shape[-1] == 4
+    histograms = events["state_gradient_norm/log10"]
+    assert [(step, plugin) for step, plugin, _ in histograms] == [(1, "histograms"), (3, "histograms")]
+    for tag in ("first_step", "last_step", "first_over_last"):
+        scalars = events[f"state_gradient_norm/{tag}"]
+        assert [step for step, _, _ in scalars] == [1, 3]
+        assert all(plugin == "scalars" and np.isfinite(value) and value > 0 for _, plugin, value in scalars)
+    # The logged numbers are the norms of the final model on the sample batch.
+    final = vanishing.state_gradient_norms(model, x[:4], y[:4])
+    assert float(events["state_gradient_norm/last_step"][-1][2]) == pytest.approx(final[-1], rel=1e-5)
+
+
+def test_logger_rejects_bad_every(tmp_path):
+    with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
+        vanishing.GradientNormLogger(tmp_path, np.zeros((1, 2, 3)), np.zeros(1), every=0)
