@@ -1,0 +1,13 @@
+"""translation: English -> Vietnamese with an encoder-decoder of the lesson's RNN (many to many).
+
+Input: an English sentence (any case, NFC or NFD). Output: its Vietnamese translation, truecased and
+punctuated: "I love Vietnam" -> "Tôi yêu Việt Nam". The encoder RNN(SimpleRNNCell) reads the English
+words, its last state starts the decoder RNN(SimpleRNNCell), which writes Vietnamese syllables one by
+one, optionally looking back at every encoder state through Luong attention. Greedy and beam search
+both run inside the exported graph.
+
+Run: python -m tasks.translation.train --config configs/translation.yaml
+     python -m tasks.translation.predict --model exports/translation "I love Vietnam"
+"""
+
+SUMMARY = {"metric": "bleu_greedy", "baseline": "no_attention"}

@@ -1,0 +1,105 @@
+"""Typed config of the translation task; defaults are the full `make train` settings."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from tasks.common.config import TrainConfig
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the sentence pairs come from, how they are cleaned and how they are split."""
+
+    source: Literal["builtin", "tsv", "parallel", "tfds"] = "builtin"  # builtin: the grammar's corpus
+    path: str | None = None  # tsv: pairs file (.tsv/.txt); parallel: prefix of <path>.en + <path>.vi, or either file
+    test_path: str | None = None  # optional test pairs in the same format; else test_fraction of `path` is held out
+    source_column: int = 0  # tsv: 0-based column of the English sentence (Anki files: 0; Tatoeba exports: 1)
+    target_column: int = 1  # tsv: 0-based column of the Vietnamese sentence (Anki files: 1; Tatoeba exports: 3)
+    parallel_suffixes: tuple[str, str] = (".en", ".vi")  # parallel: file suffixes of the English and Vietnamese sides
+    decode_html_entities: bool = True  # "&apos;" -> "'", "&amp;" -> "&" (IWSLT / Moses-escaped files)
+    drop_duplicates: bool = True  # keep one of identical pairs; drop training pairs whose English is in the test split
+    max_source_tokens: int = 50  # training pairs with a longer English side are dropped (counted); test keeps all
+    max_target_tokens: int = 60  # same for the Vietnamese side, in syllables and punctuation marks
+    max_train_pairs: int | None = None  # keep at most this many training pairs (random, fixed by split_seed)
+    on_bad_row: Literal["error", "skip"] = "error"  # a missing column or an empty side: stop at file:row, or skip
+    val_fraction: float = 0.1  # share of the training pairs held out for early stopping (not for builtin / tfds)
+    test_fraction: float = 0.1  # share of the pairs held out for the test metrics when there is no test_path
+    split_seed: int = 0  # the random splits are fixed by this seed, not by train.seed
+    tfds_name: str = "ted_multi_translate"  # TFDS dataset for source=tfds; its train/validation/test splits are used
+    tfds_data_dir: str | None = None  # TFDS data_dir; None uses TFDS's default (~/tensorflow_datasets)
+    builtin_dir: str = "data/translation/builtin"  # the grammar writes train.tsv, valid.tsv and test.tsv here
+    builtin_train_pairs: int = 6000  # generated training pairs: every word is seen in many combinations
+    builtin_val_pairs: int = 500  # generated validation pairs, from the training distribution
+    builtin_test_pairs: int = 500  # generated test pairs, each with a combination never seen in training
+    builtin_seed: int = 0  # the generated corpus is fixed by this seed
+
+    def __post_init__(self):
+        if self.source in ("tsv", "parallel") and not self.path:
+            raise ValueError(f"path must name the {'pairs file' if self.source == 'tsv' else 'parallel files'} "
+                             f"when source is {self.source!r}")
+        if min(self.source_column, self.target_column) < 0 or self.source_column == self.target_column:
+            raise ValueError(f"source_column and target_column must be distinct and >= 0, "
+                             f"got {self.source_column} and {self.target_column}")
+        suffixes = self.parallel_suffixes
+        if suffixes[0] == suffixes[1] or not all(s.startswith(".") for s in suffixes):
+            raise ValueError(f"parallel_suffixes must be two different suffixes like ['.en', '.vi'], got {list(suffixes)}")
+        for name in ("max_source_tokens", "max_target_tokens", "builtin_train_pairs", "builtin_val_pairs",
+                     "builtin_test_pairs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_train_pairs is not None and self.max_train_pairs < 1:
+            raise ValueError(f"max_train_pairs must be >= 1 or null, got {self.max_train_pairs}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Encoder RNN(SimpleRNNCell) -> state -> decoder RNN(SimpleRNNCell) [+ Luong attention] -> syllables."""
+
+    source_vocab_size: int = 8000  # most frequent English tokens kept; the rest read as [UNK]
+    target_vocab_size: int = 8000  # most frequent Vietnamese syllables kept; the rest are written as [UNK]
+    embedding_dim: int = 64  # size of the token vectors x_t both RNNs read
+    units: int = 256  # size of the states s_t of the encoder and the decoder
+    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
+    attention: Literal["luong", "none"] = "luong"  # luong: global attention, general score, over encoder states
+    dropout: float = 0.1  # on the embeddings and before the output layer
+    no_attention_baseline: bool = True  # with attention on, also train an attention-free model (baselines.no_attention)
+    beam_width: int = 4  # beam of the serving_default signature; the `beam` signature takes any width
+    max_decode_length: int = 80  # decoding stops at [END] or after this many syllables
+
+    def __post_init__(self):
+        for name in ("source_vocab_size", "target_vocab_size"):
+            if getattr(self, name) < 8:
+                raise ValueError(f"{name} must be >= 8, got {getattr(self, name)}")
+        for name in ("embedding_dim", "units", "beam_width", "max_decode_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclasses.dataclass
+class TranslationTrainConfig(TrainConfig):
+    """TrainConfig with this task's defaults (a subclass, so a YAML `train:` section keeps the others)."""
+
+    epochs: int = 40  # upper bound; early stopping ends sooner
+    learning_rate: float = 3e-3  # small vocabularies and short sentences converge faster with a larger step
+    early_stopping_patience: int = 5  # epochs without a lower validation loss before stopping
+    sample_translations: int = 4  # validation sentences translated into TensorBoard's text tab after each epoch
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.sample_translations < 0:
+            raise ValueError(f"sample_translations must be >= 0, got {self.sample_translations}")
+
+
+@dataclasses.dataclass
+class Config:
+    """The translation task: English sentence -> Vietnamese sentence (many to many)."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TranslationTrainConfig = dataclasses.field(default_factory=TranslationTrainConfig)
