@@ -55,6 +55,25 @@ def jacobian_norms(params, x, activation="tanh"):
     return norms
 
 
+def vanishing_curves(activations=("tanh", "relu"), spectral_radii=(0.5, 2.0), steps=30, units=16, seed=0):
+    """{"<f>, rho(W) = r": ||ds_T/ds_t|| (steps,)} for one random sequence, per activation and radius.
+
+    Every curve shares the same input sequence, U and b; only f and the spectral radius of
+    W change, so the curves differ for exactly those two reasons.
+    """
+    rng = np.random.default_rng(seed)
+    features = 4
+    x = rng.normal(size=(steps, features))
+    base = {"U": rng.normal(0.0, 1.0 / np.sqrt(features), size=(features, units)), "b": np.zeros(units)}
+    direction = rng.normal(size=(units, units))
+    curves = {}
+    for activation in activations:
+        for radius in spectral_radii:
+            W = direction * (radius / np.max(np.abs(np.linalg.eigvals(direction))))
+            curves[f"{activation}, rho(W) = {radius}"] = jacobian_norms({**base, "W": W}, x, activation)
+    return curves
+
+
 def plot_norms_over_time(curves, title, ylabel):
     """A figure with one log-scale line per {label: norms (T,)}, step t = 1..T on the x axis."""
     figure = Figure(figsize=(6, 3.5), layout="constrained")
