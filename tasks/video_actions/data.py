@@ -317,3 +317,21 @@ def load_data(config: DataConfig, seed: int) -> VideoData:
     if config.source == "tfds":
         return load_tfds(config, seed)
     return load_features(config, seed)
+
+
+def to_tf_dataset(split: Split, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """Batches of (inputs, labels), gathered from the NumPy arrays per batch (no 2 GB graph constant)."""
+    import tensorflow as tf
+
+    inputs, labels = split.inputs, split.labels
+    indices = tf.data.Dataset.range(len(split))
+    if shuffle:
+        indices = indices.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+
+    def gather(batch):
+        x, y = tf.numpy_function(lambda i: (inputs[i], labels[i]), [batch], (tf.as_dtype(inputs.dtype), tf.int32))
+        x.set_shape((None,) + inputs.shape[1:])
+        y.set_shape((None,))
+        return x, y
+
+    return indices.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)

@@ -1,0 +1,84 @@
+"""Train the video_actions RNN: `python -m tasks.video_actions.train --config configs/video_actions.yaml`."""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+from tasks.common.export import export_saved_model
+from tasks.common.metrics import write_metrics
+from tasks.common.run import main_guard, start_run
+from tasks.common.tensorboard import ImageLogger, confusion_matrix_figure, log_figures
+from tasks.common.training import compile_model, fit
+from tasks.video_actions import evaluate, plots
+from tasks.video_actions.config import Config
+from tasks.video_actions.data import load_data, to_tf_dataset
+from tasks.video_actions.features import extract_features
+from tasks.video_actions.model import (ServingModule, attach_backbone, build_backbone, build_model,
+                                       frame_features_model)
+
+log = logging.getLogger(__name__)
+
+
+@main_guard
+def main(argv=None):
+    run = start_run("video_actions", Config, argv, __doc__)
+    config, seed, batch = run.config, run.config.train.seed, run.config.train.batch_size
+    data = load_data(config.data, seed)
+    pairs = evaluate.pair_indices(config.data.reversal_pairs, data.class_names)
+    sampling = dict(fps=config.data.fps, num_frames=config.data.num_frames, frame_size=config.data.frame_size)
+    if data.kind == "frames":
+        log_figures(run.tensorboard_dir, {"sampled_frames": plots.sampled_frames_figure(data.train, data.class_names)})
+
+    frozen = data.kind == "frames" and config.model.backbone != "small_cnn"
+    speed = {"decode": data.decode}
+    with run.strategy.scope():
+        backbone = build_backbone(config.model, config.data.frame_size) if frozen else None
+        if frozen:  # cached-features scheme: the frozen CNN runs once per clip, only the RNN head trains
+            data, speed["feature_extraction"] = extract_features(data, backbone, config.data.cache_dir, sampling)
+        if data.kind == "features":
+            model = build_model(config.model, len(data.class_names), feature_dim=data.train.inputs.shape[-1])
+        else:
+            model = build_model(config.model, len(data.class_names), frame_size=config.data.frame_size)
+        compile_model(model, config.train, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    def val_confusion(epoch):
+        predicted = evaluate.predict_classes(model, data.val.inputs, batch)
+        matrix = confusion_matrix(data.val.labels, predicted, labels=range(len(data.class_names)))
+        return {"val_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, f"validation, epoch {epoch + 1}")}
+
+    result = fit(model, to_tf_dataset(data.train, batch, shuffle=True, seed=seed), to_tf_dataset(data.val, batch),
+                 run, num_examples=len(data.train), callbacks=[ImageLogger(run.tensorboard_dir, val_confusion, every=5)],
+                 monitor="val_accuracy", mode="max")
+
+    test, matrix = evaluate.evaluate_order(model, data.test, data.class_names, pairs, batch, seed)
+    log_figures(run.tensorboard_dir, {"test_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, "test")},
+                step=result.epochs_run)
+    features_of = (lambda x: x) if data.kind == "features" else \
+        (lambda x: frame_features_model(model).predict(x, batch_size=batch, verbose=0))
+    baselines = {"order_blind": evaluate.order_blind_baseline(features_of, data, pairs, config.model.baseline_c, seed)}
+
+    exported = attach_backbone(model, backbone, config.model, config.data.frame_size) if frozen else model
+    if config.data.source == "features":
+        serving = ServingModule(exported, data.class_names, "features", data.train.inputs.shape[-1:], "float32")
+    else:
+        serving = ServingModule(exported, data.class_names, "frames", (config.data.frame_size,) * 2 + (3,), "uint8")
+    export_path = export_saved_model(serving, run, {"serving_default": serving.serve.get_concrete_function()},
+                                     assets={"video_actions.json": json.dumps(
+                                         dict(sampling, class_names=data.class_names), indent=2)})
+    metrics = write_metrics(run, dataset=data.dataset, test=test, baselines=baselines, fit_result=result,
+                            export_path=export_path, class_names=data.class_names,
+                            reversal_pairs=[[data.class_names[a], data.class_names[b]] for a, b in pairs],
+                            split_sizes={k: len(getattr(data, k)) for k in ("train", "val", "test")},
+                            mean_frames_per_clip=float(np.mean(evaluate.step_lengths(data.test.inputs))),
+                            skipped_files=data.skipped, speed=speed, confusion_matrix=matrix)
+    log.info("test accuracy %.3f (reversal pairs %s, shuffled frames %s) | order-blind %s | export %s",
+             metrics["test"]["accuracy"], metrics["test"]["reversal_pairs_accuracy"],
+             metrics["test"]["shuffled_frames_accuracy"], metrics["baselines"]["order_blind"]["accuracy"], export_path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
