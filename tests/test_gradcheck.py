@@ -1,4 +1,4 @@
-"""`python -m rnn_layers.gradcheck`: BPTT, GradientTape and finite differences agree, and the check can fail."""
+"""`python -m rnn_layers.gradcheck`: BPTT, GradientTape and finite differences agree; the check can fail."""
 
 import json
 import subprocess

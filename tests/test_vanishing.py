@@ -87,7 +87,8 @@ def test_state_gradient_norms_equal_hand_written_bptt(rng, many_to_many, layer_t
     x[2, 2:] = 0.0
     labels = rng.integers(0, CLASSES, size=(BATCH, STEPS) if many_to_many else (BATCH,))
     if layer_type == "cell":
-        layer = keras.layers.RNN(SimpleRNNCell(UNITS, dtype="float64"), return_sequences=many_to_many, dtype="float64")
+        cell = SimpleRNNCell(UNITS, dtype="float64")
+        layer = keras.layers.RNN(cell, return_sequences=many_to_many, dtype="float64")
     else:
         layer = SimpleRNN(UNITS, return_sequences=many_to_many, dtype="float64")
     model = lesson_model(params, many_to_many, layer)
@@ -104,10 +105,11 @@ def test_find_recurrent_layer(rng):
     bidirectional = keras.layers.Bidirectional(keras.layers.RNN(SimpleRNNCell(UNITS)), name="bi")
     model = keras.Model(inputs, keras.layers.Dense(1)(bidirectional(inputs)))
     assert vanishing.find_recurrent_layer(model) is bidirectional.forward_layer
-    assert vanishing.find_recurrent_layer(model, bidirectional.backward_layer.name) is bidirectional.backward_layer
+    backward = bidirectional.backward_layer
+    assert vanishing.find_recurrent_layer(model, backward.name) is backward
     model.compile(loss="mse")
     norms = vanishing.state_gradient_norms(
-        model, rng.normal(size=(2, STEPS, FEATURES)), np.ones((2, 1)), bidirectional.backward_layer
+        model, rng.normal(size=(2, STEPS, FEATURES)), np.ones((2, 1)), backward
     )
     assert norms.shape == (STEPS,) and np.all(norms > 0)
     lstm = keras.Model(inputs, keras.layers.LSTM(2)(inputs), name="lstm_model")
@@ -160,3 +162,13 @@ def test_logger_writes_plot_histogram_and_scalars_during_fit(tmp_path, rng):
 def test_logger_rejects_bad_every(tmp_path):
     with pytest.raises(ValueError, match="every must be a positive integer, got 0"):
         vanishing.GradientNormLogger(tmp_path, np.zeros((1, 2, 3)), np.zeros(1), every=0)
+
+
+def test_vanishing_curves_for_the_notebook():
+    curves = vanishing.vanishing_curves(steps=30)
+    assert list(curves) == [
+        "tanh, rho(W) = 0.5", "tanh, rho(W) = 2.0", "relu, rho(W) = 0.5", "relu, rho(W) = 2.0"
+    ]
+    assert all(norms.shape == (30,) and norms[-1] == pytest.approx(1.0) for norms in curves.values())
+    assert curves["tanh, rho(W) = 0.5"][0] < 1e-9  # vanishes over 29 Jacobians
+    assert curves["relu, rho(W) = 2.0"][0] > 1e2  # explodes
