@@ -158,7 +158,8 @@ def backward(params, x, labels, forward_pass, activation="tanh", many_to_many=Fa
         grads["U"] += x[:, t - 1].T @ d_pre  # dL/ds_t * ds'_t/dU
         grads["W"] += states[:, t - 1].T @ d_pre  # dL/ds_t * ds'_t/dW
         grads["b"] += d_pre.sum(axis=0)  # dL/ds_t * ds'_t/db
-        # delta_{t-1} = delta_t * ds_t/ds_{t-1}, with ds_t/ds_{t-1} = diag(f'(a_t)) W;
+        # delta_{t-1} = delta_t * ds_t/ds_{t-1}, with ds_t/ds_{t-1} = diag(f'(a_t)) W in the
+        # lesson's column layout (our W is its transpose, hence `@ W.T` on row vectors);
         # a padded step is the identity, so its delta passes straight through.
         delta = np.where(keep, d_pre @ W.T, delta)
     return Gradients(forward_pass.loss, grads, norms)
