@@ -26,76 +26,90 @@ ACTIVATIONS = {
     "relu": (tf.nn.relu, lambda h: tf.cast(h > 0, h.dtype)),
 }
 
-# Fixed lengths up to this are unrolled into straight-line code: on CPU a graph of T
-# small matmuls runs faster than a tf.while_loop (per-iteration overhead), and XLA
-# compiles the straight line into one kernel sequence. Longer sequences use a loop.
-# See benchmarks/rnn_throughput.py and docs/speed.md for the measurements.
-MAX_UNROLL_STEPS = 64
+# Fixed lengths up to this are unrolled into straight-line code: on CPU a chain of T
+# small matmuls runs faster than a tf.while_loop, whose control-flow and TensorArray ops
+# cost more per step than the step itself at these sizes. Longer or unknown lengths loop.
+MAX_UNROLL_STEPS = 128
+# An unrolled sequence is cut into segments of this many steps. Each segment's input
+# projection (and, backwards, its share of dU and dW) is one matmul that depends only on
+# that segment, so TensorFlow runs it on a free core while the recurrence works on
+# another segment; one projection for all T would stall the chain until it is done.
+SEGMENT_STEPS = 8
 
 
-def _forward_steps(xu, W, s0, mask, activation, unroll):
-    """States s_1..s_T of s_t = f(xu_t + s_{t-1} @ W); a masked step keeps s_{t-1}.
+def _forward_segment(xu, W, s_prev, mask, f, unroll):
+    """s_t = f(xu_t + s_{t-1} @ W) over one segment; a masked step keeps s_{t-1}.
 
-    xu: (T, B, m) time-major x_t @ U + b; W: (m, m); s0: (B, m); mask: (T, B, 1) bool
-    or None. Returns S: (T, B, m).
+    xu: (Tc, B, m) time-major x_t @ U + b; W: (m, m); s_prev: (B, m) the state before
+    the segment; mask: (Tc, B, 1) bool or None.
+    Returns (S, s_last): S (Tc + 1, B, m) = [s_prev, s_1, ..., s_Tc]; s_last = s_Tc.
     """
-    f, _ = ACTIVATIONS[activation]
 
     def step(s_prev, xu_t, mask_t):
         s_t = f(xu_t + tf.matmul(s_prev, W))  # (B, m)
         return s_t if mask_t is None else tf.where(mask_t, s_t, s_prev)
 
     if unroll:
-        states, s = [], s0
-        for t in range(xu.shape[0]):
-            s = step(s, xu[t], None if mask is None else mask[t])
-            states.append(s)
-        return tf.stack(states)  # (T, B, m)
+        states = [s_prev]
+        masks = [None] * xu.shape[0] if mask is None else tf.unstack(mask)
+        for xu_t, mask_t in zip(tf.unstack(xu), masks):
+            states.append(step(states[-1], xu_t, mask_t))
+        return tf.stack(states), states[-1]
 
     steps = tf.shape(xu)[0]
-    states = tf.TensorArray(xu.dtype, size=steps, element_shape=s0.shape)
+    states = tf.TensorArray(xu.dtype, size=steps + 1, element_shape=s_prev.shape)
 
     def body(t, s, states):
         s = step(s, xu[t], None if mask is None else mask[t])
-        return t + 1, s, states.write(t, s)
+        return t + 1, s, states.write(t + 1, s)
 
-    _, _, states = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), s0, states)
+    _, s_last, states = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), s_prev, states.write(0, s_prev))
     )
-    return states.stack()  # (T, B, m)
+    return states.stack(), s_last
 
 
-def _backward_steps(dS, S, W, mask, activation, unroll):
-    """BPTT's reverse loop: per-step deltas dL/da_t and the gradient reaching s_0.
+def _backward_segment(S, dS, carry, W, mask, f_prime, unroll):
+    """BPTT's reverse loop over one segment: the deltas dL/da_t and dL/ds_prev.
 
-    dS: (T, B, m) gradient of the loss w.r.t. each returned s_t (from outside);
-    S: (T, B, m) the forward states. Returns (Delta (T, B, m), ds0 (B, m)).
+    S: (Tc + 1, B, m) from `_forward_segment`; dS: (Tc, B, m) gradient of the loss w.r.t.
+    the segment's returned states, or None when only the last state is returned;
+    carry: (B, m) dL/ds_Tc from later steps. Returns (Delta (Tc, B, m), carry (B, m)).
     """
-    _, f_prime = ACTIVATIONS[activation]
+    # Derivative of f for every step at once, outside the sequential loop.
+    f_prime_S = f_prime(S[1:])  # (Tc, B, m)
+    keep = None
+    if mask is not None:
+        mask = tf.cast(mask, S.dtype)  # (Tc, B, 1)
+        f_prime_S = f_prime_S * mask  # a masked step did not go through f ...
+        keep = 1.0 - mask  # ... it copied s_{t-1}: its gradient passes straight back
     W_t = tf.transpose(W)
 
-    def step(carry, dS_t, S_t, mask_t):
-        g = dS_t + carry  # total dL/ds_t: from outside plus from s_{t+1}
-        delta = g * f_prime(S_t)  # backprop through f: dL/da_t
-        if mask_t is not None:
-            # A masked step copied s_{t-1}: its gradient passes straight through.
-            delta = tf.where(mask_t, delta, tf.zeros_like(delta))
-            return delta, tf.matmul(delta, W_t) + tf.where(mask_t, tf.zeros_like(g), g)
-        return delta, tf.matmul(delta, W_t)  # dL/ds_{t-1} through W
+    def step(carry, dS_t, f_prime_t, keep_t):
+        g = carry if dS_t is None else carry + dS_t  # total dL/ds_t
+        delta = g * f_prime_t  # backprop through f: dL/da_t
+        carry = tf.matmul(delta, W_t)  # dL/ds_{t-1} through W
+        return delta, carry if keep_t is None else carry + g * keep_t
 
-    carry = tf.zeros_like(S[0])
     if unroll:
-        deltas = []
-        for t in reversed(range(S.shape[0])):
-            delta, carry = step(carry, dS[t], S[t], None if mask is None else mask[t])
-            deltas.append(delta)
-        return tf.stack(deltas[::-1]), carry
+        steps = S.shape[0] - 1
+        dS = [None] * steps if dS is None else tf.unstack(dS)
+        keep = [None] * steps if keep is None else tf.unstack(keep)
+        deltas = [None] * steps
+        for t, f_prime_t in reversed(list(enumerate(tf.unstack(f_prime_S)))):
+            deltas[t], carry = step(carry, dS[t], f_prime_t, keep[t])
+        return tf.stack(deltas), carry
 
-    steps = tf.shape(S)[0]
+    steps = tf.shape(f_prime_S)[0]
     deltas = tf.TensorArray(S.dtype, size=steps, element_shape=carry.shape)
 
     def body(t, carry, deltas):
-        delta, carry = step(carry, dS[t], S[t], None if mask is None else mask[t])
+        delta, carry = step(
+            carry,
+            None if dS is None else dS[t],
+            f_prime_S[t],
+            None if keep is None else keep[t],
+        )
         return t - 1, carry, deltas.write(t, delta)
 
     _, carry, deltas = tf.while_loop(
@@ -104,32 +118,71 @@ def _backward_steps(dS, S, W, mask, activation, unroll):
     return deltas.stack(), carry
 
 
-def recurrence(xu, W, s0, mask=None, activation="tanh", unroll=False, bptt=True):
-    """s_1..s_T, differentiable w.r.t. xu, W and s0; `bptt=True` uses the BPTT gradient.
+def recurrence(
+    xu_segments,
+    W,
+    s0,
+    mask_segments=None,
+    activation="tanh",
+    unroll=False,
+    return_sequences=True,
+    bptt=True,
+):
+    """The states of s_t = f(xu_t + s_{t-1} @ W) over consecutive segments of time.
 
-    With `bptt=False` this is the plain forward pass and TensorFlow differentiates the
-    loop itself (kept for inference graphs and as the reference in tests).
+    xu_segments: list of (Tc, B, m), the hoisted x_t @ U + b, time-major; W: (m, m);
+    s0: (B, m); mask_segments: list of (Tc, B, 1) bool (a masked step keeps s_{t-1}) or
+    None. Returns the list of each segment's states (Tc, B, m) if `return_sequences`,
+    else s_T (B, m). Differentiable w.r.t. xu_segments, W and s0: with `bptt=True` the
+    gradient is the lesson's BPTT (one dW product per segment); with `bptt=False`
+    TensorFlow differentiates the loop itself (inference graphs, and tests).
     """
+    f, f_prime = ACTIVATIONS[activation]
+    count = len(xu_segments)
+    masks = mask_segments or [None] * count
+
+    def forward(xu_segments, W, s0):
+        stacks, s = [], s0
+        for xu, mask in zip(xu_segments, masks):
+            S, s = _forward_segment(xu, W, s, mask, f, unroll)
+            stacks.append(S)
+        outputs = [S[1:] for S in stacks] if return_sequences else [s]
+        return stacks, outputs
+
     if not bptt:
-        return _forward_steps(xu, W, s0, mask, activation, unroll)
+        outputs = forward(xu_segments, W, s0)[1]
+        return outputs if return_sequences else outputs[0]
 
     @tf.custom_gradient
-    def run(xu, W, s0):
-        S = _forward_steps(xu, W, s0, mask, activation, unroll)  # (T, B, m)
+    def run(*args):
+        xu_segments, W, s0 = args[:count], args[count], args[count + 1]
+        stacks, outputs = forward(xu_segments, W, s0)
 
-        def grad(dS):
-            Delta, ds0 = _backward_steps(dS, S, W, mask, activation, unroll)
-            S_prev = tf.concat([s0[tf.newaxis], S[:-1]], axis=0)  # (T, B, m)
-            m = tf.shape(W)[0]
-            # The lesson's sum over i = 1..T as one (m, T*B) @ (T*B, m) product.
-            dW = tf.matmul(
-                tf.reshape(S_prev, (-1, m)), tf.reshape(Delta, (-1, m)), transpose_a=True
-            )
-            return Delta, dW, ds0  # dU and db follow from xu = x @ U + b by autodiff
+        def grad(*upstream):
+            if return_sequences:
+                dS_segments, carry = upstream, tf.zeros_like(s0)
+            else:
+                dS_segments, carry = [None] * count, upstream[0]
+            dxu, dW = [None] * count, []
+            m = W.shape[0]
+            for i in reversed(range(count)):
+                Delta, carry = _backward_segment(
+                    stacks[i], dS_segments[i], carry, W, masks[i], f_prime, unroll
+                )
+                dxu[i] = Delta  # dU, db: autodiff of the segment's x @ U + b
+                # The lesson's sum over this segment's steps as one product:
+                # S_prev^T @ Delta, (m, Tc*B) @ (Tc*B, m).
+                dW.append(tf.matmul(
+                    tf.reshape(stacks[i][:-1], (-1, m)),
+                    tf.reshape(Delta, (-1, m)),
+                    transpose_a=True,
+                ))
+            return dxu + [tf.add_n(dW), carry]
 
-        return S, grad
+        return outputs, grad
 
-    return run(xu, W, s0)
+    outputs = run(*xu_segments, W, s0)
+    return list(outputs) if return_sequences else outputs[0]
 
 
 @keras.saving.register_keras_serializable(package="rnn_layers")
@@ -182,6 +235,12 @@ class SimpleRNN(keras.layers.Layer):
             last unmasked output (zeros before the first), as `keras.layers.RNN` does.
         training: Enables dropout and the BPTT gradient.
     """
+
+    # Knobs for benchmarks and tests (benchmarks/rnn_throughput.py --ablation):
+    # False lets TensorFlow differentiate the loop itself instead of the BPTT gradient.
+    use_bptt_gradient = True
+    # Steps per segment when unrolled; >= T means one projection for the whole sequence.
+    segment_steps = SEGMENT_STEPS
 
     def __init__(
         self,
@@ -284,41 +343,65 @@ class SimpleRNN(keras.layers.Layer):
                 tf.ones_like(x[:, 0]), self.dropout, seed=self.seed_generator
             )  # (B, n)
             x = x * keep[:, tf.newaxis, :]
-        steps = x.shape[1]
-
-        xu = tf.einsum("btn,nm->tbm", x, tf.cast(self.U, dtype))  # (T, B, m) hoisted
-        if self.b is not None:
-            xu = xu + tf.cast(self.b, dtype)
-        if initial_state is None:
-            s0 = tf.zeros((tf.shape(x)[0], self.units), dtype)  # s_0 = 0
-        else:
-            s0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
-            s0 = tf.cast(s0, dtype)
+        x = tf.transpose(x, (1, 0, 2))  # (T, B, n) time-major
         if mask is not None:
             mask = tf.transpose(tf.cast(mask, tf.bool))[:, :, tf.newaxis]  # (T, B, 1)
         if self.go_backwards:
-            xu = tf.reverse(xu, [0])
+            x = tf.reverse(x, [0])
             mask = None if mask is None else tf.reverse(mask, [0])
+        if initial_state is None:
+            s0 = tf.zeros((tf.shape(x)[1], self.units), dtype)  # s_0 = 0
+        else:
+            s0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+            s0 = tf.cast(s0, dtype)  # (B, m)
 
-        S = recurrence(
-            xu,
+        unroll = self._unrolls(x.shape[0])
+        sizes = self._segment_sizes(x.shape[0]) if unroll else None
+        x_segments = tf.split(x, sizes) if sizes else [x]
+        mask_segments = None
+        if mask is not None:
+            mask_segments = tf.split(mask, sizes) if sizes else [mask]
+        U = tf.cast(self.U, dtype)
+        xu_segments = []
+        for x_segment in x_segments:
+            xu = tf.einsum("tbn,nm->tbm", x_segment, U)  # (Tc, B, m): hoisted x_t @ U
+            xu_segments.append(xu if self.b is None else xu + tf.cast(self.b, dtype))
+
+        states = recurrence(
+            xu_segments,
             tf.cast(self.W, dtype),
             s0,
-            mask,
+            mask_segments,
             self.activation,
-            unroll=self._unrolls(steps),
-            bptt=bool(training),
-        )  # (T, B, m)
-        final_state = S[-1]
+            unroll=unroll,
+            return_sequences=self.return_sequences,
+            bptt=bool(training) and self.use_bptt_gradient,
+        )
+        if self.return_sequences:
+            states = tf.concat(states, axis=0) if len(states) > 1 else states[0]
+            final_state = states[-1]  # (B, m)
+        else:
+            final_state = states  # (B, m)
+        output = states
         if mask is not None:
-            # keras.layers.RNN's masked output is the previous OUTPUT, zeros before the
-            # first unmasked step (while the state there is still s_0).
-            seen = tf.cumsum(tf.cast(mask, dtype), axis=0) > 0  # (T, B, 1)
-            S = tf.where(seen, S, tf.zeros_like(S))
-        output = tf.transpose(S, (1, 0, 2)) if self.return_sequences else S[-1]
+            # keras.layers.RNN's output at a masked step is the previous OUTPUT, zeros
+            # before the first unmasked step (while the state there is still s_0).
+            if self.return_sequences:
+                seen = tf.cumsum(tf.cast(mask, dtype), axis=0) > 0  # (T, B, 1)
+            else:
+                seen = tf.reduce_any(mask, axis=0)  # (B, 1)
+            output = tf.where(seen, output, tf.zeros_like(output))
+        if self.return_sequences:
+            output = tf.transpose(output, (1, 0, 2))  # (B, T, m)
         if self.return_state:
             return output, final_state
         return output
+
+    def _segment_sizes(self, steps):
+        """[segment_steps, ..., remainder]: how an unrolled sequence is cut."""
+        size = min(self.segment_steps, steps)
+        sizes = [size] * (steps // size)
+        return sizes + [steps % size] if steps % size else sizes
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
