@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from tasks.common.errors import DataError, SkipCounter
 from tasks.common.tables import read_text
 from tasks.translation import grammar
-from tasks.translation.tokens import tokenize
+from tasks.translation.tokens import END_ID, START_ID, Vocabulary, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -249,3 +250,32 @@ def load_corpus(config) -> Corpus:
              counts)
     return Corpus(train=train.reset_index(drop=True), val=val.reset_index(drop=True), test=test, name=name,
                   cleaning=counts)
+
+
+BUCKET_BOUNDARIES = (8, 12, 16, 24, 32, 48)  # target lengths; batching similar lengths wastes fewer RNN steps
+
+
+def _teacher_forcing(source, target):
+    """(source ids, target ids) -> ({source, target_in = [START] + target}, target + [END], weights)."""
+    target_in = tf.concat([[START_ID], target], axis=0)
+    target_out = tf.concat([target, [END_ID]], axis=0)
+    return {"source": source, "target_in": target_in}, target_out, tf.ones_like(target_out, tf.float32)
+
+
+def to_dataset(frame: pd.DataFrame, source: Vocabulary, target: Vocabulary, batch_size: int, shuffle: bool,
+               seed: int) -> tf.data.Dataset:
+    """Batches of ({"source", "target_in"}, target_out, weights) padded with 0 (weight 0 on padding).
+
+    Pairs are grouped by target length (bucketed) so that a batch of short sentences does not run the
+    RNNs for as many steps as the longest sentence of the corpus.
+    """
+    source_ids = source.encode(tf.constant(frame.english.tolist(), tf.string))
+    target_ids = target.encode(tf.constant(frame.vietnamese.tolist(), tf.string))
+    dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
+    if shuffle:
+        dataset = dataset.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(_teacher_forcing, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.bucket_by_sequence_length(
+        lambda inputs, target_out, weights: tf.shape(target_out)[0], list(BUCKET_BOUNDARIES),
+        [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -14,6 +14,7 @@ sentence is capitalised by rule: "tôi yêu việt nam" -> "Tôi yêu Việt Nam
 from __future__ import annotations
 
 import collections
+import dataclasses
 from typing import Iterable, Sequence
 
 import tensorflow as tf
@@ -87,6 +88,24 @@ def learn_truecasing(texts: Sequence[str], token_lists: Sequence[Sequence[str]])
         if spelling != token:
             table[token] = spelling
     return dict(sorted(table.items()))
+
+
+@dataclasses.dataclass
+class Vocabularies:
+    """What the training split teaches the graph about tokens."""
+
+    source: "Vocabulary"  # English words
+    target: "Vocabulary"  # Vietnamese syllables
+    truecasing: dict[str, str]  # lowercase syllable -> its cased spelling ("việt" -> "Việt")
+
+
+def fit_vocabularies(english: Sequence[str], vietnamese: Sequence[str], source_size: int,
+                     target_size: int) -> Vocabularies:
+    """Vocabularies of the most frequent tokens of the training pairs, and the truecasing table."""
+    target_tokens = tokenize(vietnamese)
+    return Vocabularies(source=Vocabulary(build_vocabulary(tokenize(english), source_size), name="source_vocabulary"),
+                        target=Vocabulary(build_vocabulary(target_tokens, target_size), name="target_vocabulary"),
+                        truecasing=learn_truecasing(vietnamese, target_tokens))
 
 
 class Vocabulary(tf.Module):

@@ -1,0 +1,164 @@
+"""Greedy and beam search over the trained model's layers, as graph loops (tf.while_loop in tf.function).
+
+Both decoders score a translation by the model's own log-probability, sum_t log p(y_t | y_<t, x), with
+the [END] step included. Decoding stops at [END] or after `max_length` syllables.
+
+Beam search keeps the `beam_width` best partial translations of each sentence. A finished hypothesis
+stays in the beam with its score frozen, so it competes with longer ones; the search stops once every
+sentence's best finished hypothesis outscores all its unfinished ones. Pruning can drop the prefix
+the greedy decoder follows, so the beam result is compared with the greedy one and the better of the
+two returned: the beam decoder never scores below greedy.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tasks.translation.tokens import END_ID, PAD_ID, START_ID
+
+NEG_INF = -1e9  # finite, so that sums of "impossible" scores never produce NaN
+
+
+class StepDecoder:
+    """The layers of a model from `model.build_model`, called one decoder step at a time."""
+
+    def __init__(self, model: keras.Model):
+        layer_names = {layer.name for layer in model.layers}
+        self.source_embedding = model.get_layer("source_embedding")
+        self.encoder = model.get_layer("encoder")
+        self.target_embedding = model.get_layer("target_embedding")
+        self.decoder_cell = model.get_layer("decoder").cell
+        self.attention = model.get_layer("attention") if "attention" in layer_names else None
+        self.attentional = model.get_layer("attentional") if self.attention is not None else None
+        self.logits = model.get_layer("logits")
+        self.vocabulary_size = self.logits.units
+        # [PAD] and [START] are never targets; forbid them so a decoder cannot emit them.
+        self._forbidden = tf.constant([i in (PAD_ID, START_ID) for i in range(self.vocabulary_size)])
+
+    def encode(self, source_ids: tf.Tensor):
+        """(B, S) ids -> encoder states (B, S, H), last state (B, H), source mask (B, S)."""
+        mask = tf.not_equal(source_ids, PAD_ID)
+        states, last = self.encoder(self.source_embedding(source_ids), mask=mask)
+        return states, last, mask
+
+    def step(self, tokens: tf.Tensor, state: tf.Tensor, encoder_states: tf.Tensor, source_mask: tf.Tensor):
+        """One decoder step: previous tokens (B,) -> log-probabilities (B, V), new state (B, H), attention (B, S)."""
+        embedded = tf.gather(self.target_embedding.embeddings, tokens)  # (B, E), the Embedding layer's lookup
+        output, new_states = self.decoder_cell(embedded, [state])  # (B, H)
+        if self.attention is not None:
+            context, weights = self.attention(output[:, tf.newaxis], encoder_states, source_mask)  # (B, 1, H/S)
+            output = self.attentional(tf.concat([context[:, 0], output], axis=-1))  # (B, H)
+            weights = weights[:, 0]
+        else:
+            weights = tf.zeros(tf.shape(source_mask), output.dtype)
+        log_probs = tf.nn.log_softmax(self.logits(output), axis=-1)  # (B, V)
+        log_probs = tf.where(self._forbidden, tf.cast(NEG_INF, log_probs.dtype), log_probs)
+        return log_probs, new_states[0], weights
+
+
+def greedy_search(decoder: StepDecoder, source_ids: tf.Tensor, max_length: int):
+    """The most likely next syllable at each step.
+
+    Returns ids (B, max_length) ending with [END] then [PAD], log-probabilities (B,) and attention
+    weights (B, max_length, S).
+    """
+    encoder_states, state, source_mask = decoder.encode(source_ids)
+    batch = tf.shape(source_ids)[0]
+    ids = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None])  # one (B,) per step
+    weights = tf.TensorArray(encoder_states.dtype, size=0, dynamic_size=True, element_shape=[None, None])
+
+    def body(t, tokens, state, finished, scores, ids, weights):
+        log_probs, state, attention = decoder.step(tokens, state, encoder_states, source_mask)
+        best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)  # (B,)
+        best_log_prob = tf.gather(log_probs, best, batch_dims=1)
+        scores = scores + tf.where(finished, 0.0, best_log_prob)
+        best = tf.where(finished, PAD_ID, best)
+        finished = tf.logical_or(finished, tf.equal(best, END_ID))
+        return t + 1, best, state, finished, scores, ids.write(t, best), weights.write(t, attention)
+
+    def not_done(t, tokens, state, finished, *_):
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+    t, _, _, _, scores, ids, weights = tf.while_loop(
+        not_done, body,
+        (tf.constant(0), tf.fill([batch], START_ID), state, tf.zeros([batch], tf.bool),
+         tf.zeros([batch], encoder_states.dtype), ids, weights))
+    padding = [[0, 0], [0, max_length - t]]
+    ids = tf.pad(tf.transpose(ids.stack()), padding)  # (B, max_length)
+    weights = tf.pad(tf.transpose(weights.stack(), [1, 0, 2]), padding + [[0, 0]])  # (B, max_length, S)
+    return ids, scores, weights
+
+
+def _merge_beams(tensor: tf.Tensor) -> tf.Tensor:
+    """(B, K, ...) -> (B * K, ...)."""
+    return tf.reshape(tensor, tf.concat([[-1], tf.shape(tensor)[2:]], axis=0))
+
+
+def _split_beams(tensor: tf.Tensor, beam_width) -> tf.Tensor:
+    """(B * K, ...) -> (B, K, ...)."""
+    return tf.reshape(tensor, tf.concat([[-1, beam_width], tf.shape(tensor)[1:]], axis=0))
+
+
+def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_length: int):
+    """The `beam_width` best hypotheses per sentence, extended one syllable at a time.
+
+    `beam_width` may be a Python int or a scalar int32 tensor (the export's `beam` signature). Returns
+    the best hypothesis's ids (B, max_length) and log-probabilities (B,), never below greedy's.
+    """
+    vocabulary_size = decoder.vocabulary_size
+    beam_width = tf.clip_by_value(tf.cast(beam_width, tf.int32), 1, vocabulary_size - 2)
+    encoder_states, state, source_mask = decoder.encode(source_ids)
+    batch = tf.shape(source_ids)[0]
+    tile = lambda tensor: tf.repeat(tensor, beam_width, axis=0)  # noqa: E731  (B, ...) -> (B * K, ...)
+    encoder_states, state, source_mask = tile(encoder_states), tile(state), tile(source_mask)
+    dtype = encoder_states.dtype
+    # Only beam 0 is alive at the start, so the first step does not pick the same syllable K times.
+    first_beam = tf.concat([[0.0], tf.fill([beam_width - 1], NEG_INF)], axis=0)
+    scores = tf.tile(tf.cast(first_beam, dtype)[tf.newaxis], [batch, 1])  # (B, K)
+    sequences = tf.fill([batch, beam_width, max_length], PAD_ID)  # (B, K, L)
+    # A finished beam's only continuation is [PAD] at no cost: its score stays fixed.
+    finished_row = tf.cast(tf.where(tf.range(vocabulary_size) == PAD_ID, 0.0, NEG_INF), dtype)  # (V,)
+    positions = tf.range(max_length)
+
+    def body(t, tokens, state, finished, scores, sequences):
+        log_probs, state, _ = decoder.step(tokens, state, encoder_states, source_mask)  # (B*K, V)
+        log_probs = _split_beams(log_probs, beam_width)  # (B, K, V)
+        log_probs = tf.where(finished[..., tf.newaxis], finished_row, log_probs)
+        candidates = tf.reshape(scores[..., tf.newaxis] + log_probs, [batch, -1])  # (B, K*V)
+        scores, flat_index = tf.math.top_k(candidates, k=beam_width)  # (B, K)
+        parent, token = flat_index // vocabulary_size, flat_index % vocabulary_size
+        sequences = tf.gather(sequences, parent, batch_dims=1)  # (B, K, L) reordered by parent beam
+        sequences = tf.where(tf.equal(positions, t), token[..., tf.newaxis], sequences)
+        finished = tf.logical_or(tf.gather(finished, parent, batch_dims=1), tf.equal(token, END_ID))
+        state = _merge_beams(tf.gather(_split_beams(state, beam_width), parent, batch_dims=1))
+        return t + 1, tf.reshape(token, [-1]), state, finished, scores, sequences
+
+    def not_done(t, tokens, state, finished, scores, sequences):
+        # Scores only fall as hypotheses grow: once a sentence's best finished hypothesis scores at least
+        # as high as its best unfinished one, its result is settled.
+        best_finished = tf.reduce_max(tf.where(finished, scores, 2 * NEG_INF), axis=1)
+        best_alive = tf.reduce_max(tf.where(finished, 2 * NEG_INF, scores), axis=1)
+        return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(best_finished >= best_alive)))
+
+    loop_vars = (tf.constant(0), tf.fill([batch * beam_width], START_ID), state, tf.zeros([batch, beam_width], tf.bool),
+                 scores, sequences)
+    # The beam width may be a tensor: let every beam dimension stay unknown across iterations.
+    invariants = tuple(tf.TensorShape([None] * len(v.shape)) for v in loop_vars)
+    _, _, _, _, scores, sequences = tf.while_loop(not_done, body, loop_vars, shape_invariants=invariants)
+    best = tf.argmax(scores, axis=1, output_type=tf.int32)
+    ids, score = tf.gather(sequences, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+    greedy_ids, greedy_score, _ = greedy_search(decoder, source_ids, max_length)
+    better_greedy = greedy_score > score
+    return tf.where(better_greedy[:, tf.newaxis], greedy_ids, ids), tf.where(better_greedy, greedy_score, score)
+
+
+def sequence_log_probability(model: keras.Model, source_ids, target_ids) -> tf.Tensor:
+    """log p(target + [END] | source) under the teacher-forced model; target_ids (B, T) padded with 0."""
+    lengths = tf.reduce_sum(tf.cast(tf.not_equal(target_ids, PAD_ID), tf.int32), axis=1)
+    target_out = tf.concat([target_ids, tf.zeros_like(target_ids[:, :1])], axis=1)
+    target_out = tf.tensor_scatter_nd_update(
+        target_out, tf.stack([tf.range(tf.shape(lengths)[0]), lengths], axis=1), tf.fill(tf.shape(lengths), END_ID))
+    target_in = tf.concat([tf.fill([tf.shape(target_ids)[0], 1], START_ID), target_ids], axis=1)
+    log_probs = tf.nn.log_softmax(model({"source": source_ids, "target_in": target_in}, training=False), axis=-1)
+    picked = tf.gather(log_probs, target_out, batch_dims=2)  # (B, T+1)
+    return tf.reduce_sum(tf.where(tf.not_equal(target_out, PAD_ID), picked, 0.0), axis=1)

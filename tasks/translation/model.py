@@ -1,0 +1,93 @@
+"""Encoder-decoder of the lesson's RNN, trained with teacher forcing (many to many).
+
+    source ids (B, S) -> Embedding -> RNN(SimpleRNNCell) -> encoder states (B, S, H), last state s_S (B, H)
+    target_in  (B, T) = [START] y_1 .. y_{T-1} -> Embedding -> RNN(SimpleRNNCell, initial state s_S)
+        -> decoder states h_t (B, T, H)
+        -> [attention: context c_t over encoder states; tanh(W_c [c_t; h_t])] -> Dense -> logits (B, T, V)
+
+The training model sees the correct previous syllable at every step (teacher forcing); padding is
+masked in both RNNs, in attention and, through sample weights, in the loss. `decoding.StepDecoder`
+calls the same layers one step at a time to translate.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from rnn_layers import SimpleRNNCell
+
+NEG_INF = -1e9  # score of padded source positions: exp() underflows to an exact 0
+
+
+@keras.saving.register_keras_serializable(package="tasks.translation")
+class LuongAttention(keras.layers.Layer):
+    """Global attention, "general" score (Luong et al., 2015): score(h_t, h_s) = h_t . (W_a h_s).
+
+    Call arguments: `queries` (B, T, H) decoder states, `values` (B, S, H) encoder states and
+    `values_mask` (B, S) bool. Returns the context vectors (B, T, H) and the weights (B, T, S), which
+    sum to 1 over the unmasked source positions.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.supports_masking = True  # the decoder's padding mask passes on to the context vectors
+        self.key_projection = keras.layers.Dense(units, use_bias=False, name="W_a")
+
+    def build(self, queries_shape, values_shape=None, values_mask_shape=None, mask_shape=None):
+        self.key_projection.build(values_shape)
+
+    def call(self, queries, values, values_mask, mask=None):
+        del mask  # the decoder's padding mask: padded steps are computed, then masked downstream
+        keys = self.key_projection(values)  # (B, S, H)
+        scores = ops.einsum("bth,bsh->bts", queries, keys)  # (B, T, S)
+        scores = ops.where(ops.expand_dims(values_mask, 1), scores, NEG_INF)
+        weights = ops.softmax(scores, axis=-1)  # (B, T, S)
+        context = ops.einsum("bts,bsh->bth", weights, values)  # (B, T, H)
+        return context, weights
+
+    def compute_mask(self, queries, values=None, values_mask=None, mask=None):
+        return [mask, None]
+
+    def compute_output_shape(self, queries_shape, values_shape=None, values_mask_shape=None):
+        return (*queries_shape[:2], values_shape[-1]), (*queries_shape[:2], values_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def recurrent_layer(config, return_sequences: bool, return_state: bool, name: str) -> keras.layers.RNN:
+    """keras.layers.RNN over the lesson's cell; the decoder's cell is also called step by step."""
+    cell = SimpleRNNCell(config.units, activation=config.activation, name=f"{name}_cell")
+    return keras.layers.RNN(cell, return_sequences=return_sequences, return_state=return_state, name=name)
+
+
+def build_model(config, source_vocab_size: int, target_vocab_size: int, attention: str | None = None) -> keras.Model:
+    """Teacher-forced training model: {"source", "target_in"} ids -> next-syllable logits (B, T, V).
+
+    `attention` overrides `config.attention` ("luong" | "none"), for the attention-free baseline.
+    """
+    attention = config.attention if attention is None else attention
+    source = keras.Input(shape=(None,), dtype="int32", name="source")  # (B, S), 0 = padding
+    target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")  # (B, T), [START] first
+
+    source_mask = ops.not_equal(source, 0)  # (B, S)
+    x = keras.layers.Embedding(source_vocab_size, config.embedding_dim, mask_zero=True,
+                               name="source_embedding")(source)  # (B, S, E)
+    x = keras.layers.Dropout(config.dropout, name="source_dropout")(x)
+    encoder_states, last_state = recurrent_layer(config, True, True, "encoder")(x)  # (B, S, H), (B, H)
+
+    y = keras.layers.Embedding(target_vocab_size, config.embedding_dim, mask_zero=True,
+                               name="target_embedding")(target_in)  # (B, T, E)
+    y = keras.layers.Dropout(config.dropout, name="target_dropout")(y)
+    hidden = recurrent_layer(config, True, False, "decoder")(y, initial_state=[last_state])  # (B, T, H)
+    if attention == "luong":
+        context, _ = LuongAttention(config.units, name="attention")(hidden, encoder_states, source_mask)
+        hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H)
+        hidden = keras.layers.Dense(config.units, activation="tanh", name="attentional")(hidden)  # (B, T, H)
+    elif attention != "none":
+        raise ValueError(f"attention must be 'luong' or 'none', got {attention!r}")
+    hidden = keras.layers.Dropout(config.dropout, name="output_dropout")(hidden)
+    logits = keras.layers.Dense(target_vocab_size, name="logits")(hidden)  # (B, T, V)
+    name = "translation" if attention == "luong" else "translation_no_attention"
+    return keras.Model({"source": source, "target_in": target_in}, logits, name=name)

@@ -1,0 +1,89 @@
+"""The exported translator: raw English strings in, Vietnamese strings out, everything in between in the graph.
+
+    text (B,) --standardize_text, split, vocabulary lookup--> source ids (B, S)
+        --greedy or beam search over the model's layers--> syllable ids (B, L)
+        --cut at [END], truecase, capitalise, reattach punctuation--> translation (B,)
+
+Signatures of the SavedModel:
+    serving_default(text)            -> translation, log_probability   (beam search, the configured width)
+    greedy(text)                     -> translation, log_probability
+    beam(text, beam_width)           -> translation, log_probability
+The training code calls the same methods for the test metrics, so what is measured is what is served.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tasks.translation.decoding import StepDecoder, beam_search, greedy_search
+from tasks.translation.tokens import Detokenizer, Vocabulary
+
+TEXT = tf.TensorSpec([None], tf.string, name="text")
+BEAM_WIDTH = tf.TensorSpec([], tf.int32, name="beam_width")
+
+
+class Translator(tf.Module):
+    """A trained model with its vocabularies, truecasing table and decoders."""
+
+    def __init__(self, model: keras.Model, source_vocabulary: Vocabulary, target_vocabulary: Vocabulary,
+                 truecasing: dict[str, str], beam_width: int, max_length: int):
+        super().__init__(name="translator")
+        self.model = model
+        self.source_vocabulary = source_vocabulary
+        self.target_vocabulary = target_vocabulary
+        self.detokenizer = Detokenizer(target_vocabulary, truecasing)
+        self.default_beam_width = beam_width
+        self.max_length = max_length
+        self._decoder = StepDecoder(model)
+
+    def source_ids(self, text: tf.Tensor) -> tf.Tensor:
+        """(B,) raw strings -> (B, S + 1) ids padded with 0 (the extra column keeps S + 1 >= 1)."""
+        return tf.pad(self.source_vocabulary.encode(text).to_tensor(), [[0, 0], [0, 1]])
+
+    def _output(self, text, ids, scores):
+        """Text outputs; a text without any token translates to "" with log-probability 0."""
+        empty = tf.equal(tf.strings.length(tf.strings.regex_replace(text, r"[\s\p{Z}]", "")), 0)
+        translation = tf.where(empty, "", self.detokenizer(ids))
+        return {"translation": translation, "log_probability": tf.where(empty, 0.0, scores)}
+
+    @tf.function(input_signature=[TEXT])
+    def translate(self, text):
+        """Beam search with the configured width (the serving default)."""
+        ids, scores = beam_search(self._decoder, self.source_ids(text), self.default_beam_width, self.max_length)
+        return self._output(text, ids, scores)
+
+    @tf.function(input_signature=[TEXT])
+    def greedy(self, text):
+        """The most likely syllable at each step."""
+        ids, scores, _ = greedy_search(self._decoder, self.source_ids(text), self.max_length)
+        return self._output(text, ids, scores)
+
+    @tf.function(input_signature=[TEXT, BEAM_WIDTH])
+    def beam(self, text, beam_width):
+        """Beam search of any width (clipped to 1 .. vocabulary size - 2)."""
+        ids, scores = beam_search(self._decoder, self.source_ids(text), beam_width, self.max_length)
+        return self._output(text, ids, scores)
+
+    @tf.function(input_signature=[TEXT])
+    def greedy_with_attention(self, text):
+        """Greedy translations with their source tokens, target tokens and attention weights (for plots)."""
+        source_ids = self.source_ids(text)
+        ids, scores, weights = greedy_search(self._decoder, source_ids, self.max_length)
+        return {**self._output(text, ids, scores), "source_tokens": self.source_vocabulary.token_strings(source_ids),
+                "target_tokens": self.target_vocabulary.token_strings(ids), "target_ids": ids,
+                "attention": weights}
+
+    def signatures(self) -> dict:
+        return {"serving_default": self.translate.get_concrete_function(),
+                "greedy": self.greedy.get_concrete_function(),
+                "beam": self.beam.get_concrete_function()}
+
+
+def translate_all(function, texts, batch_size: int = 128, **kwargs) -> tuple[list[str], list[float]]:
+    """Runs a Translator method (or a loaded signature) over a list in batches -> (translations, log-probabilities)."""
+    translations, scores = [], []
+    for start in range(0, len(texts), batch_size):
+        outputs = function(text=tf.constant(list(texts[start:start + batch_size]), tf.string), **kwargs)
+        translations += [value.decode("utf-8") for value in outputs["translation"].numpy()]
+        scores += [float(value) for value in outputs["log_probability"].numpy()]
+    return translations, scores
