@@ -6,6 +6,7 @@
 - `rnn_layers.vanishing`: ||ds_T/ds_t|| over t and a TensorBoard callback for ||dL/ds_t||.
 """
 
+from rnn_layers.fast_rnn import SimpleRNN
 from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
-__all__ = ["SimpleRNNCell"]
+__all__ = ["SimpleRNN", "SimpleRNNCell"]

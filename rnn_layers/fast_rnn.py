@@ -219,6 +219,8 @@ class SimpleRNN(keras.layers.Layer):
             `W`, `b`. Default: `None`.
         dropout: Fraction in [0, 1) of the inputs x_t to drop in training; one mask per
             sequence, reused at every step, as the cell does. Default: 0.
+        recurrent_dropout: Accepted only as 0 (the default), so that the cell's
+            arguments can be passed unchanged; anything else raises ValueError.
         seed: Integer seed for the dropout mask. Default: `None`.
         return_sequences: Return s_1..s_T `(batch, T, m)` instead of the last output
             `(batch, m)`. Default: `False`.
@@ -257,6 +259,7 @@ class SimpleRNN(keras.layers.Layer):
         recurrent_constraint=None,
         bias_constraint=None,
         dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
         return_sequences=False,
         return_state=False,
@@ -272,6 +275,11 @@ class SimpleRNN(keras.layers.Layer):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if recurrent_dropout != 0:
+            raise ValueError(
+                "recurrent_dropout is not supported by rnn_layers.SimpleRNN, got "
+                f"{recurrent_dropout!r}; use keras.layers.RNN(SimpleRNNCell(...)) for it"
+            )
         if unroll not in (None, True, False):
             raise ValueError(f"unroll must be True, False or None, got {unroll!r}")
         super().__init__(**kwargs)
@@ -298,6 +306,7 @@ class SimpleRNN(keras.layers.Layer):
         self.input_spec = keras.InputSpec(ndim=3)
 
     def build(self, sequences_shape, initial_state_shape=None):
+        self._unrolls(sequences_shape[1])  # a bad `unroll` fails here, not at the first batch
         input_dim = sequences_shape[-1]
         self.U = self.add_weight(
             shape=(input_dim, self.units),  # (n, m)
@@ -330,7 +339,7 @@ class SimpleRNN(keras.layers.Layer):
         if self.unroll and steps is None:
             raise ValueError(
                 "unroll=True needs a fixed number of time steps; give the Input a "
-                f"shape with T, got input shape (batch, None, features) in {self.name}"
+                f"shape with T, got input shape (batch, None, features) in {self.name!r}"
             )
         return self.unroll
 
@@ -437,6 +446,7 @@ class SimpleRNN(keras.layers.Layer):
             "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
             "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             "dropout": self.dropout,
+            "recurrent_dropout": 0.0,
             "seed": self.seed,
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
