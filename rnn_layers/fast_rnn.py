@@ -229,6 +229,9 @@ class SimpleRNN(keras.layers.Layer):
             as in `keras.layers.RNN`. Default: `False`.
         unroll: `True` unrolls the time loop (needs a fixed T), `False` uses a
             `tf.while_loop`, `None` (default) unrolls fixed T <= `MAX_UNROLL_STEPS`.
+        zero_output_for_mask: Output zeros at masked steps instead of the previous output,
+            as in `keras.layers.RNN`; `keras.layers.Bidirectional` sets it to
+            `return_sequences`. Default: `False`.
 
     Call arguments:
         sequences: x_1..x_T, `(batch, T, n)`.
@@ -265,6 +268,7 @@ class SimpleRNN(keras.layers.Layer):
         return_state=False,
         go_backwards=False,
         unroll=None,
+        zero_output_for_mask=False,
         **kwargs,
     ):
         if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
@@ -302,6 +306,8 @@ class SimpleRNN(keras.layers.Layer):
         self.return_state = return_state
         self.go_backwards = go_backwards
         self.unroll = unroll
+        self.zero_output_for_mask = zero_output_for_mask
+        self.stateful = False  # read by keras.layers.Bidirectional; states are not kept
         self.supports_masking = True
         self.input_spec = keras.InputSpec(ndim=3)
 
@@ -393,18 +399,25 @@ class SimpleRNN(keras.layers.Layer):
             final_state = states  # (B, m)
         output = states
         if mask is not None:
-            # keras.layers.RNN's output at a masked step is the previous OUTPUT, zeros
-            # before the first unmasked step (while the state there is still s_0).
-            if self.return_sequences:
-                seen = tf.cumsum(tf.cast(mask, dtype), axis=0) > 0  # (T, B, 1)
-            else:
-                seen = tf.reduce_any(mask, axis=0)  # (B, 1)
-            output = tf.where(seen, output, tf.zeros_like(output))
+            output = tf.where(self._output_kept(mask), output, tf.zeros_like(output))
         if self.return_sequences:
             output = tf.transpose(output, (1, 0, 2))  # (B, T, m)
         if self.return_state:
             return output, final_state
         return output
+
+    def _output_kept(self, mask):
+        """Where the output is the state; elsewhere keras.layers.RNN outputs zeros.
+
+        Its output at a masked step is the previous OUTPUT, which is zeros before the
+        first unmasked step (while the state there is still s_0); with
+        `zero_output_for_mask` it is zeros at every masked step.
+        """
+        if self.zero_output_for_mask:
+            return mask if self.return_sequences else mask[-1]  # (T, B, 1) or (B, 1)
+        if self.return_sequences:
+            return tf.cumsum(tf.cast(mask, tf.int32), axis=0) > 0  # (T, B, 1)
+        return tf.reduce_any(mask, axis=0)  # (B, 1)
 
     def _segment_sizes(self, steps):
         """[segment_steps, ..., remainder]: how an unrolled sequence is cut."""
@@ -452,5 +465,6 @@ class SimpleRNN(keras.layers.Layer):
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
             "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
         }
         return {**super().get_config(), **config}

@@ -73,6 +73,8 @@ def outputs_and_gradients(layer, x, s0, mask, training, graph):
         (dict(return_sequences=True, return_state=True, unroll=False), True),
         (dict(return_sequences=False, unroll=False, go_backwards=True), True),
         (dict(return_sequences=True, activation="relu"), True),
+        (dict(return_sequences=True, zero_output_for_mask=True, go_backwards=True), True),
+        (dict(return_sequences=False, zero_output_for_mask=True, unroll=False), True),
         (dict(return_sequences=False, return_state=True, activation="relu", use_bias=False), False),
     ],
 )
@@ -141,6 +143,30 @@ def test_masking_from_an_embedding_in_a_functional_model():
     np.testing.assert_allclose(fast(tokens), reference(tokens), rtol=1e-5, atol=1e-6)
     # Padding after the end: the output repeats the last real state, as keras.layers.RNN does.
     np.testing.assert_array_equal(fast(tokens)[0, 3:], np.repeat(fast(tokens)[0, 2:3], 3, axis=0))
+
+
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_bidirectional_with_masking_matches_the_cell(return_sequences):
+    def build(implementation):
+        tokens = keras.Input((None,), dtype="int32")
+        embedded = keras.layers.Embedding(10, FEATURES, mask_zero=True)(tokens)
+        layer = recurrent_layer(UNITS, return_sequences=return_sequences, implementation=implementation)
+        return keras.Model(tokens, keras.layers.Bidirectional(layer)(embedded))
+
+    reference, fast = build("cell"), build("fast")
+    fast.set_weights(reference.get_weights())
+    tokens = tf.constant([[3, 4, 5, 0, 0, 0, 0], [2, 7, 8, 9, 1, 6, 5]])
+
+    def outputs_and_gradients(model):
+        with tf.GradientTape() as tape:
+            outputs = model(tokens, training=True)
+            weights = np.cos(np.arange(np.prod(outputs.shape))).reshape(outputs.shape)
+            loss = tf.reduce_sum(outputs * weights.astype("float32"))
+        gradients = tape.gradient(loss, model.trainable_variables)  # the embedding's: sparse
+        return [outputs] + [tf.convert_to_tensor(gradient) for gradient in gradients]
+
+    for got, want in zip(outputs_and_gradients(fast), outputs_and_gradients(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_encoder_state_feeds_a_decoder_in_a_functional_model():
