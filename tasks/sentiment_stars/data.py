@@ -1,0 +1,411 @@
+"""Reviews and their stars for sentiment_stars: the built-in corpus, the user's files, or a TFDS dataset.
+
+Interface:
+
+    from tasks.sentiment_stars.data import DataConfig, load_splits, to_dataset, class_weights
+    splits = load_splits(config.data)           # Splits(train, val, test, name, skipped)
+    splits.train                                # DataFrame: text (str), stars (int 1..5), order_dependent (bool)
+    train_ds = to_dataset(splits.train, batch_size=64, shuffle=True, seed=42)  # batches of (text, stars - 1)
+    weights = class_weights(splits.train)       # {stars - 1: weight}, "balanced", for model.fit(class_weight=...)
+
+`data.source` picks where reviews come from:
+
+- "builtin" (default): `corpus.py` writes train.csv, val.csv and test.csv into `builtin_dir` once (never over
+  existing files; a manifest.json records the seed, sizes and language) and the CSV loader below reads them
+  back, exactly as it reads a user's file. test.csv marks the order-dependent pairs (`order_dependent`).
+- "files": `train_path` (plus `val_path` / `test_path`; a missing one is carved out of train), or a single
+  `path` split into train/val/test by `val_fraction` / `test_fraction` (seeded, stratified by stars).
+  CSV, TSV, JSON lines or Parquet, read by `tasks.common.tables.read_table`; `text_column` and `rating_column`
+  name the columns; an `order_dependent` column (0/1) is kept when present. Ratings on another scale
+  are mapped linearly (`rating_scale: [0, 10]`: 0 -> 1 star, 10 -> 5 stars, rounded half up) or through
+  `rating_map` ({"pos": 5, "neg": 1}).
+- "tfds": any catalog text dataset (`tfds_name`), with `tfds_text_feature`, `tfds_label_feature` and
+  `tfds_label_to_stars` ({0: 1, 1: 5} for imdb_reviews or yelp_polarity_reviews) and split names.
+
+Text is cleaned the same way everywhere: byte order marks removed, NFC, runs of whitespace (tabs, newlines,
+no-break and zero-width spaces) collapsed to one space; emoji and case are kept. A bad row (empty text, a
+missing, non-numeric or out-of-scale rating) raises a one-line `DataError` "file:line: what is wrong (data
+row N)", where line is the line an editor shows (the CSV header is line 1; JSON lines count from 1; Parquet
+rows count from 1) and N counts data rows from 1. With `on_bad_row: skip` such rows are skipped instead,
+logged, and counted per file in `Splits.skipped`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
+
+from tasks.common.errors import DataError, SkipCounter
+from tasks.common.tables import read_table, require_columns
+from tasks.sentiment_stars import corpus
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["text", "stars", "order_dependent"]
+DELIMITED = (".csv", ".tsv", ".txt")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the reviews come from and how to read them; defaults train on the built-in Vietnamese corpus."""
+
+    source: Literal["builtin", "files", "tfds"] = "builtin"  # built-in corpus, the user's tables, or a TFDS dataset
+    builtin_dir: str = "data/sentiment_stars/builtin"  # generated here when missing; existing files are never replaced
+    builtin_language: Literal["vi", "en"] = "vi"  # language of the built-in corpus
+    builtin_train_size: int = 8000  # built-in training reviews: enough for the RNN to learn contrast and negation
+    builtin_val_size: int = 1000  # built-in validation reviews (early stopping)
+    builtin_test_size: int = 2000  # built-in test reviews; about 45% are order-dependent pairs
+    train_path: str | None = None  # files: training table (.csv, .tsv, .jsonl, .parquet)
+    val_path: str | None = None  # files: validation table; null carves val_fraction out of train
+    test_path: str | None = None  # files: test table; null carves test_fraction out of train
+    path: str | None = None  # files: one table split into train/val/test (instead of train_path)
+    val_fraction: float = 0.1  # share of the rows carved out for validation (stratified by stars)
+    test_fraction: float = 0.2  # share of the rows carved out for test (stratified by stars)
+    text_column: str = "text"  # column (JSON key) holding the review text
+    rating_column: str = "stars"  # column (JSON key) holding the rating
+    rating_scale: tuple[float, float] = (1.0, 5.0)  # the file's lowest and highest rating, mapped onto 1..5 stars
+    rating_map: dict[str | int, int] | None = None  # rating value -> stars, e.g. {pos: 5, neg: 1}; replaces rating_scale
+    on_bad_row: Literal["error", "skip"] = "error"  # stop at the first bad row, or skip and count bad rows
+    tfds_name: str = "imdb_reviews"  # TFDS catalog name (yelp_polarity_reviews works the same way)
+    tfds_text_feature: str = "text"  # feature holding the text
+    tfds_label_feature: str = "label"  # feature holding the class label
+    tfds_label_to_stars: dict[int, int] = dataclasses.field(default_factory=lambda: {0: 1, 1: 5})  # label -> stars
+    tfds_train_split: str = "train"  # TFDS split (slicing like "train[:50%]" works) for training
+    tfds_val_split: str | None = None  # validation split; null carves val_fraction out of the training split
+    tfds_test_split: str = "test"  # TFDS split for the test set
+    tfds_data_dir: str | None = None  # TFDS data dir; null uses TFDS's default (~/tensorflow_datasets)
+    max_examples: int = 0  # keep at most this many rows per split (a seeded sample; first ones for TFDS); 0 keeps all
+    seed: int = 0  # seeds the built-in corpus, the carved splits and the max_examples sample
+
+    def __post_init__(self):
+        for name in ("builtin_train_size", "builtin_val_size", "builtin_test_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {getattr(self, name)}")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction + self.test_fraction}")
+        low, high = self.rating_scale
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"rating_scale must be [lowest, highest] with lowest < highest, got {list(self.rating_scale)}")
+        if self.rating_map is not None:
+            if not self.rating_map:
+                raise ValueError("rating_map must map at least one rating to stars, got {}")
+            self.rating_map = {_map_key(key): stars for key, stars in self.rating_map.items()}
+            _check_stars("rating_map", self.rating_map)
+        if not self.tfds_label_to_stars:
+            raise ValueError("tfds_label_to_stars must map at least one label to stars, got {}")
+        _check_stars("tfds_label_to_stars", self.tfds_label_to_stars)
+        if self.max_examples < 0:
+            raise ValueError(f"max_examples must be >= 0 (0 keeps all), got {self.max_examples}")
+        for name in ("text_column", "rating_column", "tfds_name", "tfds_text_feature", "tfds_label_feature"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+
+    def check_source(self) -> None:
+        """Checks the fields that only make sense together (done at load time so `--set` order does not matter)."""
+        if self.source != "files":
+            return
+        if bool(self.path) == bool(self.train_path):
+            raise ValueError("source 'files' needs exactly one of data.path (one table, split by the fractions) "
+                             f"and data.train_path, got path={self.path!r}, train_path={self.train_path!r}")
+        if self.path and (self.val_path or self.test_path):
+            raise ValueError("data.path is split into train/val/test itself; use train_path with val_path/test_path "
+                             "instead")
+
+
+def _check_stars(name: str, mapping: dict) -> None:
+    for key, stars in mapping.items():
+        if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+            raise ValueError(f"{name} must map to stars 1..5, got {key!r}: {stars!r}")
+
+
+@dataclasses.dataclass
+class Splits:
+    """Train/val/test frames (columns text, stars, order_dependent), the dataset's name and skipped rows per file."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    name: str
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def load_splits(config: DataConfig) -> Splits:
+    """Loads train/val/test from the configured source, cleaned, validated and capped at max_examples."""
+    config.check_source()
+    loader = {"builtin": _load_builtin, "files": _load_files, "tfds": _load_tfds}[config.source]
+    splits = loader(config)
+    if config.max_examples:
+        for split in ("train", "val", "test"):
+            frame = getattr(splits, split)
+            if len(frame) > config.max_examples:
+                setattr(splits, split, frame.sample(n=config.max_examples, random_state=config.seed).sort_index())
+    log.info("%s: %d train, %d val, %d test reviews", splits.name, len(splits.train), len(splits.val),
+             len(splits.test))
+    return splits
+
+
+# ------------------------------------------------------------------------------------------------ cleaning
+
+
+def clean_text(text: str) -> str:
+    """Removes byte order marks, applies NFC and collapses whitespace; keeps case, punctuation and emoji."""
+    text = unicodedata.normalize("NFC", text.replace("\ufeff", "").replace("\u200b", " "))
+    return " ".join(text.split())
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def _map_key(value) -> str:
+    """The lookup key of a rating in rating_map: "5", 5 and 5.0 are the same key; strings are stripped."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return str(int(value)) if float(value).is_integer() else str(float(value))
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def rating_to_stars(value, config: DataConfig) -> int:
+    """One rating -> stars 1..5 through rating_map or rating_scale; raises ValueError saying what is wrong."""
+    column = config.rating_column
+    if _is_missing(value):
+        raise ValueError(f"missing rating in column {column!r}")
+    if config.rating_map is not None:
+        key = _map_key(value)
+        if key not in config.rating_map:
+            raise ValueError(f"rating {value!r} in column {column!r} is not in rating_map "
+                             f"(keys: {', '.join(config.rating_map)})")
+        return config.rating_map[key]
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"rating {value!r} in column {column!r} is not a number") from None
+    low, high = config.rating_scale
+    if not math.isfinite(number):
+        raise ValueError(f"rating {value!r} in column {column!r} is not a number")
+    if not low <= number <= high:
+        raise ValueError(f"rating {value!r} in column {column!r} is outside rating_scale {low:g}..{high:g}")
+    position = round((number - low) / (high - low) * 4, 9)  # 0..4; rounding first keeps 2.5 from becoming 2.4999
+    return int(math.floor(position + 0.5)) + 1  # half up: 3.5 stars -> 4
+
+
+def _order_flag(value) -> bool:
+    if _is_missing(value):
+        return False
+    text = _map_key(value).lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    raise ValueError(f"order_dependent must be 0 or 1, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------- files
+
+
+def read_reviews(path: str | os.PathLike, config: DataConfig, skips: SkipCounter) -> pd.DataFrame:
+    """One table -> DataFrame(text, stars, order_dependent) indexed by editor line; bad rows raise or are skipped."""
+    path = Path(path)
+    # Every CSV cell as a string, "" when empty: "NA" stays a word and 5 / 5.0 reach rating_map unchanged.
+    kwargs = {"dtype": str, "keep_default_na": False} if path.suffix.lower() in DELIMITED else {}
+    frame = read_table(path, **kwargs)
+    require_columns(frame, [config.text_column, config.rating_column], path)
+    has_flag = "order_dependent" in frame.columns
+    flags = frame["order_dependent"] if has_flag else [False] * len(frame)
+    rows, lines = [], []
+    for number, (line, text, rating, flag) in enumerate(
+            zip(frame.index, frame[config.text_column], frame[config.rating_column], flags), start=1):
+        try:
+            if _is_missing(text) or not clean_text(str(text)):
+                raise ValueError(f"empty text in column {config.text_column!r}")
+            rows.append((clean_text(str(text)), rating_to_stars(rating, config), _order_flag(flag)))
+            lines.append(line)
+        except ValueError as error:
+            skips.bad(path, int(line), f"{error} (data row {number})")
+    if not rows:
+        raise DataError(path, None, f"no usable rows: all {len(frame)} data rows are bad")
+    result = pd.DataFrame(rows, columns=COLUMNS, index=pd.Index(lines, name="line"))
+    return result.astype({"stars": "int64", "order_dependent": bool})
+
+
+def carve(frame: pd.DataFrame, fraction: float, seed: int, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Splits off `fraction` of the rows (stratified by stars when every star count allows it); returns (rest, carved)."""
+    if len(frame) < 2:
+        raise DataError(source, None, f"too few rows ({len(frame)}) to carve out a {fraction:.0%} split")
+    try:
+        return train_test_split(frame, test_size=fraction, random_state=seed, stratify=frame["stars"])
+    except ValueError as error:  # a star value with a single row, or fewer carved rows than star values
+        log.warning("%s: carving %.0f%% without stratification (%s)", source, 100 * fraction, error)
+        return train_test_split(frame, test_size=fraction, random_state=seed)
+
+
+def _load_files(config: DataConfig) -> Splits:
+    skips = SkipCounter(config.on_bad_row)
+    if config.path:
+        rest, test = carve(read_reviews(config.path, config, skips), config.test_fraction, config.seed, config.path)
+        train, val = carve(rest, config.val_fraction / (1 - config.test_fraction), config.seed, config.path)
+        return Splits(train, val, test, f"files:{Path(config.path).name}", skips.report())
+    train = read_reviews(config.train_path, config, skips)
+    test = read_reviews(config.test_path, config, skips) if config.test_path else None
+    val = read_reviews(config.val_path, config, skips) if config.val_path else None
+    if test is None:
+        train, test = carve(train, config.test_fraction, config.seed, config.train_path)
+    if val is None:  # fractions are of the original table, whichever splits were carved before
+        share = config.val_fraction / (1 - (config.test_fraction if not config.test_path else 0))
+        train, val = carve(train, share, config.seed, config.train_path)
+    return Splits(train, val, test, f"files:{Path(config.train_path).name}", skips.report())
+
+
+# ------------------------------------------------------------------------------------------------- builtin
+
+
+def builtin_manifest(config: DataConfig) -> dict:
+    """What the built-in files in builtin_dir were generated from."""
+    return {"generator": corpus.GENERATOR, "language": config.builtin_language, "seed": config.seed,
+            "sizes": [config.builtin_train_size, config.builtin_val_size, config.builtin_test_size]}
+
+
+def ensure_builtin(config: DataConfig) -> Path:
+    """Generates the built-in corpus into builtin_dir unless it is there; never writes over existing files."""
+    directory = Path(config.builtin_dir)
+    files = [directory / f"{split}.csv" for split in corpus.SPLITS]
+    wanted = builtin_manifest(config)
+    if all(file.is_file() for file in files):
+        manifest = directory / "manifest.json"
+        if manifest.is_file():
+            found = json.loads(manifest.read_text(encoding="utf-8"))
+            if found != wanted:
+                keys = [key for key in wanted if found.get(key) != wanted[key]]
+                had = ", ".join(f"{key}={found.get(key)}" for key in keys)
+                asks = ", ".join(f"{key}={wanted[key]}" for key in keys)
+                raise DataError(manifest, None, f"the corpus here was generated with {had} but the config asks for "
+                                f"{asks}; delete {directory} to regenerate it, or set data.builtin_dir elsewhere")
+        return directory
+    if directory.exists() and any(directory.iterdir()):
+        missing = [file.name for file in files if not file.is_file()]
+        raise DataError(directory, None, f"exists without {', '.join(missing)}; files here are never replaced: "
+                        "move them away or set data.builtin_dir to another directory")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        sizes = wanted["sizes"]
+        for split, frame in corpus.generate_corpus(sizes, config.seed, config.builtin_language).items():
+            frame.to_csv(staging / f"{split}.csv", index=False, encoding="utf-8")
+        (staging / "manifest.json").write_text(json.dumps(wanted, ensure_ascii=False, indent=2) + "\n",
+                                               encoding="utf-8")
+        os.chmod(staging, 0o755)
+        os.replace(staging, directory)  # atomic; fails if another process filled the directory first
+        log.info("wrote the built-in corpus (%s rows) to %s", "/".join(map(str, sizes)), directory)
+    except OSError:
+        if not all(file.is_file() for file in files):
+            raise
+        log.info("another process wrote %s first; using its files", directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _load_builtin(config: DataConfig) -> Splits:
+    directory = ensure_builtin(config)
+    # Read the generated CSVs with the same loader as a user's files, with the built-in column names.
+    reader = dataclasses.replace(config, text_column="text", rating_column="stars", rating_scale=(1.0, 5.0),
+                                 rating_map=None, on_bad_row="error")
+    skips = SkipCounter("error")
+    frames = {split: read_reviews(directory / f"{split}.csv", reader, skips) for split in corpus.SPLITS}
+    return Splits(**frames, name=f"builtin:{config.builtin_language}", skipped={})
+
+
+# ---------------------------------------------------------------------------------------------------- tfds
+
+
+def _load_tfds(config: DataConfig) -> Splits:
+    import tensorflow_datasets as tfds  # imported here: slow to import and only needed for this source
+
+    name = config.tfds_name
+    builder = tfds.builder(name, data_dir=config.tfds_data_dir)
+    features = builder.info.features
+    for key in (config.tfds_text_feature, config.tfds_label_feature):
+        if key not in features:
+            raise DataError(f"tfds:{name}", None, f"has no feature {key!r}; its features are {list(features)}")
+    label_feature = features[config.tfds_label_feature]
+    if isinstance(label_feature, tfds.features.ClassLabel):
+        unmapped = [label for label in range(label_feature.num_classes) if label not in config.tfds_label_to_stars]
+        if unmapped:
+            names = [label_feature.int2str(label) for label in unmapped]
+            raise DataError(f"tfds:{name}", None, f"tfds_label_to_stars has no stars for label(s) {unmapped} "
+                            f"({', '.join(names)}); it maps {config.tfds_label_to_stars}")
+    builder.download_and_prepare()
+    skips = SkipCounter(config.on_bad_row)
+
+    def read(split: str) -> pd.DataFrame:
+        dataset = builder.as_dataset(split=split, shuffle_files=False)
+        if config.max_examples:
+            dataset = dataset.take(config.max_examples)
+        source, rows = f"tfds:{name}/{split}", []
+        for number, example in enumerate(tfds.as_numpy(dataset), start=1):
+            try:
+                text = clean_text(example[config.tfds_text_feature].decode("utf-8"))
+                if not text:
+                    raise ValueError(f"empty text in feature {config.tfds_text_feature!r}")
+                label = int(example[config.tfds_label_feature])
+                if label not in config.tfds_label_to_stars:
+                    raise ValueError(f"label {label} has no stars in tfds_label_to_stars")
+                rows.append((text, config.tfds_label_to_stars[label], False))
+            except (UnicodeDecodeError, ValueError) as error:
+                skips.bad(source, number, f"example {number}: {error}")
+        if not rows:
+            raise DataError(source, None, "no usable examples")
+        return pd.DataFrame(rows, columns=COLUMNS, index=pd.RangeIndex(1, len(rows) + 1, name="example"))
+
+    train, test = read(config.tfds_train_split), read(config.tfds_test_split)
+    if config.tfds_val_split:
+        val = read(config.tfds_val_split)
+    else:
+        train, val = carve(train, config.val_fraction, config.seed, f"tfds:{name}/{config.tfds_train_split}")
+    return Splits(train, val, test, f"tfds:{name}", skips.report())
+
+
+# ----------------------------------------------------------------------------------------------- to Keras
+
+
+def to_dataset(frame: pd.DataFrame, batch_size: int, shuffle: bool = False, seed: int | None = None
+               ) -> tf.data.Dataset:
+    """Batches of (text: tf.string (B,), label: int32 (B,) = stars - 1), prefetched; reshuffled every epoch."""
+    texts = tf.constant(frame["text"].tolist(), dtype=tf.string)
+    labels = tf.constant(frame["stars"].to_numpy(dtype=np.int32) - 1)
+    dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def class_weights(frame: pd.DataFrame) -> dict[int, float]:
+    """{stars - 1: n / (classes * count)} over the star values present, for skewed real data (1.0 when balanced)."""
+    present = np.unique(frame["stars"].to_numpy())
+    weights = compute_class_weight("balanced", classes=present, y=frame["stars"].to_numpy())
+    return {int(stars) - 1: float(weight) for stars, weight in zip(present, weights)}
