@@ -1,0 +1,106 @@
+"""sentiment_stars end to end on a tiny built-in corpus: run dir, metrics.json, TensorBoard, export, predict."""
+import json
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tasks.common.config import load_config
+from tasks.sentiment_stars import data, train
+from tasks.sentiment_stars.config import Config
+from tasks.sentiment_stars.model import build_model
+
+
+def tiny_args(root: Path) -> list[str]:
+    settings = {
+        "data.builtin_dir": root / "data", "data.builtin_train_size": 400, "data.builtin_val_size": 100,
+        "data.builtin_test_size": 150, "model.units": 8, "model.embedding_dim": 8, "model.max_tokens": 2000,
+        "train.epochs": 2, "train.batch_size": 32, "train.runs_dir": root / "runs",
+        "train.export_dir": root / "exports", "train.verbose": 0,
+    }
+    return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sentiment")
+    assert train.main(tiny_args(root)) == 0
+    (run_dir,) = (root / "runs" / "sentiment_stars").iterdir()
+    return root, run_dir, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+
+
+def test_metrics_json_has_the_contract_keys(trained):
+    _, _, metrics = trained
+    assert metrics["task"] == "sentiment_stars" and metrics["dataset"].startswith("builtin")
+    keys = {"accuracy", "macro_f1", "mae_stars", "order_dependent_accuracy"}
+    assert keys <= set(metrics["test"]) and keys <= set(metrics["baselines"]["bag_of_words"])
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and 0 <= metrics["test"]["mae_stars"] <= 4
+    assert metrics["train_seconds"] > 0 and metrics["examples_per_second"] > 0
+    assert Path(metrics["export"]).name == "1"
+
+
+def test_run_dir_holds_config_checkpoints_and_tensorboard_images(trained):
+    root, run_dir, _ = trained
+    saved = load_config(Config, run_dir / "config.yaml")
+    assert saved.model.units == 8 and saved.train.export_dir == str(root / "exports")
+    assert (run_dir / "checkpoints" / "best.weights.h5").exists()
+    assert (run_dir / "checkpoints" / "backup" / "training_metadata.json").exists()
+    tags = set()
+    for folder in ("images", "gradients", "train"):
+        accumulator = EventAccumulator(str(run_dir / "tensorboard" / folder), size_guidance={"images": 0})
+        accumulator.Reload()
+        tags |= set(accumulator.Tags()["images"]) | set(accumulator.Tags()["histograms"])
+        tags |= set(accumulator.Tags()["tensors"])
+    assert {"val_confusion_matrix", "test_confusion_matrix", "state_gradient_norm/plot"} <= tags
+
+
+@pytest.mark.slow
+def test_export_in_a_fresh_process_equals_the_model_and_ignores_unicode_form(trained, python_subprocess):
+    root, run_dir, metrics = trained
+    config = load_config(Config, run_dir / "config.yaml")
+    model = build_model(config.model, data.load_splits(config.data).train.text)
+    model.load_weights(run_dir / "checkpoints" / "best.weights.h5")
+    reviews = ["ứng dụng tốt", "Giao hàng RẤT chậm nhưng pin trâu 😍", "không tốt lắm", ""]
+    expected = model.predict(tf.constant(reviews), verbose=0)
+    nfd = [unicodedata.normalize("NFD", r) for r in reviews]
+    code = (
+        "import json, sys, tensorflow as tf\n"
+        f"serve = tf.saved_model.load({metrics['export']!r}).signatures['serving_default']\n"
+        f"a, b = serve(text=tf.constant({reviews!r})), serve(text=tf.constant({nfd!r}))\n"
+        "assert a['stars'].dtype == tf.int32 and a['probabilities'].dtype == tf.float32\n"
+        "assert not any(m.split('.')[0] in ('tasks', 'rnn_layers') for m in sys.modules)\n"
+        "print(json.dumps([a['probabilities'].numpy().tolist(), b['probabilities'].numpy().tolist(),"
+        " a['stars'].numpy().tolist()]))\n")
+    nfc_out, nfd_out, stars = json.loads(python_subprocess(code).stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(nfc_out, expected, atol=1e-5)
+    np.testing.assert_allclose(nfd_out, nfc_out, atol=1e-6)
+    assert stars == list(np.argmax(expected, axis=-1) + 1)
+
+
+@pytest.mark.slow
+def test_predict_prints_json_lines_from_the_export(trained, python_subprocess, tmp_path):
+    root, _, _ = trained
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("pin trâu\n\nmàn hình đẹp nhưng hơi chậm\n", encoding="utf-8")
+    result = python_subprocess(["-m", "tasks.sentiment_stars.predict", "--model", str(root / "exports" /
+                                "sentiment_stars"), "--file", str(reviews), "ứng dụng tốt"])
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [line["text"] for line in lines] == ["ứng dụng tốt", "pin trâu", "màn hình đẹp nhưng hơi chậm"]
+    assert all(1 <= line["stars"] <= 5 and abs(sum(line["probabilities"]) - 1) < 1e-3 for line in lines)
+
+
+def test_a_finished_run_dir_is_never_reused(trained):
+    root, run_dir, _ = trained
+    with pytest.raises(SystemExit):
+        train.main(tiny_args(root) + ["--run-dir", str(run_dir)])
+
+
+def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--set", "model.units=0", "--set", f"train.runs_dir={tmp_path}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "units must be >= 1" in err and len(err.splitlines()) == 1
