@@ -34,5 +34,5 @@ class ModelConfig:
 class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=15, learning_rate=3e-3))
+    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=30, learning_rate=3e-3))
     gradient_norm_every: int = 1  # epochs between per-timestep ||dL/ds_t|| images in TensorBoard; 0 disables
