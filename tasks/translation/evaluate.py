@@ -41,9 +41,8 @@ def attention_figure(source_tokens, target_tokens, weights, title: str):
     return figure
 
 
-def attention_figures(translator: Translator, texts: list[str], title_prefix: str = "") -> dict:
-    """{name: figure} for each text: the greedy translation's attention over the source tokens."""
-    outputs = translator.greedy_with_attention(tf.constant(list(texts), tf.string))
+def attention_figures(outputs: dict, texts: list[str]) -> dict:
+    """{name: figure} per text from `Translator.greedy_with_attention` outputs: attention over the source tokens."""
     figures = {}
     for index, text in enumerate(texts):
         source = [t.decode("utf-8") for t in outputs["source_tokens"][index].numpy() if t]
@@ -51,7 +50,7 @@ def attention_figures(translator: Translator, texts: list[str], title_prefix: st
         length = int(np.argmax(ids == END_ID)) + 1 if (ids == END_ID).any() else int((ids != PAD_ID).sum())
         target = [t.decode("utf-8") for t in outputs["target_tokens"][index].numpy()[:length]]
         weights = outputs["attention"][index].numpy()[:length, :len(source)]
-        figures[f"attention_{index}"] = attention_figure(source, target, weights, f"{title_prefix}{text}")
+        figures[f"attention_{index}"] = attention_figure(source, target, weights, text)
     return figures
 
 
@@ -68,12 +67,14 @@ class TranslationSamples(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.sources:
             return
-        translations, scores = translate_all(self.translator.greedy, self.sources)
+        outputs = self.translator.greedy_with_attention(tf.constant(self.sources, tf.string))
+        translations = [t.decode("utf-8") for t in outputs["translation"].numpy()]
         table = [["English", "reference", "greedy translation", "log p"]]
-        table += [[s, r, t, f"{p:.2f}"] for s, r, t, p in zip(self.sources, self.references, translations, scores)]
+        table += [[s, r, t, f"{p:.2f}"] for s, r, t, p in zip(self.sources, self.references, translations,
+                                                              outputs["log_probability"].numpy())]
         with self.writer.as_default(step=epoch):
             tf.summary.text("sample_translations", tf.constant(table))
             if self.attention:
-                for name, figure in attention_figures(self.translator, self.sources).items():
+                for name, figure in attention_figures(outputs, self.sources).items():
                     tf.summary.image(name, figure_to_image(figure))
         self.writer.flush()

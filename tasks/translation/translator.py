@@ -49,20 +49,19 @@ class Translator(tf.Module):
     @tf.function(input_signature=[TEXT])
     def translate(self, text):
         """Beam search with the configured width (the serving default)."""
-        ids, scores = beam_search(self._decoder, self.source_ids(text), self.default_beam_width, self.max_length)
-        return self._output(text, ids, scores)
-
-    @tf.function(input_signature=[TEXT])
-    def greedy(self, text):
-        """The most likely syllable at each step."""
-        ids, scores, _ = greedy_search(self._decoder, self.source_ids(text), self.max_length)
-        return self._output(text, ids, scores)
+        return self.beam(text, tf.constant(self.default_beam_width, tf.int32))
 
     @tf.function(input_signature=[TEXT, BEAM_WIDTH])
     def beam(self, text, beam_width):
         """Beam search of any width (clipped to 1 .. vocabulary size - 2)."""
         ids, scores = beam_search(self._decoder, self.source_ids(text), beam_width, self.max_length)
         return self._output(text, ids, scores)
+
+    @tf.function(input_signature=[TEXT])
+    def greedy(self, text):
+        """The most likely syllable at each step."""
+        outputs = self.greedy_with_attention(text)
+        return {"translation": outputs["translation"], "log_probability": outputs["log_probability"]}
 
     @tf.function(input_signature=[TEXT])
     def greedy_with_attention(self, text):

@@ -1,0 +1,114 @@
+"""translation model and decoders: shapes, masking, step decoder == teacher-forced model, beam >= greedy."""
+import unicodedata
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tasks.translation.config import ModelConfig
+from tasks.translation.decoding import StepDecoder, beam_search, greedy_search, sequence_log_probability
+from tasks.translation.model import LuongAttention, build_model
+from tasks.translation.tokens import END_ID, PAD_ID, fit_vocabularies
+from tasks.translation.translator import Translator, translate_all
+
+ENGLISH = ["I love Vietnam", "Do you like cats?", "She is a doctor.", "They will visit Hanoi tomorrow",
+           "What does he eat?", "My old car is red"]
+VIETNAMESE = ["Tôi yêu Việt Nam", "Bạn có thích mèo không?", "Cô ấy là bác sĩ.", "Họ sẽ thăm Hà Nội ngày mai",
+              "Anh ấy ăn gì?", "Chiếc xe hơi cũ của tôi đỏ"]
+MAX_LENGTH = 12
+
+
+def _source(rows, width=None):
+    width = width or max(map(len, rows))
+    return tf.constant([row + [PAD_ID] * (width - len(row)) for row in rows], tf.int32)
+
+
+@pytest.fixture(scope="module", params=["luong", "none"])
+def untrained(request):
+    """A randomly initialised model: its decoders must be exact whatever the weights."""
+    keras.utils.set_random_seed(1)
+    config = ModelConfig(units=16, embedding_dim=8, attention=request.param, dropout=0.0)
+    model = build_model(config, source_vocab_size=30, target_vocab_size=12)
+    rng = np.random.default_rng(0)
+    source = _source([list(rng.integers(4, 30, size=n)) for n in (5, 3, 7, 1, 6)])
+    return model, StepDecoder(model), source
+
+
+def test_training_model_shapes_and_layer_names():
+    model = build_model(ModelConfig(units=16, embedding_dim=8), 30, 12)
+    logits = model({"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5, 0], [2, 6, 0, 0]])})
+    assert logits.shape == (2, 4, 12)
+    assert {"encoder", "decoder", "attention", "attentional", "logits"} <= {layer.name for layer in model.layers}
+    assert model.get_layer("encoder").cell.__class__.__name__ == "SimpleRNNCell"
+    assert "attention" not in {layer.name for layer in build_model(ModelConfig(attention="none"), 30, 12).layers}
+
+
+def test_attention_ignores_padding():
+    attention = LuongAttention(4)
+    rng = np.random.default_rng(0)
+    queries, values = rng.normal(size=(2, 3, 4)).astype("float32"), rng.normal(size=(2, 5, 4)).astype("float32")
+    mask = tf.constant([[True] * 5, [True, True, False, False, False]])
+    context, weights = attention(queries, values, mask)
+    assert context.shape == (2, 3, 4) and weights.shape == (2, 3, 5)
+    np.testing.assert_allclose(tf.reduce_sum(weights, -1).numpy(), 1.0, rtol=1e-5)
+    assert np.all(weights.numpy()[1, :, 2:] == 0.0)
+    changed = values.copy()
+    changed[1, 2:] = 100.0  # what hides behind the padding must not matter
+    np.testing.assert_allclose(attention(queries, changed, mask)[0].numpy()[1], context.numpy()[1], rtol=1e-5)
+
+
+def test_step_decoder_scores_equal_the_teacher_forced_model(untrained):
+    model, decoder, source = untrained
+    ids, scores, _ = greedy_search(decoder, source, MAX_LENGTH)
+    ended = [list(row[: list(row).index(END_ID)]) if END_ID in row else None for row in ids.numpy().tolist()]
+    rows = [i for i, row in enumerate(ended) if row is not None]
+    assert rows, "no greedy output ended; pick another seed"
+    target = _source([ended[i] for i in rows], width=MAX_LENGTH)
+    expected = sequence_log_probability(model, tf.gather(source, rows), target).numpy()
+    np.testing.assert_allclose(scores.numpy()[rows], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_source_padding_does_not_change_translations(untrained):
+    _, decoder, source = untrained
+    padded = tf.pad(source, [[0, 0], [0, 4]])
+    for search in (lambda s: greedy_search(decoder, s, MAX_LENGTH)[:2], lambda s: beam_search(decoder, s, 3, MAX_LENGTH)):
+        ids, scores = search(source)
+        padded_ids, padded_scores = search(padded)
+        np.testing.assert_array_equal(ids.numpy(), padded_ids.numpy())
+        np.testing.assert_allclose(scores.numpy(), padded_scores.numpy(), rtol=1e-5)
+
+
+def test_beam_never_scores_below_greedy_and_reports_its_own_score(untrained):
+    model, decoder, source = untrained
+    greedy_ids, greedy_scores, _ = greedy_search(decoder, source, MAX_LENGTH)
+    for width in (1, 3, 8):
+        ids, scores = beam_search(decoder, source, width, MAX_LENGTH)
+        assert np.all(scores.numpy() >= greedy_scores.numpy() - 1e-5), width
+        if width == 1:
+            np.testing.assert_array_equal(ids.numpy(), greedy_ids.numpy())
+    for row, (sequence, score) in enumerate(zip(ids.numpy().tolist(), scores.numpy())):
+        if END_ID in sequence:  # a finished hypothesis: its score is the model's log p(y + [END] | x)
+            target = _source([sequence[: sequence.index(END_ID)]], width=MAX_LENGTH)
+            expected = sequence_log_probability(model, source[row:row + 1], target).numpy()[0]
+            assert score == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def translator():
+    keras.utils.set_random_seed(2)
+    vocabularies = fit_vocabularies(ENGLISH, VIETNAMESE, 100, 100)
+    model = build_model(ModelConfig(units=16, embedding_dim=8), vocabularies.source.size, vocabularies.target.size)
+    return Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, MAX_LENGTH)
+
+
+def test_translator_handles_nfd_case_and_empty_input(translator):
+    texts = ["I love Vietnam", unicodedata.normalize("NFD", "I LOVE VIETNAM"), "", "   ", "Zebras juggle"]
+    beam = lambda text: translator.beam(text, tf.constant(3))  # noqa: E731  (`translate` is beam with width 3)
+    for method in (translator.greedy, beam):
+        translations, scores = translate_all(method, texts)
+        assert translations[0] == translations[1] and scores[0] == pytest.approx(scores[1])
+        assert translations[2:4] == ["", ""] and scores[2:4] == [0.0, 0.0]
+        assert isinstance(translations[4], str)  # unknown words read as [UNK]: still a translation
+    wide, _ = translate_all(translator.beam, texts, beam_width=tf.constant(1000))  # clipped to the vocabulary
+    assert wide[2:4] == ["", ""]
