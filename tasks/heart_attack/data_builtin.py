@@ -62,6 +62,11 @@ TRAJECTORY_LOG_ODDS = {
 }
 
 
+# Log-odds per mmHg of a patient's visit-to-visit SD of systolic pressure: nonlinear in the exams
+# (a spread, not a sum), so no linear model over the visits can use it.
+BP_VARIABILITY_LOG_ODDS = 0.15
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -130,15 +135,19 @@ def simulate_cohort(n_patients: int = 6000, n_months: int = 12, positive_rate: f
         + 0.012 * (true["systolic_bp"].mean(1) - 130) + 0.004 * (true["total_cholesterol"].mean(1) - 205)
         - 0.02 * (true["hdl_cholesterol"].mean(1) - 50) + 0.05 * (true["bmi"].mean(1) - 27)
     )
+    # Visit-to-visit variability of systolic pressure (Rothwell et al., Lancet 2010): a per-patient SD.
+    bp_variability = np.exp(rng.normal(np.log(7.0), 0.35, n))
+    log_odds = log_odds + BP_VARIABILITY_LOG_ODDS * (bp_variability - 7.0)
     span = n_months - 1
     for name, per_unit in TRAJECTORY_LOG_ODDS.items():
         log_odds = log_odds + per_unit * trajectories[name][1] * span
     probability = _sigmoid(_solve_intercept(log_odds, positive_rate) + log_odds)
     heart_attack = (rng.random(n) < probability).astype(np.int64)
 
-    # Exam-to-exam noise, rounded the way a chart records it.
-    noise_sd = {"systolic_bp": 7, "diastolic_bp": 5, "total_cholesterol": 9, "hdl_cholesterol": 3,
-                "heart_rate": 5, "bmi": 0.3, "glucose": 7}
+    # Exam-to-exam noise, rounded the way a chart records it. Blood pressure is more labile in some
+    # patients than in others (per-patient SD), and that lability is itself a risk factor.
+    noise_sd = {"systolic_bp": bp_variability[:, None], "diastolic_bp": 5, "total_cholesterol": 9,
+                "hdl_cholesterol": 3, "heart_rate": 5, "bmi": 0.3, "glucose": 7}
     decimals = {"bmi": 1}
     observed = {name: np.round(values + rng.normal(0, noise_sd[name], values.shape), decimals.get(name, 0))
                 for name, values in true.items()}
