@@ -1,11 +1,11 @@
-"""Text -> TextVectorization (standardized in the graph) -> Embedding(mask_zero) -> RNN(SimpleRNNCell) -> 5 stars."""
+"""Text -> TextVectorization (standardized in the graph) -> Embedding(mask_zero) -> the lesson's RNN -> 5 stars."""
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from rnn_layers import SimpleRNNCell
 from tasks.common.export import KerasServingModule
+from tasks.common.layers import recurrent_layer
 from tasks.common.text import standardize_text
 
 
@@ -38,10 +38,10 @@ def make_vectorizer(config, train_texts) -> keras.layers.TextVectorization:
 
 
 def recurrent_block(config, return_sequences: bool, name: str):
-    """RNN(SimpleRNNCell), wrapped in Bidirectional when configured."""
-    cell = SimpleRNNCell(config.units, activation=config.activation, dropout=config.dropout,
-                         recurrent_dropout=config.recurrent_dropout)
-    layer = keras.layers.RNN(cell, return_sequences=return_sequences, name=name)
+    """The lesson's RNN (fast layer or RNN(SimpleRNNCell)), wrapped in Bidirectional when configured."""
+    layer = recurrent_layer(config.units, activation=config.activation, return_sequences=return_sequences,
+                            implementation=config.implementation, name=name, dropout=config.dropout,
+                            recurrent_dropout=config.recurrent_dropout)
     return keras.layers.Bidirectional(layer, name=f"bi_{name}") if config.bidirectional else layer
 
 
