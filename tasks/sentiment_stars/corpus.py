@@ -9,10 +9,10 @@ fixed rule, so labels are exact and a model's errors are its own:
    modifier                      example                                 score
    ============================  ======================================  =====
    none                          "ứng dụng tốt"                          p
-   intensifier before / after    "rất tốt", "cực kỳ chậm", "đẹp lắm"     2p
+   intensifier                   "rất tốt", "cực kỳ chậm"                2p
    softener (hơi / tạm)          "hơi chậm", "tạm ổn"                    0
    negation                      "không tốt", "chẳng chậm"               -p
-   negation over intensifier     "không thật sự tốt", "không tốt lắm"   0
+   negation over intensifier     "không thật sự tốt"                     0
    intensifier over negation     "thật sự không tốt"                     -2p
    ============================  ======================================  =====
 
@@ -46,11 +46,9 @@ GENERATOR = "sentiment_stars.corpus/1"  # bump when the rule or the lexicon chan
 LANGUAGES = ("vi", "en")
 
 # Clause score = SCORES[modifier kind] * adjective polarity.
-SCORES = {"plain": 1, "strong": 2, "strong_post": 2, "weak": 0, "not": -1, "not_very": 0, "not_very_post": 0,
-          "very_not": -2}
-# How often each modifier is drawn for a polar adjective (languages without a kind skip it).
-MODIFIER_WEIGHTS = {"plain": 0.34, "strong": 0.18, "strong_post": 0.06, "weak": 0.10, "not": 0.16, "not_very": 0.07,
-                    "not_very_post": 0.03, "very_not": 0.06}
+SCORES = {"plain": 1, "strong": 2, "weak": 0, "not": -1, "not_very": 0, "very_not": -2}
+# How often each modifier is drawn for a polar adjective.
+MODIFIER_WEIGHTS = {"plain": 0.36, "strong": 0.2, "weak": 0.1, "not": 0.18, "not_very": 0.08, "very_not": 0.08}
 # Review forms: one part, "X nhưng Y", "Y, dù X".
 FORM_WEIGHTS = {"simple": 0.5, "contrast": 0.4, "concession": 0.1}
 TWIN_RATE = 0.45  # share of reviews for which a different-stars twin is attempted
@@ -64,12 +62,10 @@ class Lexicon:
     products: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]  # product -> (subject words, aspects)
     general: tuple[tuple[str, ...], tuple[str, ...]]  # adjectives about the whole product: (positive, negative)
     neutral: tuple[str, ...]  # polarity-0 adjectives
-    strong: tuple[str, ...]  # intensifiers before the adjective
-    strong_post: tuple[str, ...]  # intensifiers after it ("lắm")
+    strong: tuple[str, ...]  # intensifiers ("rất")
     scope: tuple[str, ...]  # intensifiers that read well on either side of a negation ("thật sự")
     weak: dict[int, tuple[str, ...]]  # softeners by polarity ("hơi" only sounds right with a negative)
     negators: dict[int, tuple[str, ...]]
-    not_very_post: str  # "không tốt lắm"
     copula: str  # "is" in English, nothing in Vietnamese
     contrast: tuple[str, ...]  # "X nhưng Y": Y decides; the first two may follow a "tuy" prefix
     concession: tuple[str, ...]  # "Y, dù X": Y decides
@@ -81,74 +77,71 @@ class Lexicon:
 
 
 VI = Lexicon(
+    # A small shared stock of adjectives (about 60), so that each word's polarity is seen often.
     aspects={
-        "pin": (("pin",), ("trâu", "bền", "khỏe"), ("yếu", "mau hết", "chai")),
-        "màn hình": (("màn hình",), ("đẹp", "sắc nét", "sáng"), ("mờ", "tối", "dễ xước")),
-        "camera": (("camera", "cam"), ("nét", "đẹp", "chụp đẹp"), ("mờ", "nhòe", "chụp xấu")),
-        "âm thanh": (("âm thanh", "loa"), ("hay", "rõ", "sống động"), ("rè", "nhỏ", "chói")),
-        "giao hàng": (("giao hàng", "ship", "vận chuyển"), ("nhanh", "đúng hẹn"), ("chậm", "trễ", "lâu")),
-        "đóng gói": (("đóng gói", "gói hàng"), ("cẩn thận", "chắc chắn", "kỹ"), ("cẩu thả", "sơ sài", "móp")),
-        "giá": (("giá", "giá cả", "giá tiền"), ("rẻ", "hợp lý", "phải chăng"), ("đắt", "chát", "cao")),
-        "chất lượng": (("chất lượng",), ("tốt", "ổn", "đáng tiền"), ("kém", "tệ", "tồi")),
-        "hiệu năng": (("máy", "hiệu năng"), ("mượt", "nhanh", "khỏe"), ("lag", "chậm", "nóng", "giật")),
-        "giao diện": (("giao diện",), ("đẹp", "dễ dùng", "trực quan"), ("rối", "khó dùng", "xấu")),
-        "tính năng": (("tính năng",), ("hữu ích", "đầy đủ", "tiện"), ("thiếu", "vô dụng", "lỗi")),
-        "tốc độ": (("tốc độ",), ("nhanh", "mượt"), ("chậm", "lag", "giật")),
-        "đồ ăn": (("đồ ăn", "món ăn", "món"), ("ngon", "đậm đà", "tươi"), ("dở", "nhạt", "nguội")),
-        "phục vụ": (("phục vụ", "nhân viên"), ("nhiệt tình", "thân thiện", "chu đáo"), ("thô lỗ", "cáu kỉnh",
-                                                                                      "chậm chạp")),
-        "không gian": (("không gian",), ("thoáng", "ấm cúng", "sạch sẽ"), ("ồn", "chật", "bẩn")),
-        "phòng": (("phòng", "phòng ốc"), ("sạch sẽ", "rộng", "thoáng"), ("bẩn", "chật", "ẩm")),
-        "vị trí": (("vị trí",), ("thuận tiện", "đẹp", "trung tâm"), ("xa", "khó tìm", "hẻo lánh")),
-        "vải": (("vải", "chất vải"), ("mềm", "mát", "dày dặn"), ("thô", "nóng", "mỏng")),
-        "kiểu dáng": (("kiểu dáng", "form", "mẫu"), ("đẹp", "sang", "trẻ trung"), ("xấu", "quê", "lỗi thời")),
-        "đường may": (("đường may",), ("chắc chắn", "kỹ", "đều"), ("cẩu thả", "lỏng lẻo", "xấu")),
-        "bàn phím": (("bàn phím", "phím"), ("êm", "nảy", "dễ gõ"), ("cứng", "ọp ẹp", "kẹt")),
+        "pin": (("pin",), ("trâu", "bền"), ("yếu", "mau hết")),
+        "màn hình": (("màn hình",), ("đẹp", "nét"), ("mờ", "xấu")),
+        "camera": (("camera", "cam"), ("nét", "đẹp"), ("mờ", "xấu")),
+        "âm thanh": (("âm thanh", "loa"), ("hay", "rõ"), ("rè", "nhỏ")),
+        "giao hàng": (("giao hàng", "ship"), ("nhanh",), ("chậm",)),
+        "đóng gói": (("đóng gói",), ("cẩn thận", "chắc chắn"), ("cẩu thả", "sơ sài")),
+        "giá": (("giá", "giá cả"), ("rẻ", "hợp lý"), ("đắt", "chát")),
+        "chất lượng": (("chất lượng",), ("tốt", "ổn"), ("kém", "tệ")),
+        "hiệu năng": (("máy",), ("mượt", "nhanh"), ("lag", "chậm")),
+        "giao diện": (("giao diện",), ("đẹp", "dễ dùng"), ("xấu", "khó dùng")),
+        "tính năng": (("tính năng",), ("hữu ích", "tiện"), ("thiếu", "lỗi")),
+        "đồ ăn": (("đồ ăn", "món ăn"), ("ngon", "tươi"), ("dở", "nhạt")),
+        "phục vụ": (("phục vụ", "nhân viên"), ("nhiệt tình", "thân thiện"), ("thô lỗ", "chậm")),
+        "không gian": (("không gian",), ("thoáng", "sạch sẽ"), ("ồn", "bẩn")),
+        "phòng": (("phòng",), ("sạch sẽ", "rộng"), ("bẩn", "chật")),
+        "vị trí": (("vị trí",), ("thuận tiện", "đẹp"), ("xa", "khó tìm")),
+        "vải": (("vải", "chất vải"), ("mềm", "mát"), ("thô", "nóng")),
+        "kiểu dáng": (("kiểu dáng", "form"), ("đẹp", "sang"), ("xấu", "quê")),
+        "đường may": (("đường may",), ("chắc chắn", "đẹp"), ("cẩu thả", "xấu")),
+        "bàn phím": (("bàn phím",), ("êm", "dễ gõ"), ("cứng", "kẹt")),
     },
     products={
         "điện thoại": (("điện thoại", "máy"), ("pin", "màn hình", "camera", "âm thanh", "hiệu năng", "giá",
                                                "giao hàng", "đóng gói")),
         "tai nghe": (("tai nghe",), ("âm thanh", "pin", "chất lượng", "giá", "giao hàng", "đóng gói")),
         "laptop": (("laptop", "máy"), ("bàn phím", "màn hình", "pin", "hiệu năng", "giá", "giao hàng")),
-        "ứng dụng": (("ứng dụng", "app"), ("giao diện", "tính năng", "tốc độ", "giá")),
+        "ứng dụng": (("ứng dụng", "app"), ("giao diện", "tính năng", "hiệu năng", "giá")),
         "quán ăn": (("quán", "nhà hàng"), ("đồ ăn", "phục vụ", "không gian", "giá")),
         "khách sạn": (("khách sạn",), ("phòng", "phục vụ", "vị trí", "giá")),
-        "áo": (("áo", "cái áo"), ("vải", "kiểu dáng", "đường may", "giá", "giao hàng", "đóng gói")),
+        "áo": (("áo",), ("vải", "kiểu dáng", "đường may", "giá", "giao hàng", "đóng gói")),
         "giày": (("giày", "đôi giày"), ("kiểu dáng", "đường may", "chất lượng", "giá", "giao hàng")),
     },
-    general=(("tốt", "ổn", "xịn", "đáng tiền", "ưng ý"), ("tệ", "kém", "dở", "chán", "tồi")),
+    general=(("tốt", "ổn", "xịn"), ("tệ", "kém", "dở", "chán")),
     neutral=("bình thường", "tạm được"),
-    strong=("rất", "cực kỳ", "siêu", "vô cùng", "quá", "thật sự", "thực sự"),
-    strong_post=("lắm", "quá", "cực"),
+    strong=("rất", "cực kỳ", "siêu", "quá", "thật sự", "thực sự"),
     scope=("thật sự", "thực sự", "hoàn toàn"),
     weak={1: ("tạm",), -1: ("hơi",)},
     negators={1: ("không", "không", "chẳng", "chưa"), -1: ("không", "không", "chẳng")},
-    not_very_post="lắm",
     copula="",
     contrast=("nhưng", "nhưng", "nhưng mà", "tuy nhiên", "có điều"),
     concession=("dù", "mặc dù", "tuy"),
     concession_prefix=("tuy", "dù"),
     joins=(" và ", ", ", ", ", ". "),
     openers=("{product} này", "nói chung", "review {product}:", "mình thấy", "đánh giá nhanh:"),
-    closers=("cảm ơn shop", "ai cần thì tham khảo", "mình mua hôm thứ hai", "để xem dùng lâu thế nào"),
+    closers=("cảm ơn", "ai cần thì tham khảo", "mình sẽ cập nhật thêm", "đánh giá thật lòng"),
     informal={"không": "ko"},
 )
 
 EN = Lexicon(
     aspects={
-        "battery": (("battery",), ("strong", "durable", "long-lasting"), ("weak", "short-lived")),
-        "screen": (("screen", "display"), ("sharp", "bright", "beautiful"), ("blurry", "dim", "dull")),
+        "battery": (("battery",), ("strong", "durable"), ("weak", "short-lived")),
+        "screen": (("screen", "display"), ("sharp", "beautiful"), ("blurry", "dim")),
         "camera": (("camera",), ("sharp", "great"), ("blurry", "grainy")),
-        "sound": (("sound", "audio"), ("clear", "rich", "crisp"), ("tinny", "muffled", "harsh")),
-        "delivery": (("delivery", "shipping"), ("fast", "quick", "punctual"), ("slow", "late")),
-        "packaging": (("packaging", "box"), ("careful", "solid", "neat"), ("sloppy", "flimsy", "damaged")),
-        "price": (("price",), ("cheap", "fair", "reasonable"), ("expensive", "steep", "high")),
-        "performance": (("performance", "phone"), ("smooth", "fast", "snappy"), ("laggy", "slow", "choppy")),
-        "interface": (("interface", "design"), ("clean", "intuitive", "beautiful"), ("cluttered", "confusing", "ugly")),
-        "food": (("food", "dish"), ("tasty", "delicious", "fresh"), ("bland", "stale", "cold")),
-        "service": (("service", "staff"), ("friendly", "attentive", "helpful"), ("rude", "careless", "slow")),
-        "room": (("room",), ("clean", "spacious", "cosy"), ("dirty", "cramped", "damp")),
-        "fabric": (("fabric", "material"), ("soft", "breathable", "thick"), ("rough", "thin", "scratchy")),
+        "sound": (("sound", "audio"), ("clear", "rich"), ("tinny", "muffled")),
+        "delivery": (("delivery", "shipping"), ("fast", "quick"), ("slow", "late")),
+        "packaging": (("packaging", "box"), ("careful", "solid"), ("sloppy", "flimsy")),
+        "price": (("price",), ("cheap", "fair"), ("expensive", "steep")),
+        "performance": (("performance", "phone"), ("smooth", "fast"), ("laggy", "slow")),
+        "interface": (("interface", "design"), ("clean", "intuitive"), ("cluttered", "confusing")),
+        "food": (("food", "dish"), ("tasty", "fresh"), ("bland", "cold")),
+        "service": (("service", "staff"), ("friendly", "helpful"), ("rude", "slow")),
+        "room": (("room",), ("clean", "spacious"), ("dirty", "cramped")),
+        "fabric": (("fabric", "material"), ("soft", "thick"), ("rough", "thin")),
     },
     products={
         "phone": (("phone",), ("battery", "screen", "camera", "sound", "performance", "price", "delivery",
@@ -159,21 +152,19 @@ EN = Lexicon(
         "hotel": (("hotel",), ("room", "service", "price")),
         "shirt": (("shirt",), ("fabric", "price", "delivery", "packaging")),
     },
-    general=(("good", "great", "solid", "worth it"), ("bad", "poor", "awful", "disappointing")),
+    general=(("good", "great", "solid"), ("bad", "poor", "awful")),
     neutral=("okay", "average"),
-    strong=("very", "extremely", "super", "really", "truly", "completely"),
-    strong_post=(),
+    strong=("very", "extremely", "super", "really", "truly"),
     scope=("really", "truly", "completely"),
     weak={1: ("fairly",), -1: ("slightly", "a bit")},
     negators={1: ("not",), -1: ("not",)},
-    not_very_post="",
     copula="is",
     contrast=("but", "but", "however,"),
     concession=("although", "though", "even though"),
     concession_prefix=(),  # English has no "although X but Y"
     joins=(" and ", ", ", ". "),
     openers=("this {product}:", "overall", "my review of the {product}:", "quick review:"),
-    closers=("thanks", "just my two cents", "bought it on monday", "we will see how it ages"),
+    closers=("thanks", "just my two cents", "will update later", "honest review"),
     informal={},
 )
 
@@ -243,24 +234,17 @@ def star_rule(review: Review) -> int:
 def _modifier(rng: random.Random, lex: Lexicon, polarity: int) -> Modifier:
     if polarity == 0:
         return Modifier("plain")
-    kinds = [k for k in MODIFIER_WEIGHTS if _kind_available(k, lex)]
-    kind = rng.choices(kinds, weights=[MODIFIER_WEIGHTS[k] for k in kinds])[0]
+    kind = rng.choices(list(MODIFIER_WEIGHTS), weights=list(MODIFIER_WEIGHTS.values()))[0]
     negator = rng.choice(lex.negators[polarity])
     words = {
         "plain": (),
         "strong": (rng.choice(lex.strong),),
-        "strong_post": (rng.choice(lex.strong_post or ("",)),),
         "weak": (rng.choice(lex.weak[polarity]),),
         "not": (negator,),
         "not_very": (negator, rng.choice(lex.scope)),
-        "not_very_post": (negator, lex.not_very_post),
         "very_not": (rng.choice(lex.scope), negator),
     }[kind]
     return Modifier(kind, words)
-
-
-def _kind_available(kind: str, lex: Lexicon) -> bool:
-    return not ((kind == "strong_post" and not lex.strong_post) or (kind == "not_very_post" and not lex.not_very_post))
 
 
 def _fits(modifier: Modifier, polarity: int, lex: Lexicon) -> bool:
@@ -270,7 +254,7 @@ def _fits(modifier: Modifier, polarity: int, lex: Lexicon) -> bool:
     kind, words = modifier.kind, modifier.words
     if kind == "weak":
         return words[0] in lex.weak[polarity]
-    if kind in ("not", "not_very", "not_very_post"):
+    if kind in ("not", "not_very"):
         return words[0] in lex.negators[polarity]
     if kind == "very_not":
         return words[1] in lex.negators[polarity]
@@ -312,14 +296,14 @@ def sample_review(rng: random.Random, lex: Lexicon, product: str) -> Review:
     rng.shuffle(aspects)
     form = rng.choices(list(FORM_WEIGHTS), weights=list(FORM_WEIGHTS.values()))[0]
     if form == "simple":
-        return Review(form, _part(rng, lex, product, aspects, rng.choices((1, 2, 3), weights=(0.45, 0.35, 0.2))[0]))
+        return Review(form, _part(rng, lex, product, aspects, rng.choices((1, 2, 3), weights=(0.5, 0.4, 0.1))[0]))
     # Inside a contrast or concession, clauses join with "và" or "," only: a full stop would end its scope.
     # After "dù" only "và" keeps the next clause inside the concession.
     inner_joins = lex.joins[:2]
-    ignored = _part(rng, lex, product, aspects, rng.choices((1, 2), weights=(0.7, 0.3))[0],
+    ignored = _part(rng, lex, product, aspects, rng.choices((1, 2), weights=(0.75, 0.25))[0],
                     joins=inner_joins if form == "contrast" else lex.joins[:1])
     opposite = -1 if ignored.clauses[0].polarity > 0 else 1  # real contrasts mostly flip the polarity
-    deciding = _part(rng, lex, product, aspects, rng.choices((1, 2), weights=(0.75, 0.25))[0], hint=opposite,
+    deciding = _part(rng, lex, product, aspects, rng.choices((1, 2), weights=(0.85, 0.15))[0], hint=opposite,
                      joins=inner_joins)
     if form == "contrast":
         prefix = rng.choice(lex.concession_prefix) if lex.concession_prefix and rng.random() < 0.25 else ""
@@ -423,17 +407,8 @@ def sample_style(rng: random.Random, lex: Lexicon, review: Review, product: str)
     )
 
 
-def _predicate(clause: Clause) -> list[str]:
-    kind, words, adjective = clause.modifier.kind, clause.modifier.words, clause.adjective
-    if kind in ("strong_post",):
-        return [adjective, words[0]]
-    if kind == "not_very_post":
-        return [words[0], adjective, words[1]]
-    return [*words, adjective]
-
-
 def _render_clause(clause: Clause, lex: Lexicon) -> str:
-    words = _predicate(clause)
+    words = [*clause.modifier.words, clause.adjective]
     if clause.subject:
         subject = f"the {clause.subject}" if lex is EN else clause.subject
         words = [subject, *([lex.copula] if lex.copula else []), *words]
@@ -460,9 +435,10 @@ def render(review: Review, style: Style, lex: Lexicon) -> str:
         body = f"{first}{_render_part(review.ignored, lex)}{review.lead}{review.marker} {_render_part(review.deciding, lex)}"
     else:
         body = f"{_render_part(review.deciding, lex)}{review.lead}{review.marker} {_render_part(review.ignored, lex)}"
-    text = " ".join(piece for piece in (style.opener, body) if piece) + style.ending
+    ending = style.ending or ("." if style.closer else "")  # a closer starts a new sentence
+    text = " ".join(piece for piece in (style.opener, body) if piece) + ending
     if style.closer:
-        text += f" {style.closer}{style.ending or '.'}"
+        text += f" {style.closer}{ending}"
     if style.emoji:
         text += f" {style.emoji}"
     if style.informal:

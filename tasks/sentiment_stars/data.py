@@ -358,7 +358,7 @@ def _load_tfds(config: DataConfig) -> Splits:
         if unmapped:
             names = [label_feature.int2str(label) for label in unmapped]
             raise DataError(f"tfds:{name}", None, f"tfds_label_to_stars has no stars for label(s) {unmapped} "
-                            f"({', '.join(names)}); it maps {config.tfds_label_to_stars}")
+                            f"(named {names}); it maps {config.tfds_label_to_stars}")
     builder.download_and_prepare()
     skips = SkipCounter(config.on_bad_row)
 
