@@ -1,0 +1,229 @@
+"""How far `model.fit` falls below a bare compiled train step, and what closes the gap.
+
+    python -m benchmarks.fit_overhead [--json PATH] [--layer fast|cell]
+
+One model (the lesson's RNN, batch 64, T 30, 128 units -> Dense(1), MSE, Adam), one data
+set held in memory, several ways to train it, timed in interleaved repetitions:
+
+- `bare_step`: a `tf.function` of GradientTape + optimizer.apply, called from Python once
+  per batch, the batches already in memory as tensors.
+- `bare_epoch`: the same step inside one `tf.function` looping over the whole epoch's
+  batches (one call per epoch): no Keras, no tf.data, no Python per step; the ceiling.
+- `fit_spe1`: `model.fit` on a `tf.data` pipeline, steps_per_execution=1 (the Keras default).
+- `fit_spe8`: the same with steps_per_execution=8 (the project's TrainConfig default).
+- `fit_spe8_nocache`: steps_per_execution=8 but the pipeline re-slices the arrays each epoch.
+- `shared_fit`: `tasks.common.training.fit` (what every task calls): steps_per_execution=8
+  plus TensorBoard, checkpoints, BackupAndRestore and CSV log at every epoch end.
+
+Sequences per second are taken inside each epoch (batch begin to batch end of the epoch), so
+validation and per-epoch callback work are excluded except for `shared_fit`, which reports
+whole epochs including its epoch-end callbacks, as metrics.json's examples_per_second does.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+BATCH, STEPS, FEATURES, UNITS = 64, 30, 64, 128
+BATCHES_PER_EPOCH = 48
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", help="write the results to this JSON file")
+    parser.add_argument("--layer", choices=("fast", "cell"), default="fast",
+                        help="recurrent layer implementation (tasks.common.layers)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (epochs)")
+    parser.add_argument(
+        "--threads", type=int, default=len(os.sched_getaffinity(0)), help="TensorFlow threads"
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.threads < 1:
+        parser.error("--repeats and --threads must be >= 1")
+    return args
+
+
+def build_model(layer):
+    from tasks.common.layers import recurrent_layer
+
+    inputs = keras.Input((STEPS, FEATURES))
+    outputs = keras.layers.Dense(1)(recurrent_layer(UNITS, implementation=layer)(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def make_data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH * BATCHES_PER_EPOCH, STEPS, FEATURES), dtype=np.float32)
+    y = x[:, :, 0].mean(axis=1, keepdims=True)
+    return x, y
+
+
+def make_dataset(x, y, cache=True):
+    """The pipeline a task builds: slices -> batches, cached after the first epoch, prefetched."""
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if not cache:
+        dataset = dataset.map(lambda a, b: (a, b), num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(BATCH, drop_remainder=True)
+    if cache:
+        dataset = dataset.cache()
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class EpochRate:
+    """Sequences per second of one more epoch of a training method."""
+
+    def __init__(self):
+        self.samples = []
+
+    def median(self):
+        return statistics.median(self.samples)
+
+
+class BareStep(EpochRate):
+    """GradientTape + optimizer.apply on in-memory batches; `per_call` steps per call."""
+
+    def __init__(self, layer, x, y, per_call):
+        super().__init__()
+        self.model = build_model(layer)
+        optimizer = keras.optimizers.Adam(1e-3)
+        optimizer.build(self.model.trainable_variables)
+        model = self.model
+
+        @tf.function
+        def train_step(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(gradients, model.trainable_variables)
+            return loss
+
+        @tf.function
+        def train_steps(xs, ys):
+            loss = tf.constant(0.0)
+            for i in tf.range(tf.shape(xs)[0]):
+                loss = train_step(xs[i], ys[i])
+            return loss
+
+        if per_call == 1:
+            self.step = train_step
+            self.calls = [(tf.constant(x[i:i + BATCH]), tf.constant(y[i:i + BATCH]))
+                          for i in range(0, len(x), BATCH)]
+        else:
+            self.step = train_steps
+            shape = (-1, per_call, BATCH)
+            self.calls = list(zip(  # each (per_call, B, T, n), (per_call, B, 1)
+                tf.unstack(tf.constant(x.reshape(shape + x.shape[1:]))),
+                tf.unstack(tf.constant(y.reshape(shape + y.shape[1:]))),
+            ))
+        self.epoch(record=False)  # trace
+
+    def epoch(self, record=True):
+        start = time.perf_counter()
+        for arguments in self.calls:
+            loss = self.step(*arguments)
+        loss.numpy()
+        if record:
+            self.samples.append(BATCHES_PER_EPOCH * BATCH / (time.perf_counter() - start))
+
+
+class BatchSpan(keras.callbacks.Callback):
+    """Times each epoch from its beginning to the end of its last batch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.end = time.perf_counter()
+
+
+class Fit(EpochRate):
+    def __init__(self, layer, x, y, steps_per_execution, cache=True):
+        super().__init__()
+        self.model = build_model(layer)
+        self.model.compile(keras.optimizers.Adam(1e-3), "mse",
+                           steps_per_execution=steps_per_execution)
+        self.dataset = make_dataset(x, y, cache)
+        self.span = BatchSpan()
+        self.epoch(record=False)  # trace
+
+    def epoch(self, record=True):
+        self.model.fit(self.dataset, epochs=1, verbose=0, callbacks=[self.span])
+        if record:
+            self.samples.append(BATCHES_PER_EPOCH * BATCH / (self.span.end - self.span.start))
+
+
+class SharedFit(EpochRate):
+    """tasks.common.training.fit, one epoch per call, in a throwaway run directory."""
+
+    def __init__(self, layer, x, y, workdir):
+        super().__init__()
+        from tasks.common.config import TrainConfig
+        from tasks.common.training import compile_model
+
+        self.model = build_model(layer)
+        self.train_config = TrainConfig(epochs=1, verbose=0, early_stopping_patience=0)
+        compile_model(self.model, self.train_config, loss="mse")
+        self.dataset = make_dataset(x, y)
+        self.validation = make_dataset(x[:BATCH], y[:BATCH])
+        self.workdir, self.calls = Path(workdir), 0
+        self.epoch(record=False)  # trace
+
+    def epoch(self, record=True):
+        from tasks.common.training import fit
+
+        self.calls += 1
+        run_dir = self.workdir / f"run{self.calls}"  # fresh: BackupAndRestore must not skip epochs
+        run = types.SimpleNamespace(config=types.SimpleNamespace(train=self.train_config),
+                                    run_dir=run_dir, worker_dir=run_dir,
+                                    checkpoint_dir=run_dir / "checkpoints",
+                                    tensorboard_dir=run_dir / "tensorboard", is_chief=True)
+        start = time.perf_counter()
+        fit(self.model, self.dataset, self.validation, run, num_examples=len(self.dataset) * BATCH)
+        if record:
+            self.samples.append(BATCHES_PER_EPOCH * BATCH / (time.perf_counter() - start))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    x, y = make_data()
+    with tempfile.TemporaryDirectory() as workdir:
+        methods = {
+            "bare_step": BareStep(args.layer, x, y, per_call=1),
+            "bare_epoch": BareStep(args.layer, x, y, per_call=BATCHES_PER_EPOCH),
+            "fit_spe1": Fit(args.layer, x, y, steps_per_execution=1),
+            "fit_spe8": Fit(args.layer, x, y, steps_per_execution=8),
+            "fit_spe8_nocache": Fit(args.layer, x, y, steps_per_execution=8, cache=False),
+            "shared_fit": SharedFit(args.layer, x, y, workdir),
+        }
+        for _ in range(args.repeats):
+            for method in methods.values():
+                method.epoch()
+    ceiling = methods["bare_epoch"].median()
+    rows = [{"variant": name, "train_seq_per_s": round(method.median(), 1),
+             "vs_bare_epoch": round(method.median() / ceiling, 3)}
+            for name, method in methods.items()]
+    print(f"layer {args.layer}, batch {BATCH}, T {STEPS}, {UNITS} units, {args.threads} threads, "
+          f"{BATCHES_PER_EPOCH} batches per epoch, median of {args.repeats}")
+    print(f"{'variant':<20}{'train_seq_per_s':>18}{'vs_bare_epoch':>15}")
+    for row in rows:
+        print(f"{row['variant']:<20}{row['train_seq_per_s']:>18}{row['vs_bare_epoch']:>15}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump({"layer": args.layer, "batch": BATCH, "steps": STEPS, "units": UNITS,
+                       "threads": args.threads, "rows": rows}, file, indent=1)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
