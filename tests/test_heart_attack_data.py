@@ -220,3 +220,33 @@ def test_split_is_by_patient_disjoint_and_stratified():
     assert list(again["test"].patient_ids) == list(splits["test"].patient_ids)
     with pytest.raises(ValueError, match="at least 3 patients of each label"):
         data.split_by_patient(cohort.subset(np.flatnonzero(labels == 0)[:50]), 0.15, 0.2, seed=0)
+
+
+FRAMINGHAM_STYLE = """RANDID,SEX,TOTCHOL,AGE,SYSBP,DIABP,CURSMOKE,CIGPDAY,BMI,DIABETES,BPMEDS,HEARTRTE,GLUCOSE,HDLC,TIME,PERIOD,ANYCHD
+2448,1,195,39,106,70,0,0,26.97,0,0,80,77,,0,1,1
+2448,1,209,52,121,66,0,0,,0,0,69,92,31,4628,3,1
+6238,2,250,46,121,81,0,0,28.73,0,0,95,76,,0,1,0
+6238,2,260,52,105,69.5,0,0,29.43,0,0,80,86,,2156,2,0
+6238,2,237,58,108,66,0,0,28.5,0,0,80,71,54,4344,3,0
+9428,1,245,48,127.5,80,1,20,25.34,0,0,75,70,,0,1,0
+"""
+FRAMINGHAM_COLUMNS = ("SEX", "AGE", "SYSBP", "DIABP", "TOTCHOL", "HDLC", "HEARTRTE", "BMI", "GLUCOSE", "CURSMOKE",
+                      "CIGPDAY", "BPMEDS", "DIABETES")
+
+
+def test_a_framingham_style_cohort_loads_and_the_model_scores_it(tmp_path):
+    from tasks.heart_attack.config import ModelConfig
+    from tasks.heart_attack.model import build_model, fit_normalization, predict_risk
+
+    path = write(tmp_path, FRAMINGHAM_STYLE, "frmgham.csv")
+    cfg = DataConfig(source="file", path=str(path), id_column="RANDID", time_column="TIME",
+                     feature_columns=FRAMINGHAM_COLUMNS, label_column="ANYCHD", max_visits=3)
+    cohort, report = data.load_cohort(cfg)
+    assert list(cohort.patient_ids) == ["2448", "6238", "9428"] and list(cohort.labels) == [1, 0, 0]
+    assert cohort.exams.shape == (3, 3, 14) and report["time_format"] == "number"
+    assert np.isnan(cohort.exams[2, :2]).all()  # one visit: two padded rows
+    assert np.isnan(cohort.exams[0, 1, 5]) and cohort.exams[0, 2, 5] == 31  # HDLC measured at period 3 only
+    mean, std = fit_normalization(cohort.exams)
+    model = build_model(ModelConfig(), 14, mean, std, {0: 0.75, 1: 1.5}, presence_features=13)
+    risk = predict_risk(model, cohort.exams)
+    assert risk.shape == (3,) and np.isfinite(risk).all() and ((risk > 0) & (risk < 1)).all()

@@ -63,6 +63,7 @@ class ModelConfig:
     visit_units: int = 32  # per-visit Dense layer before the RNN (mixes a visit's values and missing flags); 0: none
     visit_activation: Literal["relu", "tanh", "linear"] = "tanh"  # tanh: +0.01 test ROC-AUC over relu, measured
     rnn_units: int = 32  # size of the RNN state s_t
+    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast: rnn_layers.SimpleRNN, same math as the cell
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.1  # dropout on the final state, before the risk head
     l2: float = 1e-3  # L2 penalty on the weights: ~800 training positives are few

@@ -1,0 +1,85 @@
+"""Train the heart_attack RNN: `python -m tasks.heart_attack.train --config configs/heart_attack.yaml`."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import keras
+
+from tasks.common.export import export_saved_model
+from tasks.common.metrics import write_metrics
+from tasks.common.run import main_guard, start_run
+from tasks.common.tensorboard import ImageLogger, log_figures
+from tasks.common.training import compile_model, fit
+from tasks.heart_attack import data, evaluate
+from tasks.heart_attack.config import Config
+from tasks.heart_attack.model import (ServingModule, build_model, class_weights, fit_normalization,
+                                      predict_risk)
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Trained:
+    """What a run produced, for tests and notebooks: the Keras model, the splits and metrics.json's content."""
+
+    model: keras.Model
+    splits: dict
+    metrics: dict
+
+
+@main_guard
+def main(argv=None):
+    train_and_export(start_run("heart_attack", Config, argv, __doc__))
+    return 0
+
+
+def train_and_export(run) -> Trained:
+    """Data -> split by patient -> fit -> test metrics and baselines -> export -> metrics.json."""
+    config = run.config
+    cohort, load_report, dataset = data.load_data(config.data, run.run_dir / "data")
+    splits = data.split_by_patient(cohort, config.data.val_fraction, config.data.test_fraction,
+                                   config.data.split_seed)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    measurements = len(config.data.feature_columns)  # a visit is present if one of these is measured
+
+    class_weight = class_weights(train.labels, config.model.class_weighting)
+    mean, std = fit_normalization(train.exams)  # training patients only
+    with run.strategy.scope():
+        model = build_model(config.model, len(cohort.feature_names), mean, std, class_weight, measurements)
+        compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
+                      metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
+
+    def val_figures(epoch):
+        return evaluate.figures(val.labels, {"rnn": predict_risk(model, val.exams)}, "val")
+
+    batch, seed = config.train.batch_size, config.train.seed
+    result = fit(model, data.make_dataset(train, batch, shuffle_seed=seed), data.make_dataset(val, batch), run,
+                 num_examples=len(train), class_weight=class_weight,
+                 callbacks=[ImageLogger(run.tensorboard_dir, val_figures, every=5)])
+
+    risk = predict_risk(model, test.exams)
+    test_metrics = evaluate.risk_metrics(test.labels, risk)
+    baselines, baseline_risks = evaluate.fit_baselines(train, test, config.model.logistic_c,
+                                                       config.model.imputation, measurements, seed)
+    log_figures(run.tensorboard_dir, evaluate.figures(test.labels, {"rnn": risk, **baseline_risks}, "test"),
+                step=result.epochs_run)
+
+    serving = ServingModule(model, cohort.feature_names)
+    input_spec = data.input_spec(config.data, load_report["time_format"])
+    export_path = export_saved_model(serving, run, serving.signatures(), assets={
+        "feature_names.txt": "\n".join(cohort.feature_names) + "\n",
+        "input_spec.json": json.dumps(input_spec, indent=2) + "\n"})
+    metrics = write_metrics(
+        run, dataset=dataset, test=test_metrics, baselines=baselines, fit_result=result, export_path=export_path,
+        roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
+        data=load_report, split_patients={name: len(split) for name, split in splits.items()},
+        class_weight=class_weight, feature_names=list(cohort.feature_names))
+    log.info("test %s | last visit %s | all visits %s | export %s", metrics["test"],
+             metrics["baselines"]["last_visit_logistic"], metrics["baselines"]["all_visits_logistic"], export_path)
+    return Trained(model, splits, metrics)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

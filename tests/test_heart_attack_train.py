@@ -1,0 +1,106 @@
+"""heart_attack end to end on a small built-in cohort: metrics.json, TensorBoard images, the export in a fresh
+TensorFlow-only process, and predict on a CSV of visits and on JSON exams."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from tasks.common.errors import DataError
+from tasks.common.run import start_run
+from tasks.heart_attack import predict
+from tasks.heart_attack.config import Config
+from tasks.heart_attack.model import predict_risk
+from tasks.heart_attack.train import train_and_export
+
+SMALL = ["data.builtin_patients=400", "train.epochs=2", "train.histogram_freq=0", "train.verbose=0",
+         "model.visit_units=8", "model.rnn_units=8"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("heart_attack")
+    argv = [arg for setting in SMALL + [f"train.runs_dir={root / 'runs'}", f"train.export_dir={root / 'exports'}"]
+            for arg in ("--set", setting)]
+    run = start_run("heart_attack", Config, argv + ["--run-dir", str(root / "run")])
+    return run, train_and_export(run)
+
+
+@pytest.mark.slow
+def test_metrics_json_has_the_issue_keys(trained):
+    run, result = trained
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics))
+    for section in (metrics["test"], metrics["baselines"]["last_visit_logistic"],
+                    metrics["baselines"]["all_visits_logistic"]):
+        assert 0 <= section["roc_auc"] <= 1 and 0 <= section["pr_auc"] <= 1 and 0 <= section["brier"] <= 1
+    assert metrics["split_patients"] == {"train": 260, "val": 60, "test": 80}
+    assert metrics["data"]["patients"] == 400 and metrics["data"]["skipped_rows"] == {}
+    assert metrics["feature_names"][-1] == "time_since_previous_visit"
+
+
+@pytest.mark.slow
+def test_roc_and_calibration_images_in_tensorboard(trained):
+    run, _ = trained
+    tags = set()
+    for events in (run.tensorboard_dir / "images").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"test/roc", "test/calibration"} <= tags
+
+
+@pytest.mark.slow
+def test_export_reloads_in_a_fresh_tensorflow_only_process(trained, tmp_path, python_subprocess):
+    run, result = trained
+    exams = result.splits["test"].exams[:16]
+    np.save(tmp_path / "exams.npy", exams)
+    code = f"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+loaded = tf.saved_model.load({str(result.metrics['export'])!r})
+exams = np.load({str(tmp_path / 'exams.npy')!r})
+serve = loaded.signatures["serving_default"]
+padded = np.concatenate([np.full((len(exams), 4, exams.shape[-1]), np.nan, np.float32), exams], axis=1)
+names = loaded.signatures["feature_names"]()["feature_names"].numpy()
+print(json.dumps({{"risk": serve(exams=tf.constant(exams))["risk"].numpy().tolist(),
+                  "padded": serve(exams=tf.constant(padded))["risk"].numpy().tolist(),
+                  "names": [n.decode() for n in names],
+                  "project_imported": any(m.split(".")[0] in ("tasks", "rnn_layers") for m in sys.modules)}}))
+"""
+    output = json.loads(python_subprocess(code).stdout.strip().splitlines()[-1])
+    assert not output["project_imported"]
+    np.testing.assert_allclose(output["risk"], predict_risk(result.model, exams), atol=1e-6)
+    np.testing.assert_allclose(output["padded"], output["risk"], atol=1e-6)
+    assert output["names"] == result.metrics["feature_names"]
+
+
+@pytest.mark.slow
+def test_predict_on_a_visits_csv_and_on_json_exams(trained, tmp_path, capsys):
+    run, result = trained
+    test = result.splits["test"]
+    visits = pd.read_csv(run.run_dir / "data" / "visits.csv", dtype={"patient_id": str})
+    chosen = list(test.patient_ids[:3])
+    (visits[visits["patient_id"].isin(chosen)].drop(columns="heart_attack")
+     .to_csv(tmp_path / "three.csv", index=False))
+    export = str(result.metrics["export"])
+    predict.main(["--model", export, "--csv", str(tmp_path / "three.csv")])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["patient_id"] for line in lines] == chosen
+    np.testing.assert_allclose([line["risk"] for line in lines], predict_risk(result.model, test.exams[:3]),
+                               atol=1e-5)
+
+    exams = test.exams[0]
+    visits_json = [[None if np.isnan(v) else float(v) for v in visit] for visit in exams]
+    (tmp_path / "one.jsonl").write_text(json.dumps(visits_json) + "\n")
+    predict.main(["--model", export, "--exams", str(tmp_path / "one.jsonl")])
+    line = json.loads(capsys.readouterr().out)
+    assert line["line"] == 1 and line["risk"] == pytest.approx(lines[0]["risk"], abs=1e-5)
+
+    predict.main(["--model", export, "--features"])
+    assert json.loads(capsys.readouterr().out)["feature_names"] == result.metrics["feature_names"]
+
+    (tmp_path / "bad.jsonl").write_text(json.dumps([[1.0, 2.0]]) + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:1: visit 1 has 2 values; the model takes 14"):
+        predict.read_exams_lines((tmp_path / "bad.jsonl").read_text(), str(tmp_path / "bad.jsonl"), 14)
