@@ -27,7 +27,7 @@ def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise DataError(path, line, f"line is not valid {encoding} (byte 0x{data[error.start]:02x} at "
-                        f"offset {error.start}); re-save the file as UTF-8 or set the encoding") from None
+                        f"offset {error.start}); re-save the file as UTF-8") from None
 
 
 def _record_lines(text: str, delimiter: str) -> list[int]:
