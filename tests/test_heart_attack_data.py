@@ -51,6 +51,13 @@ def test_simulator_is_seeded_and_messy_like_a_real_export():
     assert first.groupby("patient_id")["heart_attack"].nunique().max() == 1
 
 
+@pytest.mark.parametrize("months", [2, 3])
+def test_simulator_with_few_scheduled_exams(months):
+    frame = data_builtin.simulate_cohort(n_patients=200, n_months=months, seed=0)
+    visits = frame.groupby("patient_id").size()
+    assert visits.min() == 2 and visits.max() == months
+
+
 def test_simulated_positive_rate_follows_the_config():
     frame = data_builtin.simulate_cohort(n_patients=6000, positive_rate=0.08, seed=1)
     rate = frame.groupby("patient_id")["heart_attack"].first().mean()

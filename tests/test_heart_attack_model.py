@@ -1,6 +1,4 @@
 """heart_attack model: in-graph imputation, masking of absent visits, class-weight correction, baselines."""
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -20,8 +18,7 @@ def random_exams(rng, patients=6, visits=5, features=4, missing=0.3):
 
 
 def small_model(features=4, implementation="auto", **overrides):
-    config = dataclasses.replace(ModelConfig(visit_units=8, rnn_units=6, dropout=0.0, rnn_implementation=implementation),
-                                 **overrides)
+    config = ModelConfig(visit_units=8, rnn_units=6, dropout=0.0, rnn_implementation=implementation, **overrides)
     return build_model(config, features, mean=[100.0] * features, std=[20.0] * features,
                        class_weight={0: 0.6, 1: 2.4}, presence_features=features - 1)
 

@@ -163,7 +163,7 @@ def simulate_cohort(n_patients: int = 6000, n_months: int = 12, positive_rate: f
     # patient keeps at least the enrolment visit and one more.
     miss_rate = rng.beta(1.5, 8, n)
     attended = rng.random((n, n_months)) >= miss_rate[:, None]
-    leaves_at = np.where(rng.random(n) < 0.1, rng.integers(3, n_months, n), n_months)
+    leaves_at = np.where(rng.random(n) < 0.1, rng.integers(min(3, n_months), n_months + 1, n), n_months)
     attended &= months[None, :] < leaves_at[:, None]
     attended[:, 0] = True
     attended[np.arange(n), rng.integers(1, leaves_at)] = True

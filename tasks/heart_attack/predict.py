@@ -58,7 +58,8 @@ def read_exams_lines(text: str, path: str, n_features: int) -> tuple[np.ndarray,
                 raise DataError(path, number, f"visit {index} has {len(visit)} values; the model takes {n_features} "
                                               "(see --features for the order)")
             if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in visit):
-                raise DataError(path, number, f"visit {index}: values must be numbers or null, got {visit}")
+                raise DataError(path, number, f"visit {index}: values must be numbers or null, "
+                                              f"got {json.dumps(visit)}")
         patients.append((number, np.array([[np.nan if v is None else v for v in visit] for visit in visits],
                                           dtype=np.float32)))
     if not patients:
