@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import re
 
@@ -248,7 +247,8 @@ BAD_INPUTS = {
                        ":3: empty text in column 'text' (data row 2)"),
     "JSON boolean rating": ("r.jsonl", '{"text": "ok", "stars": true}\n',
                             ":1: rating True in column 'stars' is not a number (data row 1)"),
-    "missing column": ("r.csv", "review,stars\nok,5\n", ": missing column(s) ['text']; the file has ['review', 'stars']"),
+    "missing column": ("r.csv", "review,stars\nok,5\n",
+                       ": missing column(s) ['text']; the file has ['review', 'stars']"),
     "empty file": ("r.csv", "", ": file is empty"),
     "header only": ("r.csv", "text,stars\n", ": file has a header but no data rows"),
     "bad encoding": ("r.csv", "text,stars\nok,5\ncafé,4\n".encode("latin-1"),

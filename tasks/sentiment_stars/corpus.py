@@ -42,7 +42,7 @@ from typing import Sequence
 
 import pandas as pd
 
-GENERATOR = "sentiment_stars.corpus/1"  # bump when the rule or the lexicon changes: old files are then stale
+GENERATOR = "sentiment_stars.corpus/2"  # bump when the rule or the lexicon changes: old files are then stale
 LANGUAGES = ("vi", "en")
 
 # Clause score = SCORES[modifier kind] * adjective polarity.
@@ -432,7 +432,8 @@ def render(review: Review, style: Style, lex: Lexicon) -> str:
         body = _render_part(review.deciding, lex)
     elif review.form == "contrast":
         first = f"{review.prefix} " if review.prefix else ""
-        body = f"{first}{_render_part(review.ignored, lex)}{review.lead}{review.marker} {_render_part(review.deciding, lex)}"
+        body = (f"{first}{_render_part(review.ignored, lex)}{review.lead}{review.marker} "
+                f"{_render_part(review.deciding, lex)}")
     else:
         body = f"{_render_part(review.deciding, lex)}{review.lead}{review.marker} {_render_part(review.ignored, lex)}"
     ending = style.ending or ("." if style.closer else "")  # a closer starts a new sentence

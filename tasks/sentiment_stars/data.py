@@ -77,7 +77,7 @@ class DataConfig:
     text_column: str = "text"  # column (JSON key) holding the review text
     rating_column: str = "stars"  # column (JSON key) holding the rating
     rating_scale: tuple[float, float] = (1.0, 5.0)  # the file's lowest and highest rating, mapped onto 1..5 stars
-    rating_map: dict[str | int, int] | None = None  # rating value -> stars, e.g. {pos: 5, neg: 1}; replaces rating_scale
+    rating_map: dict[str | int, int] | None = None  # rating -> stars, e.g. {pos: 5, neg: 1}; replaces rating_scale
     on_bad_row: Literal["error", "skip"] = "error"  # stop at the first bad row, or skip and count bad rows
     tfds_name: str = "imdb_reviews"  # TFDS catalog name (yelp_polarity_reviews works the same way)
     tfds_text_feature: str = "text"  # feature holding the text
@@ -101,7 +101,8 @@ class DataConfig:
             raise ValueError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction + self.test_fraction}")
         low, high = self.rating_scale
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(f"rating_scale must be [lowest, highest] with lowest < highest, got {list(self.rating_scale)}")
+            raise ValueError("rating_scale must be [lowest, highest] with lowest < highest, "
+                             f"got {list(self.rating_scale)}")
         if self.rating_map is not None:
             if not self.rating_map:
                 raise ValueError("rating_map must map at least one rating to stars, got {}")
@@ -254,7 +255,7 @@ def read_reviews(path: str | os.PathLike, config: DataConfig, skips: SkipCounter
 
 
 def carve(frame: pd.DataFrame, fraction: float, seed: int, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Splits off `fraction` of the rows (stratified by stars when every star count allows it); returns (rest, carved)."""
+    """Splits off `fraction` of the rows, stratified by stars when the star counts allow it; returns (rest, carved)."""
     if len(frame) < 2:
         raise DataError(source, None, f"too few rows ({len(frame)}) to carve out a {fraction:.0%} split")
     try:
