@@ -23,7 +23,7 @@ class ModelSection:
 @dataclasses.dataclass
 class ExampleConfig:
     model: ModelSection = dataclasses.field(default_factory=ModelSection)
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(epochs=30, learning_rate=3e-3))
 
 
 def write(tmp_path, text):
@@ -77,3 +77,34 @@ def test_saved_config_loads_back_identical(tmp_path):
     config = load_config(ExampleConfig, None, ["model.units=5", "train.clipnorm=null"])
     save_config(config, tmp_path / "resolved.yaml")
     assert load_config(ExampleConfig, tmp_path / "resolved.yaml") == config
+
+
+def test_a_partial_section_keeps_the_task_defaults_of_the_other_fields(tmp_path):
+    config = load_config(ExampleConfig, write(tmp_path, "train:\n  batch_size: 8\n"), ["train.verbose=0"])
+    assert (config.train.epochs, config.train.learning_rate, config.train.batch_size) == (30, 3e-3, 8)
+
+
+def test_exponent_floats_that_yaml_reads_as_strings_are_accepted():
+    assert load_config(ExampleConfig, None, ["train.learning_rate=5e-4"]).train.learning_rate == 5e-4
+
+
+@dataclasses.dataclass
+class Source:
+    kind: str = "builtin"
+    path: str | None = None
+
+    def __post_init__(self):
+        if self.kind == "files" and not self.path:
+            raise ValueError("kind 'files' needs a path")
+
+
+@dataclasses.dataclass
+class CrossFieldConfig:
+    data: Source = dataclasses.field(default_factory=Source)
+
+
+def test_cross_field_checks_see_all_overrides_together():
+    config = load_config(CrossFieldConfig, None, ["data.kind=files", "data.path=x.csv"])
+    assert (config.data.kind, config.data.path) == ("files", "x.csv")
+    with pytest.raises(ConfigError, match=r"--set data\.kind=files: data: kind 'files' needs a path"):
+        load_config(CrossFieldConfig, None, ["data.kind=files"])

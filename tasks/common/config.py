@@ -93,6 +93,11 @@ def _convert(value: Any, tp, key: str) -> Any:
         return {_convert(k, key_type, f"{key}.{k}"): _convert(v, value_type, f"{key}.{k}") for k, v in value.items()}
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 3e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool):
         if isinstance(value, bool) and tp is not bool:
             raise ConfigError(f"{key}: expected {tp.__name__}, got {value!r}")
@@ -102,20 +107,28 @@ def _convert(value: Any, tp, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported annotation {tp!r}")  # a bug in a Config class, not in the YAML
 
 
-def _build(cls, values: dict, prefix: str = ""):
-    """Builds dataclass `cls` from a (partial) mapping, recursing into nested sections."""
+def _build(cls, values: dict, prefix: str = "", base=None):
+    """Builds dataclass `cls` from a (partial) mapping over `base` (default: `cls()`), recursing into sections.
+
+    Starting from the default instance keeps a task's own section defaults (e.g. `train` built by a
+    `default_factory` with more epochs) when a file or `--set` changes only some of its fields.
+    """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in values if k not in fields]
     if unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
         raise ConfigError(f"unknown key {key!r}; known keys here: {sorted(fields)}")
+    base = cls() if base is None else base
     kwargs = {}
     for name, value in values.items():
         key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _convert(value, hints[name], key)
+        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
+            kwargs[name] = _build(hints[name], value, key, getattr(base, name))
+        else:
+            kwargs[name] = _convert(value, hints[name], key)
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{prefix or cls.__name__}: {error}") from None
 
@@ -158,21 +171,24 @@ def load_config(config_cls, path: str | Path | None = None, overrides=()):
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}
-        try:
-            _build(config_cls, values)
-        except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from None
+    merged = values
     for override in overrides:
-        update = parse_override(override)
-        try:
-            values = _merge(values, update)
-            _build(config_cls, values)
-        except ConfigError as error:
-            raise ConfigError(f"--set {override}: {error}") from None
+        merged = _merge(merged, parse_override(override))
     try:
-        return _build(config_cls, values)
+        return _build(config_cls, merged)
     except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+        # Blame the file or the one --set that is wrong on its own; a combination that only the file and
+        # all overrides together break (a check across fields) is reported against both.
+        try:
+            _build(config_cls, values)
+        except ConfigError as in_file:
+            raise ConfigError(f"{source}: {in_file}") from None
+        for override in overrides:
+            try:
+                _build(config_cls, _merge(values, parse_override(override)))
+            except ConfigError as single:
+                raise ConfigError(f"--set {override}: {single}") from None
+        raise ConfigError(f"{source}{' with --set overrides' if overrides else ''}: {error}") from None
 
 
 def config_to_dict(config) -> dict:
