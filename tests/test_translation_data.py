@@ -231,6 +231,12 @@ def test_load_corpus_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
     assert not set(corpus.train.english) & set(corpus.val.english)
 
 
+def test_source_without_path_is_refused_whatever_the_override_order():
+    config = load_config(Config, overrides=["data.source=parallel"])  # data.path may follow in another --set
+    with pytest.raises(ValueError, match="data.path must name the parallel files when data.source is 'parallel'"):
+        load_corpus(config.data)
+
+
 def test_load_corpus_random_split_and_cap(tmp_path):
     rows = [f"Sentence {i}.\tCâu {i}." for i in range(100)] + ["Sentence 5.\tCâu 5."]
     path = _write(tmp_path / "all.tsv", "\n".join(rows) + "\n")
@@ -240,6 +246,15 @@ def test_load_corpus_random_split_and_cap(tmp_path):
     assert corpus.cleaning["duplicates"] == 1
     seen = pd.concat([corpus.train, corpus.val, corpus.test]).english
     assert seen.is_unique
+
+
+def test_too_few_or_too_long_pairs_name_the_file(tmp_path):
+    few = _write(tmp_path / "few.tsv", "Hello.\tXin chào.\n")
+    with pytest.raises(DataError, match=r"few.tsv: 1 usable sentence pair\(s\) are too few to hold out a test split"):
+        load_corpus(DataConfig(source="tsv", path=str(few)))
+    long = _write(tmp_path / "long.tsv", "".join(f"{'word ' * 60}{i}\tdài {i}\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"long.tsv: no training pairs left after cleaning \(.*'too_long': 18"):
+        load_corpus(DataConfig(source="tsv", path=str(long)))
 
 
 def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
@@ -256,7 +271,6 @@ def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("model.attention=bahdanau", "model.attention: must be one of ['luong', 'none']"),
-    ("data.source=tsv", "path must name the pairs file when source is 'tsv'"),
     ("model.units=0", "units must be >= 1, got 0"),
     ("data.val_fraction=1.5", "val_fraction must be in (0, 1), got 1.5"),
     ("data.parallel_suffixes=[.en, .en]", "parallel_suffixes must be two different suffixes"),

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from tasks.translation.config import ModelConfig
-from tasks.translation.decoding import StepDecoder, beam_search, greedy_search, sequence_log_probability
+from tasks.translation.decoding import (StepDecoder, beam_search, greedy_search, length_normalizer,
+                                       sequence_log_probability)
 from tasks.translation.model import LuongAttention, build_model
 from tasks.translation.tokens import END_ID, PAD_ID, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
@@ -87,6 +88,11 @@ def test_beam_never_scores_below_greedy_and_reports_its_own_score(untrained):
         assert np.all(scores.numpy() >= greedy_scores.numpy() - 1e-5), width
         if width == 1:
             np.testing.assert_array_equal(ids.numpy(), greedy_ids.numpy())
+    # With a length penalty the ranking is log p / lp(length): beam still never ranks below greedy.
+    def ranking(ids, scores):
+        return scores / length_normalizer(tf.reduce_sum(tf.cast(ids != PAD_ID, tf.int32), axis=1), 1.0)
+    normalized_ids, normalized_scores = beam_search(decoder, source, 3, MAX_LENGTH, length_penalty=1.0)
+    assert np.all(ranking(normalized_ids, normalized_scores).numpy() >= ranking(greedy_ids, greedy_scores).numpy() - 1e-5)
     for row, (sequence, score) in enumerate(zip(ids.numpy().tolist(), scores.numpy())):
         if END_ID in sequence:  # a finished hypothesis: its score is the model's log p(y + [END] | x)
             target = _source([sequence[: sequence.index(END_ID)]], width=MAX_LENGTH)

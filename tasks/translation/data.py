@@ -164,12 +164,13 @@ def read_pairs(config, path, skips: SkipCounter) -> pd.DataFrame:
     return read_tsv_pairs(path, config.source_column, config.target_column, config.decode_html_entities, skips)
 
 
-def _split(frame: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(frame: pd.DataFrame, fraction: float, seed: int, where, held_out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rest, held out): `fraction` of the rows, chosen at random, at least one."""
     order = np.random.default_rng(seed).permutation(len(frame))
     count = max(1, round(fraction * len(frame)))
     if count >= len(frame):
-        raise ValueError(f"{len(frame)} sentence pairs are too few to split; give more pairs")
+        raise DataError(where, None, f"{len(frame)} usable sentence pair(s) are too few to hold out a {held_out} "
+                                     f"split; give more pairs")
     return frame.iloc[np.sort(order[count:])], frame.iloc[np.sort(order[:count])]
 
 
@@ -214,6 +215,9 @@ def clean_pairs(train: pd.DataFrame, val: pd.DataFrame | None, test: pd.DataFram
 
 def load_corpus(config) -> Corpus:
     """The train / validation / test pairs the data config describes, cleaned (see clean_pairs)."""
+    if config.source in ("tsv", "parallel") and not config.path:
+        raise ValueError(f"data.path must name the {'pairs file' if config.source == 'tsv' else 'parallel files'} "
+                         f"when data.source is {config.source!r}")
     skips = SkipCounter(config.on_bad_row)
     early_duplicates = 0
     if config.source == "builtin":
@@ -232,12 +236,15 @@ def load_corpus(config) -> Corpus:
         else:
             if config.drop_duplicates:  # before splitting, so that no pair lands in two splits
                 train, early_duplicates = _drop_duplicates(train)
-            train, test = _split(train, config.test_fraction, config.split_seed)
+            train, test = _split(train, config.test_fraction, config.split_seed, config.path, "test")
         name = f"{config.source}:{Path(config.path).name}"
     (train, val, test), counts = clean_pairs(train, val, test, config)
     counts["duplicates"] += early_duplicates
+    if train.empty:
+        raise DataError(config.path or name, None, f"no training pairs left after cleaning ({counts}); check the "
+                                                   "file, data.max_source_tokens and data.max_target_tokens")
     if val is None:
-        train, val = _split(train, config.val_fraction, config.split_seed + 1)
+        train, val = _split(train, config.val_fraction, config.split_seed + 1, config.path, "validation")
     if config.max_train_pairs is not None and len(train) > config.max_train_pairs:
         keep = np.random.default_rng(config.split_seed).permutation(len(train))[: config.max_train_pairs]
         train = train.iloc[np.sort(keep)]

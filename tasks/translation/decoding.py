@@ -5,9 +5,10 @@ the [END] step included. Decoding stops at [END] or after `max_length` syllables
 
 Beam search keeps the `beam_width` best partial translations of each sentence. A finished hypothesis
 stays in the beam with its score frozen, so it competes with longer ones; the search stops once every
-sentence's best finished hypothesis outscores all its unfinished ones. Pruning can drop the prefix
-the greedy decoder follows, so the beam result is compared with the greedy one and the better of the
-two returned: the beam decoder never scores below greedy.
+sentence's best finished hypothesis outscores all its unfinished ones. An optional length penalty
+(GNMT's) ranks the final hypotheses by log-probability per length unit instead. Pruning can drop the
+prefix the greedy decoder follows, so the beam result is compared with the greedy one and the better
+of the two returned: the beam decoder never scores below greedy (by the same ranking).
 """
 from __future__ import annotations
 
@@ -99,11 +100,24 @@ def _split_beams(tensor: tf.Tensor, beam_width) -> tf.Tensor:
     return tf.reshape(tensor, tf.concat([[-1, beam_width], tf.shape(tensor)[1:]], axis=0))
 
 
-def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_length: int):
+def length_normalizer(lengths: tf.Tensor, length_penalty: float) -> tf.Tensor:
+    """GNMT's lp(Y) = ((5 + |Y|) / 6) ** alpha (Wu et al., 2016); alpha = 0 gives 1: plain log-probability."""
+    return tf.pow((5.0 + tf.cast(lengths, tf.float32)) / 6.0, length_penalty)
+
+
+def _lengths(ids: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(tf.cast(tf.not_equal(ids, PAD_ID), tf.int32), axis=-1)
+
+
+def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_length: int,
+                length_penalty: float = 0.0):
     """The `beam_width` best hypotheses per sentence, extended one syllable at a time.
 
-    `beam_width` may be a Python int or a scalar int32 tensor (the export's `beam` signature). Returns
-    the best hypothesis's ids (B, max_length) and log-probabilities (B,), never below greedy's.
+    `beam_width` may be a Python int or a scalar int32 tensor (the export's `beam` signature). The final
+    choice ranks hypotheses by log p / lp(length) (see `length_normalizer`). The default
+    `length_penalty=0` ranks by the plain log-probability, which favours short translations; 0.6 to 1.0
+    is usual for real corpora. Returns the chosen hypothesis's ids (B, max_length) and its plain
+    log-probability (B,). Its ranking score is never below the greedy translation's.
     """
     vocabulary_size = decoder.vocabulary_size
     beam_width = tf.clip_by_value(tf.cast(beam_width, tf.int32), 1, vocabulary_size - 2)
@@ -119,6 +133,7 @@ def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_len
     # A finished beam's only continuation is [PAD] at no cost: its score stays fixed.
     finished_row = tf.cast(tf.where(tf.range(vocabulary_size) == PAD_ID, 0.0, NEG_INF), dtype)  # (V,)
     positions = tf.range(max_length)
+    best_possible_normalizer = length_normalizer(max_length, length_penalty)
 
     def body(t, tokens, state, finished, scores, sequences):
         log_probs, state, _ = decoder.step(tokens, state, encoder_states, source_mask)  # (B*K, V)
@@ -134,10 +149,12 @@ def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_len
         return t + 1, tf.reshape(token, [-1]), state, finished, scores, sequences
 
     def not_done(t, tokens, state, finished, scores, sequences):
-        # Scores only fall as hypotheses grow: once a sentence's best finished hypothesis scores at least
-        # as high as its best unfinished one, its result is settled.
-        best_finished = tf.reduce_max(tf.where(finished, scores, 2 * NEG_INF), axis=1)
-        best_alive = tf.reduce_max(tf.where(finished, 2 * NEG_INF, scores), axis=1)
+        # Log-probabilities only fall as hypotheses grow, so an unfinished one can at best reach
+        # score / lp(max_length). Once a sentence's best finished hypothesis is at least that good
+        # for all its unfinished ones, its result is settled.
+        finished_ranking = scores / length_normalizer(_lengths(sequences), length_penalty)
+        best_finished = tf.reduce_max(tf.where(finished, finished_ranking, 2 * NEG_INF), axis=1)
+        best_alive = tf.reduce_max(tf.where(finished, 2 * NEG_INF, scores / best_possible_normalizer), axis=1)
         return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(best_finished >= best_alive)))
 
     loop_vars = (tf.constant(0), tf.fill([batch * beam_width], START_ID), state, tf.zeros([batch, beam_width], tf.bool),
@@ -145,10 +162,11 @@ def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_len
     # The beam width may be a tensor: let every beam dimension stay unknown across iterations.
     invariants = tuple(tf.TensorShape([None] * len(v.shape)) for v in loop_vars)
     _, _, _, _, scores, sequences = tf.while_loop(not_done, body, loop_vars, shape_invariants=invariants)
-    best = tf.argmax(scores, axis=1, output_type=tf.int32)
-    ids, score = tf.gather(sequences, best, batch_dims=1), tf.gather(scores, best, batch_dims=1)
+    ranking = scores / length_normalizer(_lengths(sequences), length_penalty)  # (B, K)
+    best = tf.argmax(ranking, axis=1, output_type=tf.int32)
+    ids, score, rank = (tf.gather(x, best, batch_dims=1) for x in (sequences, scores, ranking))
     greedy_ids, greedy_score, _ = greedy_search(decoder, source_ids, max_length)
-    better_greedy = greedy_score > score
+    better_greedy = greedy_score / length_normalizer(_lengths(greedy_ids), length_penalty) > rank
     return tf.where(better_greedy[:, tf.newaxis], greedy_ids, ids), tf.where(better_greedy, greedy_score, score)
 
 

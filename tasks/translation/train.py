@@ -29,7 +29,7 @@ def train_model(run, corpus, vocabularies, train_ds, val_ds, attention: str):
         compile_model(model, config.train, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       weighted_metrics=["accuracy"])
     translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing,
-                            config.model.beam_width, config.model.max_decode_length)
+                            config.model.beam_width, config.model.max_decode_length, config.model.length_penalty)
     samples = corpus.val.head(config.train.sample_translations)
     callbacks = [evaluate.TranslationSamples(translator, samples.english.tolist(), samples.vietnamese.tolist(),
                                              run.tensorboard_dir, attention=attention == "luong")]

@@ -26,7 +26,7 @@ class Translator(tf.Module):
     """A trained model with its vocabularies, truecasing table and decoders."""
 
     def __init__(self, model: keras.Model, source_vocabulary: Vocabulary, target_vocabulary: Vocabulary,
-                 truecasing: dict[str, str], beam_width: int, max_length: int):
+                 truecasing: dict[str, str], beam_width: int, max_length: int, length_penalty: float = 0.0):
         super().__init__(name="translator")
         self.model = model
         self.source_vocabulary = source_vocabulary
@@ -34,6 +34,7 @@ class Translator(tf.Module):
         self.detokenizer = Detokenizer(target_vocabulary, truecasing)
         self.default_beam_width = beam_width
         self.max_length = max_length
+        self.length_penalty = length_penalty
         self._decoder = StepDecoder(model)
 
     def source_ids(self, text: tf.Tensor) -> tf.Tensor:
@@ -54,7 +55,8 @@ class Translator(tf.Module):
     @tf.function(input_signature=[TEXT, BEAM_WIDTH])
     def beam(self, text, beam_width):
         """Beam search of any width (clipped to 1 .. vocabulary size - 2)."""
-        ids, scores = beam_search(self._decoder, self.source_ids(text), beam_width, self.max_length)
+        ids, scores = beam_search(self._decoder, self.source_ids(text), beam_width, self.max_length,
+                                  self.length_penalty)
         return self._output(text, ids, scores)
 
     @tf.function(input_signature=[TEXT])
