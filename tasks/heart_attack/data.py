@@ -99,11 +99,12 @@ def _parse_times(column: pd.Series, missing: pd.Series, time_format: str) -> tup
     if time_format == "number":
         return numbers, bad_numbers, time_format
     text = column.where(~missing).astype("string").str.strip()
-    dates = pd.to_datetime(text, format="ISO8601", errors="coerce")
+    # utc=True: times with an offset are compared in UTC; times without one are taken as UTC.
+    dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
     retry = dates.isna() & ~missing
     if retry.any():  # other spellings (03/04/2021: month first), one by one
-        dates[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce")
-    days = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+        dates[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce", utc=True)
+    days = (dates - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
     return days.astype(float), dates.isna() & ~missing, time_format
 
 
@@ -272,6 +273,9 @@ def load_cohort(data_config, path: str | Path | None = None, with_labels: bool =
     else:
         report["patients"] = len(patient_ids)
     report.update(counts, skipped_rows=skips.report())
+    log.info("%s: %d patients from %d rows; %d visits used, %d older than the last %d, %d without any measurement",
+             path, len(patient_ids), report["rows_read"], counts["visits_used"],
+             counts["visits_older_than_max_visits"], cfg.max_visits, counts["visits_without_measurements"])
     return Cohort(patient_ids, exams, labels, feature_names(cfg)), report
 
 

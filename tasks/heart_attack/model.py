@@ -1,16 +1,16 @@
 """Exams (NaN = missing) -> impute + missing indicator + standardize -> RNN(SimpleRNNCell) over visits -> risk.
 
 Everything the raw exams need happens inside the model, so the export takes raw values:
-- `VisitImputer` replaces a missing value with the training mean, standardizes with the training mean
-  and standard deviation, appends one 0/1 "was missing" flag per feature, and masks the visits whose
-  measurements are all NaN (padding, or a missed visit), so the RNN carries s_{t-1} over them;
+- `VisitImputer` fills a missing value with the patient's latest earlier value of that measurement
+  (labs are not drawn at every visit; the last result is what a clinician would look at), else with the
+  training mean; standardizes with the training mean and standard deviation; appends one 0/1 "not measured
+  at this visit" flag per feature; and masks the visits whose measurements are all NaN (padding, or a
+  missed visit), so the RNN carries s_{t-1} over them unchanged;
 - `RiskOutput` is the sigmoid of the logit. Training with class weights w1 (positives) and w0 makes the
-  network's odds w1/w0 times too high; at inference the layer subtracts log(w1/w0) from the logit (the
-  prior correction of King and Zeng, 2001), so the risk it reports is a calibrated probability.
+  network's odds about w1/w0 times too high; at inference the layer subtracts log(w1/w0) from the logit
+  (the prior correction of King and Zeng, 2001), so the reported risk is again a probability.
 """
 from __future__ import annotations
-
-import logging
 
 import keras
 import numpy as np
@@ -19,8 +19,6 @@ from keras import ops
 
 from tasks.common.export import KerasServingModule
 from tasks.common.layers import recurrent_layer
-
-log = logging.getLogger(__name__)
 
 
 def carry_forward(values, missing):
