@@ -36,11 +36,10 @@ class DataConfig:
             raise ValueError("path must name the visits table when source is 'file'")
         if not self.feature_columns:
             raise ValueError("feature_columns must list at least one measurement column")
-        named = [self.id_column, self.time_column, *self.feature_columns]
-        duplicates = sorted({c for c in named if named.count(c) > 1})
-        if duplicates or self.label_column in named:
-            raise ValueError(f"id, time, feature and label columns must be distinct, got "
-                             f"{duplicates or [self.label_column]} twice")
+        named = [self.id_column, self.time_column, *self.feature_columns, self.label_column]
+        repeated = sorted({c for c in named if named.count(c) > 1})
+        if repeated:
+            raise ValueError(f"id, time, feature and label columns must be distinct, got {repeated} more than once")
         if self.max_visits < 1:
             raise ValueError(f"max_visits must be >= 1, got {self.max_visits}")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1

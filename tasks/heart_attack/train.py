@@ -38,7 +38,7 @@ def main(argv=None):
 def train_and_export(run) -> Trained:
     """Data -> split by patient -> fit -> test metrics and baselines -> export -> metrics.json."""
     config = run.config
-    cohort, load_report, dataset = data.load_data(config.data, run.run_dir / "data")
+    cohort, load_report, dataset = data.load_data(config.data, run.worker_dir / "data")  # per worker: no races
     splits = data.split_by_patient(cohort, config.data.val_fraction, config.data.test_fraction,
                                    config.data.split_seed)
     train, val, test = splits["train"], splits["val"], splits["test"]
