@@ -281,3 +281,27 @@ def test_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigError) as error:
         load_config(Config, overrides=[override])
     assert message in str(error.value) and override in str(error.value)
+
+
+# ------------------------------------------------------------------------------------------------ tf.data
+
+
+def test_to_dataset_teacher_forcing_padding_and_declared_batches():
+    from tasks.translation.data import to_dataset
+    from tasks.translation.tokens import END_ID, START_ID, fit_vocabularies
+
+    frame = pd.DataFrame({"english": ["I love Vietnam", "Hello", "A much longer sentence than the others here ."] * 3,
+                          "vietnamese": ["Tôi yêu Việt Nam", "Chào", "Một câu dài hơn nhiều so với các câu khác ."] * 3})
+    vocabularies = fit_vocabularies(frame.english.tolist(), frame.vietnamese.tolist(), 100, 100)
+    dataset = to_dataset(frame, vocabularies.source, vocabularies.target, batch_size=4, shuffle=True, seed=0)
+    batches = list(dataset)
+    assert dataset.cardinality().numpy() == len(batches) == 3  # short targets and the long one bucket apart
+    for inputs, target_out, weights in batches:
+        target_in = inputs["target_in"].numpy()
+        assert (target_in[:, 0] == START_ID).all()
+        lengths = weights.numpy().sum(axis=1).astype(int)
+        for row, length in enumerate(lengths):
+            assert target_out.numpy()[row, length - 1] == END_ID  # [END] closes each target
+            assert (target_out.numpy()[row, :length - 1] == target_in[row, 1:length]).all()  # shifted by one
+            assert (target_out.numpy()[row, length:] == 0).all() and (weights.numpy()[row, length:] == 0).all()
+    assert sum(len(b[1]) for b in batches) == len(frame)

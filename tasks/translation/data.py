@@ -285,4 +285,8 @@ def to_dataset(frame: pd.DataFrame, source: Vocabulary, target: Vocabulary, batc
     dataset = dataset.bucket_by_sequence_length(
         lambda inputs, target_out, weights: tf.shape(target_out)[0], list(BUCKET_BOUNDARIES),
         [batch_size] * (len(BUCKET_BOUNDARIES) + 1))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # Bucketing hides the number of batches from Keras. It is the same every epoch (each bucket's last
+    # partial batch is kept): a bucket holds the targets with boundaries[i-1] <= length < boundaries[i].
+    buckets = np.searchsorted(BUCKET_BOUNDARIES, target_ids.row_lengths().numpy() + 1, side="right")
+    batches = int(sum(-(-count // batch_size) for count in np.bincount(buckets)))
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)

@@ -56,9 +56,10 @@ def main(argv=None):
         outputs = translate(text=tf.constant(chunk, tf.string))
         translations = [value.decode("utf-8") for value in outputs["translation"].numpy()]
         if args.json:
-            print_json_lines({"text": text, "translation": translation, "log_probability": round(float(score), 4)}
-                             for text, translation, score in zip(chunk, translations,
-                                                                 outputs["log_probability"].numpy()))
+            print_json_lines(({"text": text, "translation": translation, "log_probability": round(float(score), 4)}
+                              for text, translation, score in zip(chunk, translations,
+                                                                  outputs["log_probability"].numpy())),
+                             stream=sys.stdout)  # the stdout of now, not of import time
         else:
             print("\n".join(translations), flush=True)
     return 0
