@@ -28,7 +28,9 @@ def to_python(value):
     return value
 
 
-def print_json_lines(records, stream=sys.stdout) -> None:
+def print_json_lines(records, stream=None) -> None:
+    """One JSON object per line (UTF-8 kept readable); `stream` defaults to the sys.stdout of the moment."""
+    stream = stream or sys.stdout
     for record in records:
         stream.write(json.dumps({k: to_python(v) for k, v in record.items()}, ensure_ascii=False) + "\n")
     stream.flush()
