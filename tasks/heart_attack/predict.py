@@ -103,8 +103,7 @@ def main(argv=None):
         keys = [{"line": int(number)} for number in lines]
     risk = loaded.signatures["serving_default"](exams=tf.constant(exams))["risk"].numpy()
     visits = (~np.isnan(exams)).any(axis=-1).sum(axis=1)
-    print_json_lines(({**key, "risk": round(float(r), 6), "visits": int(v)} for key, r, v in zip(keys, risk, visits)),
-                     stream=sys.stdout)  # the current stdout, not the one bound when tasks.common was imported
+    print_json_lines({**key, "risk": round(float(r), 6), "visits": int(v)} for key, r, v in zip(keys, risk, visits))
     return 0
 
 
