@@ -77,7 +77,7 @@ def test_pad_frames_and_mask():
 def test_corrupt_or_empty_file_names_the_file(tmp_path, content):
     path = tmp_path / "broken.mp4"
     path.write_bytes(content)
-    with pytest.raises(DataError, match="broken.mp4: cannot open video"):
+    with pytest.raises(DataError, match="broken.mp4: cannot open video: "):
         sample_frames(path)
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -252,10 +253,13 @@ def load_features(config: DataConfig, seed: int) -> VideoData:
     are zeroed, i.e. masked) and `split` ("train" | "val" | "test" per clip; else a seeded random split).
     """
     path = Path(config.path)
+    if not path.is_file():
+        raise DataError(path, None, "features file not found")
+    if not zipfile.is_zipfile(path):
+        raise DataError(path, None, "not a .npz archive (save features with numpy.savez(path, features=..., "
+                                    "labels=...))")
     try:
         archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(path, None, "features file not found") from None
     except (OSError, ValueError) as error:
         raise DataError(path, None, f"not a readable .npz archive ({error})") from None
     with archive:

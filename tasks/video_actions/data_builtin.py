@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 _PLAYED_BACKWARDS = ("stand_up", "get_up", "walk_left")
 ACTIONS = ("fall_down", "get_up", "jump", "sit_down", "stand_up", "walk_left", "walk_right", "wave")
 _SUPERSAMPLE = 2  # draw 2x larger, then shrink: anti-aliased lines at 64 px
-_GENERATOR_VERSION = 2  # bump when the rendering changes, so old folders are not reused
+_GENERATOR_VERSION = 3  # bump when the rendering changes, so old folders are not reused
 
 # Limb lengths as fractions of the figure's height.
 TORSO, THIGH, SHIN, UPPER_ARM, FOREARM, HEAD = 0.34, 0.24, 0.24, 0.17, 0.16, 0.08
@@ -152,20 +152,17 @@ def _segments(pose: dict, hip_x: float, ground_y: float, height: float):
 
 
 def _background(rng, size: int) -> Image.Image:
-    """A random two-colour gradient with a few static boxes (furniture), drawn at display size."""
+    """A random two-colour vertical gradient (a wall and a floor, of any colours), drawn at display size."""
     top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     ramp = np.linspace(0, 1, size)[:, None, None]
     image = (top * (1 - ramp) + bottom * ramp) * np.ones((size, size, 1))
-    for _ in range(rng.integers(0, 4)):
-        x0, y0 = rng.integers(0, size, 2)
-        image[y0:y0 + rng.integers(4, size // 3), x0:x0 + rng.integers(4, size // 3)] = rng.integers(0, 256, 3)
     return Image.fromarray(image.astype(np.uint8))
 
 
 def render_clip(action: str, seconds: float, source_fps: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """Renders one clip: uint8 (frames, size, size, 3)."""
     times = np.arange(int(round(seconds * source_fps))) / source_fps
-    height = rng.uniform(0.45, 0.75) * size  # figure height in pixels
+    height = rng.uniform(0.5, 0.8) * size  # figure height in pixels
     span = (size * rng.uniform(0.45, 0.7) - 0.3 * height) / height  # walking distance, in figure heights
     hip_x = size / 2 + rng.uniform(-0.12, 0.12) * size
     ground_y = size - rng.uniform(0.04, 0.15) * size
@@ -174,8 +171,8 @@ def render_clip(action: str, seconds: float, source_fps: int, size: int, rng: np
     colour = tuple(int(v) for v in rng.integers(0, 256, 3))
     while np.abs(np.subtract(colour, np.asarray(background).reshape(-1, 3).mean(0))).sum() < 200:
         colour = tuple(int(v) for v in rng.integers(0, 256, 3))  # keep the figure visible on its background
-    width = max(1, round(rng.uniform(0.025, 0.045) * size * _SUPERSAMPLE))
-    noise = rng.uniform(2.0, 10.0)
+    width = max(1, round(rng.uniform(0.04, 0.06) * size * _SUPERSAMPLE))
+    noise = rng.uniform(1.0, 6.0)  # sensor noise, in grey levels
     frames = np.empty((len(times), size, size, 3), np.uint8)
     for i, pose in enumerate(poses):
         image = background.copy()

@@ -64,7 +64,9 @@ def classification_metrics(labels, predicted, class_names, pairs) -> dict:
 
 
 def predict_classes(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.argmax(model.predict(inputs, batch_size=batch_size, verbose=0), axis=-1)
+    """Class indices, batch by batch (model.predict with steps_per_execution > batches fails in Keras 3.15)."""
+    batches = [model(inputs[start:start + batch_size], training=False) for start in range(0, len(inputs), batch_size)]
+    return np.concatenate([np.argmax(np.asarray(b), axis=-1) for b in batches]) if batches else np.zeros(0, int)
 
 
 def evaluate_order(model, split, class_names, pairs, batch_size: int, seed: int) -> tuple[dict, np.ndarray]:

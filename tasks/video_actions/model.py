@@ -19,10 +19,8 @@ from keras import ops
 
 from rnn_layers import SimpleRNNCell
 from tasks.common.export import KerasServingModule
+from tasks.video_actions.config import BACKBONES
 
-# keras.applications backbones this task knows how to feed: name -> preprocess module (None: in the model).
-BACKBONES = {"MobileNetV3Small": None, "MobileNetV3Large": None, "EfficientNetB0": None, "EfficientNetV2B0": None,
-             "MobileNetV2": "mobilenet_v2", "ResNet50": "resnet"}
 
 
 @keras.saving.register_keras_serializable(package="tasks.video_actions")
@@ -66,12 +64,68 @@ class PerFrame(keras.layers.Layer):
         return cls(keras.saving.deserialize_keras_object(config.pop("encoder")), **config)
 
 
-def build_frame_encoder(config, frame_size: int) -> keras.Model:
-    """small_cnn: uint8 (S, S, 3) -> (feature_units,); strided convs, then a coarse grid so position survives."""
-    frame = keras.Input((frame_size, frame_size, 3), dtype="uint8", name="frame")
-    x = keras.layers.Rescaling(1 / 255.0, name="scale")(ops.cast(frame, "float32"))
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
+class ClipNormalization(keras.layers.Layer):
+    """uint8 (B, T, S, S, 3) + mask (B, T) -> float (B, T, S, S, 6): each frame standardized, and its difference
+    from the clip's mean frame.
+
+    Standardizing each frame (per channel) removes the scene's colours and brightness; the mean frame of a
+    clip is mostly its static background, so frame minus mean shows what moves. Both keep padded frames at 0.
+    """
+
+    def call(self, frames, mask):
+        x = ops.cast(frames, "float32") / 255.0
+        mean = ops.mean(x, axis=(2, 3), keepdims=True)
+        std = ops.std(x, axis=(2, 3), keepdims=True)
+        weight = ops.cast(mask, "float32")[:, :, None, None, None]  # (B, T, 1, 1, 1)
+        x = (x - mean) / (std + 0.05) * weight  # 0.05: a flat frame does not blow up noise
+        clip_mean = ops.sum(x, axis=1, keepdims=True) / ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0)
+        return ops.concatenate([x, (x - clip_mean) * weight], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (2 * input_shape[-1],)
+
+
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
+class ClipAugmentation(keras.layers.Layer):
+    """Training only, the same for all frames of a clip (so time order is untouched): a random sign flip per
+    clip of the normalized frames (a light figure on a dark scene becomes a dark one on a light scene), and
+    per batch a random channel order and a shift (with wrap-around) of up to `max_shift` pixels. Never a horizontal flip: that would turn
+    walk_left into walk_right. At inference the layer passes its input through.
+    """
+
+    def __init__(self, max_shift: int = 4, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_shift = max_shift
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, clips, training=None):
+        if not training:
+            return clips
+        batch = ops.shape(clips)[0]
+        sign = ops.where(keras.random.uniform((batch, 1, 1, 1, 1), seed=self.seed_generator) < 0.5, -1.0, 1.0)
+        channels = clips.shape[-1] // 2
+        order = ops.argsort(keras.random.uniform((channels,), seed=self.seed_generator))
+        clips = ops.take(clips, ops.concatenate([order, order + channels]), axis=-1) * sign
+        if self.max_shift:
+            shift = keras.random.randint((2,), -self.max_shift, self.max_shift + 1, seed=self.seed_generator)
+            clips = ops.roll(ops.roll(clips, shift[0], axis=2), shift[1], axis=3)
+        return clips
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift}
+
+
+def build_frame_encoder(config, frame_size: int, channels: int = 6) -> keras.Model:
+    """small_cnn: (S, S, 6) normalized frame -> (feature_units,); convs, then a coarse grid so position survives."""
+    frame = keras.Input((frame_size, frame_size, channels), name="frame")
+    x = frame
     for i, filters in enumerate(config.cnn_filters):
-        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"conv_{i}")(x)
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=not config.cnn_batch_norm,
+                                name=f"conv_{i}")(x)
+        if config.cnn_batch_norm:
+            x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x)
+        x = keras.layers.ReLU(name=f"relu_{i}")(x)
     side = x.shape[1]  # S / 2**len(cnn_filters)
     pool = max(1, side // config.cnn_grid)
     x = keras.layers.AveragePooling2D(pool, name="grid_pool")(x)  # (grid, grid, filters)
@@ -82,8 +136,6 @@ def build_frame_encoder(config, frame_size: int) -> keras.Model:
 
 def build_backbone(config, frame_size: int) -> keras.Model:
     """A frozen keras.applications CNN: uint8 (S, S, 3) -> pooled features; weights None, "imagenet" or a file."""
-    if config.backbone not in BACKBONES:
-        raise ValueError(f"model.backbone must be 'small_cnn' or one of {sorted(BACKBONES)}, got {config.backbone!r}")
     weights = config.backbone_weights
     application = getattr(keras.applications, config.backbone)(
         include_top=False, pooling="avg", input_shape=(frame_size, frame_size, 3),
@@ -122,7 +174,10 @@ def build_model(config, num_classes: int, *, frame_size: int | None = None, feat
     frames = keras.Input((None, frame_size, frame_size, 3), dtype="uint8", name="frames")  # (B, T, S, S, 3)
     encoder = encoder or build_frame_encoder(config, frame_size)
     mask = StepMask(name="mask")(frames)  # (B, T), from the pixels: a dark real frame is still a frame
-    features = PerFrame(encoder, name="per_frame")(frames)  # (B, T, F)
+    normalized = ClipNormalization(name="clip_normalization")(frames, mask)  # (B, T, S, S, 6)
+    if config.augment:
+        normalized = ClipAugmentation(config.augment_shift, name="augmentation")(normalized)
+    features = PerFrame(encoder, name="per_frame")(normalized)  # (B, T, F)
     features = features * ops.expand_dims(ops.cast(mask, features.dtype), -1)
     return keras.Model(frames, build_head(config, features, mask, num_classes), name="video_actions")
 

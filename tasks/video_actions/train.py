@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 
+import keras
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
@@ -49,9 +50,12 @@ def main(argv=None):
         matrix = confusion_matrix(data.val.labels, predicted, labels=range(len(data.class_names)))
         return {"val_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, f"validation, epoch {epoch + 1}")}
 
+    callbacks = [ImageLogger(run.tensorboard_dir, val_confusion, every=5)]
+    if config.train.reduce_lr_patience:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, mode="max",
+                                                           patience=config.train.reduce_lr_patience))
     result = fit(model, to_tf_dataset(data.train, batch, shuffle=True, seed=seed), to_tf_dataset(data.val, batch),
-                 run, num_examples=len(data.train), callbacks=[ImageLogger(run.tensorboard_dir, val_confusion, every=5)],
-                 monitor="val_accuracy", mode="max")
+                 run, num_examples=len(data.train), callbacks=callbacks, monitor="val_accuracy", mode="max")
 
     test, matrix = evaluate.evaluate_order(model, data.test, data.class_names, pairs, batch, seed)
     log_figures(run.tensorboard_dir, {"test_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, "test")},

@@ -38,10 +38,13 @@ def sample_frames(path: str | os.PathLike, fps: float = 1.0, num_frames: int = 3
     Sampling stops at the end of the video (a 10 s clip at 1 FPS gives 10 frames) or after `num_frames`.
     Raises DataError naming the file when it cannot be opened, has no video stream or yields no frame.
     """
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise DataError(path, None, "cannot open video: the file is empty (0 bytes)")
     try:
         container = av.open(os.fspath(path))
     except (av.FFmpegError, OSError) as error:
-        raise DataError(path, None, f"cannot open video ({error.__class__.__name__}: {error})") from None
+        reason = getattr(error, "strerror", None) or str(error)
+        raise DataError(path, None, f"cannot open video: {reason} (not a video file, or a damaged one)") from None
     sampled: list[np.ndarray] = []
     with container:
         if not container.streams.video:
@@ -66,7 +69,8 @@ def sample_frames(path: str | os.PathLike, fps: float = 1.0, num_frames: int = 3
                 previous, previous_time = frame, time
         except av.FFmpegError as error:
             if previous is None:
-                raise DataError(path, None, f"cannot decode video ({error.__class__.__name__}: {error})") from None
+                reason = getattr(error, "strerror", None) or str(error)
+                raise DataError(path, None, f"cannot decode video: {reason} (no frame decoded)") from None
             # A truncated or damaged tail: keep what decoded, like a player would.
         if previous is not None and len(sampled) < num_frames:
             # The last frame stays on screen for one frame duration.
