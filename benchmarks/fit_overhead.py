@@ -12,12 +12,16 @@ set held in memory, several ways to train it, timed in interleaved repetitions:
 - `fit_spe1`: `model.fit` on a `tf.data` pipeline, steps_per_execution=1 (the Keras default).
 - `fit_spe8`: the same with steps_per_execution=8 (the project's TrainConfig default).
 - `fit_spe8_nocache`: steps_per_execution=8 but the pipeline re-slices the arrays each epoch.
+- `fit_spe8_whole_epoch`: the whole `model.fit(epochs=1)` call: adds fit's own setup.
+- `fit_spe8_tensorboard`, `fit_spe8_checkpoints`: the whole call plus TensorBoard with
+  weight histograms, or plus BackupAndRestore (double checkpoint) and the best checkpoint.
 - `shared_fit`: `tasks.common.training.fit` (what every task calls): steps_per_execution=8
-  plus TensorBoard, checkpoints, BackupAndRestore and CSV log at every epoch end.
+  plus TensorBoard, checkpoints, BackupAndRestore, CSV log and a one-batch validation.
 
-Sequences per second are taken inside each epoch (batch begin to batch end of the epoch), so
-validation and per-epoch callback work are excluded except for `shared_fit`, which reports
-whole epochs including its epoch-end callbacks, as metrics.json's examples_per_second does.
+The first five take sequences per second inside the epoch (its beginning to the end of its
+last batch); the others time whole epochs with their epoch-end work, as metrics.json's
+examples_per_second does. An epoch here is 48 batches (0.3-1 s), so fixed per-epoch costs
+weigh more than in a task's real epochs.
 """
 
 import argparse
@@ -145,20 +149,47 @@ class BatchSpan(keras.callbacks.Callback):
         self.end = time.perf_counter()
 
 
+def tensorboard_callbacks(directory):
+    return [keras.callbacks.TensorBoard(str(directory / "tensorboard"), histogram_freq=1,
+                                        write_graph=False)]
+
+
+def checkpoint_callbacks(directory):
+    return [keras.callbacks.BackupAndRestore(str(directory / "backup"), double_checkpoint=True,
+                                             delete_checkpoint=False),
+            keras.callbacks.ModelCheckpoint(str(directory / "best.weights.h5"), monitor="loss",
+                                            save_best_only=True, save_weights_only=True)]
+
+
 class Fit(EpochRate):
-    def __init__(self, layer, x, y, steps_per_execution, cache=True):
+    """model.fit for one epoch per call.
+
+    Without `callbacks` the rate is taken inside the epoch (batch span); with them it is the
+    whole fit call, epoch-end callbacks included, each call in a fresh directory.
+    """
+
+    def __init__(self, layer, x, y, steps_per_execution, cache=True, callbacks=None, workdir=None):
         super().__init__()
         self.model = build_model(layer)
         self.model.compile(keras.optimizers.Adam(1e-3), "mse",
                            steps_per_execution=steps_per_execution)
         self.dataset = make_dataset(x, y, cache)
         self.span = BatchSpan()
+        self.callbacks, self.workdir, self.calls = callbacks, workdir, 0
         self.epoch(record=False)  # trace
 
     def epoch(self, record=True):
-        self.model.fit(self.dataset, epochs=1, verbose=0, callbacks=[self.span])
+        if self.callbacks is None:
+            self.model.fit(self.dataset, epochs=1, verbose=0, callbacks=[self.span])
+            seconds = self.span.end - self.span.start
+        else:
+            self.calls += 1
+            callbacks = self.callbacks(Path(self.workdir) / f"fit{id(self)}-{self.calls}")
+            start = time.perf_counter()
+            self.model.fit(self.dataset, epochs=1, verbose=0, callbacks=callbacks)
+            seconds = time.perf_counter() - start
         if record:
-            self.samples.append(BATCHES_PER_EPOCH * BATCH / (self.span.end - self.span.start))
+            self.samples.append(BATCHES_PER_EPOCH * BATCH / seconds)
 
 
 class SharedFit(EpochRate):
@@ -204,6 +235,11 @@ def main(argv=None):
             "fit_spe1": Fit(args.layer, x, y, steps_per_execution=1),
             "fit_spe8": Fit(args.layer, x, y, steps_per_execution=8),
             "fit_spe8_nocache": Fit(args.layer, x, y, steps_per_execution=8, cache=False),
+            "fit_spe8_whole_epoch": Fit(args.layer, x, y, 8, callbacks=lambda d: [], workdir=workdir),
+            "fit_spe8_tensorboard": Fit(args.layer, x, y, 8, callbacks=tensorboard_callbacks,
+                                        workdir=workdir),
+            "fit_spe8_checkpoints": Fit(args.layer, x, y, 8, callbacks=checkpoint_callbacks,
+                                        workdir=workdir),
             "shared_fit": SharedFit(args.layer, x, y, workdir),
         }
         for _ in range(args.repeats):

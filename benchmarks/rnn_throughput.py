@@ -52,13 +52,16 @@ def parse_args(argv):
     parser.add_argument("--impls", nargs="+", help="implementations to run (default: all)")
     parser.add_argument("--json", help="write the rows to this JSON file")
     parser.add_argument("--features", type=int, default=64, help="input size n")
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved repetitions")
+    parser.add_argument("--repeats", type=int, help="interleaved repetitions "
+                        "(default: 15 with --quick or --shape, 7 for the full grid)")
     parser.add_argument("--seconds", type=float, default=0.25, help="time per repetition")
     parser.add_argument(
         "--threads", type=int, default=len(os.sched_getaffinity(0)),
         help="intra-op threads for TensorFlow and PyTorch alike (default: usable cores)",
     )
     args = parser.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 15 if args.quick or args.shape else 7
     if args.repeats < 1 or args.seconds <= 0 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1 and --seconds > 0")
     try:
@@ -206,11 +209,11 @@ class Timer:
         self.step, self.batch = step, batch * STEPS_PER_CALL  # sequences per call
         step()  # trace / compile
         start, calls = time.perf_counter(), 0
-        while calls < 2 or time.perf_counter() - start < seconds / 4:
+        while calls < 1 or time.perf_counter() - start < seconds / 4:
             step()
             calls += 1
         per_call = (time.perf_counter() - start) / calls
-        self.calls = max(2, round(seconds / per_call))
+        self.calls = max(1, round(seconds / per_call))
         self.samples, self.cpu_samples = [], []
 
     def run(self):
