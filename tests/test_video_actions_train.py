@@ -15,8 +15,8 @@ from tasks.video_actions.video_io import pad_frames, sample_frames
 pytestmark = pytest.mark.slow
 
 # The small test config: a few 32x32 clips of 6-8 s, 8 frames, 2 epochs. It checks the plumbing, not accuracy.
-TINY = ["data.builtin_clips_per_class=3", "data.builtin_seconds=[6, 8]", "data.builtin_frame_size=32",
-        "data.frame_size=32", "data.num_frames=8", "data.val_fraction=0.2", "data.test_fraction=0.3",
+TINY = ["data.builtin_clips_per_class=4", "data.builtin_seconds=[6, 8]", "data.builtin_frame_size=32",
+        "data.frame_size=32", "data.num_frames=8", "data.val_fraction=0.25", "data.test_fraction=0.25",
         "model.cnn_filters=[4, 8]", "model.cnn_grid=2", "model.feature_units=8", "model.rnn_units=8",
         "train.epochs=2", "train.batch_size=8", "train.histogram_freq=0", "train.steps_per_execution=1"]
 

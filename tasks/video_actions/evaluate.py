@@ -63,10 +63,18 @@ def classification_metrics(labels, predicted, class_names, pairs) -> dict:
     return metrics
 
 
+def predict_batches(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    """model(inputs) batch by batch; unlike model.predict it accepts an empty split and any steps_per_execution."""
+    outputs = [np.asarray(model(inputs[start:start + batch_size], training=False))
+               for start in range(0, len(inputs), batch_size)]
+    if not outputs:
+        return np.zeros((0,) + tuple(d or 0 for d in model.output_shape[1:]), np.float32)
+    return np.concatenate(outputs)
+
+
 def predict_classes(model, inputs: np.ndarray, batch_size: int) -> np.ndarray:
-    """Class indices, batch by batch (model.predict with steps_per_execution > batches fails in Keras 3.15)."""
-    batches = [model(inputs[start:start + batch_size], training=False) for start in range(0, len(inputs), batch_size)]
-    return np.concatenate([np.argmax(np.asarray(b), axis=-1) for b in batches]) if batches else np.zeros(0, int)
+    """Class indices of each clip."""
+    return np.argmax(predict_batches(model, inputs, batch_size), axis=-1)
 
 
 def evaluate_order(model, split, class_names, pairs, batch_size: int, seed: int) -> tuple[dict, np.ndarray]:

@@ -28,6 +28,10 @@ def main(argv=None):
     run = start_run("video_actions", Config, argv, __doc__)
     config, seed, batch = run.config, run.config.train.seed, run.config.train.batch_size
     data = load_data(config.data, seed)
+    for name in ("train", "val", "test"):
+        if not len(getattr(data, name)):
+            raise ValueError(f"the {name} split of {data.dataset} is empty; add clips or raise "
+                             f"data.{'val' if name == 'val' else 'test'}_fraction")
     pairs = evaluate.pair_indices(config.data.reversal_pairs, data.class_names)
     sampling = dict(fps=config.data.fps, num_frames=config.data.num_frames, frame_size=config.data.frame_size)
     if data.kind == "frames":
@@ -61,7 +65,7 @@ def main(argv=None):
     log_figures(run.tensorboard_dir, {"test_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, "test")},
                 step=result.epochs_run)
     features_of = (lambda x: x) if data.kind == "features" else \
-        (lambda x: frame_features_model(model).predict(x, batch_size=batch, verbose=0))
+        (lambda x: evaluate.predict_batches(frame_features_model(model), x, batch))
     baselines = {"order_blind": evaluate.order_blind_baseline(features_of, data, pairs, config.model.baseline_c, seed)}
 
     exported = attach_backbone(model, backbone, config.model, config.data.frame_size) if frozen else model
