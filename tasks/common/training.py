@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 
@@ -68,6 +69,13 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
     run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     best_path = run.checkpoint_dir / "best.weights.h5"
     history_csv = run.worker_dir / "history.csv"
+    done_marker = run.checkpoint_dir / "fit_done.json"
+    if done_marker.exists() and best_path.exists():
+        # Killed after training (during evaluation or export): training ended, possibly by early stopping,
+        # whose state BackupAndRestore does not keep; so do not train on, take the best weights.
+        log.info("training of this run already finished (%s); loading its best weights", done_marker)
+        model.load_weights(str(best_path))
+        return FitResult(**json.loads(done_marker.read_text(encoding="utf-8")))
     timer = _EpochTimer()
     standard = [
         keras.callbacks.BackupAndRestore(str(run.checkpoint_dir / "backup"), double_checkpoint=True,
@@ -84,7 +92,8 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
         standard.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                       patience=cfg.early_stopping_patience))
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, class_weight=class_weight,
-                        callbacks=standard + list(callbacks), verbose=cfg.verbose)
+                        callbacks=standard + list(callbacks), verbose=cfg.verbose,
+                        shuffle=False)  # datasets arrive shuffled by their loaders, seeded
     if best_path.exists():
         model.load_weights(str(best_path))
     else:
@@ -92,6 +101,9 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
     steady = sorted(timer.durations[1:] or timer.durations) or [float("nan")]  # epoch 1 includes tracing
     median = steady[len(steady) // 2]
     train_seconds = timer.ends[-1] if timer.ends else 0.0
-    return FitResult(history=dict(history.history), train_seconds=train_seconds,
-                     examples_per_second=num_examples / median if median else float("nan"),
-                     epoch_end_seconds=list(timer.ends), epochs_run=len(timer.ends))
+    result = FitResult(history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+                       train_seconds=train_seconds,
+                       examples_per_second=num_examples / median if median else float("nan"),
+                       epoch_end_seconds=list(timer.ends), epochs_run=len(timer.ends))
+    done_marker.write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
+    return result
