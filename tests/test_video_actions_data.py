@@ -1,6 +1,8 @@
 """video_actions data: timestamp sampling, padding and masks, bad files, the cache, split lists, features, TFDS."""
 import math
+from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 
@@ -50,6 +52,25 @@ def test_samples_other_rates_and_stops_at_num_frames(clip_10s_5fps):
     assert matched_indices(sample_frames(path, fps=2.0, num_frames=30, size=32), source) == \
         [math.floor(k * 2.5 + 1e-9) for k in range(20)]
     assert matched_indices(sample_frames(path, fps=1.0, num_frames=4, size=32), source) == [0, 5, 10, 15]
+
+
+def test_variable_frame_rate_is_sampled_by_presentation_time(tmp_path):
+    """Frames at irregular times (0, 0.1, 0.9, 1.0, 1.5, 2.6, 2.7 s): at 1 FPS, the frames on screen at 0, 1, 2 s."""
+    path = tmp_path / "vfr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt, stream.time_base = "yuv420p", Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for index, milliseconds in enumerate([0, 100, 900, 1000, 1500, 2600, 2700]):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 30 * index + 20, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = milliseconds, Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    sampled = sample_frames(path, fps=1.0, num_frames=30, size=16)
+    assert np.round((sampled[:, 8, 8, 0].astype(float) - 20) / 30).astype(int).tolist() == [0, 3, 4]
 
 
 def test_avi_with_odd_size_is_resized_keeping_aspect_and_center_cropped(tmp_path):
