@@ -181,6 +181,9 @@ def load_folder(config: DataConfig, root: str | Path, seed: int, dataset: str | 
     stats.update(cache_hits=cache.hits)
     if stats["decode_seconds"]:
         stats["decode_frames_per_second"] = stats["decoded_frames"] / stats["decode_seconds"]
+    log.info("%s: %d/%d/%d train/val/test clips, %d decoded (%.0f sampled frames/s), %d from the cache",
+             root, *(len(s) for s in splits), stats["decoded_clips"], stats.get("decode_frames_per_second", 0),
+             cache.hits)
     return VideoData(*splits, class_names=class_names, dataset=dataset or f"folder {root}", kind="frames",
                      skipped=skipped, decode=stats)
 

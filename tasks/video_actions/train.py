@@ -68,7 +68,7 @@ def main(argv=None):
         (lambda x: evaluate.predict_batches(frame_features_model(model), x, batch))
     baselines = {"order_blind": evaluate.order_blind_baseline(features_of, data, pairs, config.model.baseline_c, seed)}
 
-    exported = attach_backbone(model, backbone, config.model, config.data.frame_size) if frozen else model
+    exported = attach_backbone(model, backbone, config.data.frame_size) if frozen else model
     if config.data.source == "features":
         serving = ServingModule(exported, data.class_names, "features", data.train.inputs.shape[-1:], "float32")
     else:
