@@ -33,9 +33,7 @@ import numpy as np
 
 IMPLS = ("fast", "cell", "keras_simple_rnn", "torch_rnn")
 # Variants of the fast layer and of Keras, to show what each idea buys (--ablation).
-ABLATION = (
-    "fast_one_segment", "fast_while_loop", "fast_autodiff", "fast_xla", "keras_simple_rnn_xla"
-)
+ABLATION = ("fast_while_loop", "fast_autodiff", "fast_xla", "keras_simple_rnn_xla")
 BATCHES, STEPS, UNITS = (32, 64, 256), (30, 100), (64, 128, 512)
 QUICK_SHAPE = (64, 30, 128)
 # Batches per call of a step function, as model.fit's steps_per_execution (TrainConfig: 8):
@@ -134,9 +132,6 @@ def build_keras_model(impl, steps, features, units):
     elif impl == "fast_autodiff":
         rnn = SimpleRNN(units)
         rnn.use_bptt_gradient = False
-    elif impl == "fast_one_segment":
-        rnn = SimpleRNN(units)
-        rnn.segment_steps = steps
     else:
         rnn = SimpleRNN(units)
     inputs = keras.Input((steps, features))

@@ -30,19 +30,13 @@ ACTIVATIONS = {
 # small matmuls runs faster than a tf.while_loop, whose control-flow and TensorArray ops
 # cost more per step than the step itself at these sizes. Longer or unknown lengths loop.
 MAX_UNROLL_STEPS = 128
-# An unrolled sequence is cut into segments of this many steps. Each segment's input
-# projection (and, backwards, its share of dU and dW) is one matmul that depends only on
-# that segment, so TensorFlow runs it on a free core while the recurrence works on
-# another segment; one projection for all T would stall the chain until it is done.
-SEGMENT_STEPS = 8
 
 
-def _forward_segment(xu, W, s_prev, mask, f, unroll):
-    """s_t = f(xu_t + s_{t-1} @ W) over one segment; a masked step keeps s_{t-1}.
+def _forward(xu, W, s0, mask, f, unroll):
+    """s_t = f(xu_t + s_{t-1} @ W) for t = 1..T; a masked step keeps s_{t-1}.
 
-    xu: (Tc, B, m) time-major x_t @ U + b; W: (m, m); s_prev: (B, m) the state before
-    the segment; mask: (Tc, B, 1) bool or None.
-    Returns (S, s_last): S (Tc + 1, B, m) = [s_prev, s_1, ..., s_Tc]; s_last = s_Tc.
+    xu: (T, B, m) time-major x_t @ U + b; W: (m, m); s0: (B, m); mask: (T, B, 1) bool or
+    None. Returns (S, s_T): S (T + 1, B, m) = [s_0, s_1, ..., s_T] and s_T (B, m).
     """
 
     def step(s_prev, xu_t, mask_t):
@@ -50,37 +44,37 @@ def _forward_segment(xu, W, s_prev, mask, f, unroll):
         return s_t if mask_t is None else tf.where(mask_t, s_t, s_prev)
 
     if unroll:
-        states = [s_prev]
+        states = [s0]
         masks = [None] * xu.shape[0] if mask is None else tf.unstack(mask)
         for xu_t, mask_t in zip(tf.unstack(xu), masks):
             states.append(step(states[-1], xu_t, mask_t))
         return tf.stack(states), states[-1]
 
     steps = tf.shape(xu)[0]
-    states = tf.TensorArray(xu.dtype, size=steps + 1, element_shape=s_prev.shape)
+    states = tf.TensorArray(xu.dtype, size=steps + 1, element_shape=s0.shape)
 
     def body(t, s, states):
         s = step(s, xu[t], None if mask is None else mask[t])
         return t + 1, s, states.write(t + 1, s)
 
     _, s_last, states = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), s_prev, states.write(0, s_prev))
+        lambda t, *_: t < steps, body, (tf.constant(0), s0, states.write(0, s0))
     )
     return states.stack(), s_last
 
 
-def _backward_segment(S, dS, carry, W, mask, f_prime, unroll):
-    """BPTT's reverse loop over one segment: the deltas dL/da_t and dL/ds_prev.
+def _backward(S, dS, carry, W, mask, f_prime, unroll):
+    """BPTT's reverse loop: the per-step deltas dL/da_t and dL/ds_0.
 
-    S: (Tc + 1, B, m) from `_forward_segment`; dS: (Tc, B, m) gradient of the loss w.r.t.
-    the segment's returned states, or None when only the last state is returned;
-    carry: (B, m) dL/ds_Tc from later steps. Returns (Delta (Tc, B, m), carry (B, m)).
+    S: (T + 1, B, m) from `_forward`; dS: (T, B, m) gradient of the loss w.r.t. the
+    returned s_1..s_T, or None when only s_T is returned; carry: (B, m) dL/ds_T from
+    outside (zeros when dS is given). Returns (Delta (T, B, m), dL/ds_0 (B, m)).
     """
     # Derivative of f for every step at once, outside the sequential loop.
-    f_prime_S = f_prime(S[1:])  # (Tc, B, m)
+    f_prime_S = f_prime(S[1:])  # (T, B, m)
     keep = None
     if mask is not None:
-        mask = tf.cast(mask, S.dtype)  # (Tc, B, 1)
+        mask = tf.cast(mask, S.dtype)  # (T, B, 1)
         f_prime_S = f_prime_S * mask  # a masked step did not go through f ...
         keep = 1.0 - mask  # ... it copied s_{t-1}: its gradient passes straight back
     W_t = tf.transpose(W)
@@ -119,70 +113,49 @@ def _backward_segment(S, dS, carry, W, mask, f_prime, unroll):
 
 
 def recurrence(
-    xu_segments,
+    xu,
     W,
     s0,
-    mask_segments=None,
+    mask=None,
     activation="tanh",
     unroll=False,
     return_sequences=True,
     bptt=True,
 ):
-    """The states of s_t = f(xu_t + s_{t-1} @ W) over consecutive segments of time.
+    """The states of s_t = f(xu_t + s_{t-1} @ W), differentiable w.r.t. xu, W and s0.
 
-    xu_segments: list of (Tc, B, m), the hoisted x_t @ U + b, time-major; W: (m, m);
-    s0: (B, m); mask_segments: list of (Tc, B, 1) bool (a masked step keeps s_{t-1}) or
-    None. Returns the list of each segment's states (Tc, B, m) if `return_sequences`,
-    else s_T (B, m). Differentiable w.r.t. xu_segments, W and s0: with `bptt=True` the
-    gradient is the lesson's BPTT (one dW product per segment); with `bptt=False`
-    TensorFlow differentiates the loop itself (inference graphs, and tests).
+    xu: (T, B, m) the hoisted x_t @ U + b, time-major; W: (m, m); s0: (B, m); mask:
+    (T, B, 1) bool, a masked step keeps s_{t-1}, or None. Returns s_1..s_T (T, B, m) if
+    `return_sequences`, else s_T (B, m). With `bptt=True` the gradient is the lesson's
+    BPTT; with `bptt=False` TensorFlow differentiates the loop itself (inference graphs,
+    and the reference in tests and benchmarks).
     """
     f, f_prime = ACTIVATIONS[activation]
-    count = len(xu_segments)
-    masks = mask_segments or [None] * count
-
-    def forward(xu_segments, W, s0):
-        stacks, s = [], s0
-        for xu, mask in zip(xu_segments, masks):
-            S, s = _forward_segment(xu, W, s, mask, f, unroll)
-            stacks.append(S)
-        outputs = [S[1:] for S in stacks] if return_sequences else [s]
-        return stacks, outputs
-
     if not bptt:
-        outputs = forward(xu_segments, W, s0)[1]
-        return outputs if return_sequences else outputs[0]
+        S, s_last = _forward(xu, W, s0, mask, f, unroll)
+        return S[1:] if return_sequences else s_last
 
     @tf.custom_gradient
-    def run(*args):
-        xu_segments, W, s0 = args[:count], args[count], args[count + 1]
-        stacks, outputs = forward(xu_segments, W, s0)
+    def run(xu, W, s0):
+        S, s_last = _forward(xu, W, s0, mask, f, unroll)  # (T + 1, B, m), (B, m)
 
-        def grad(*upstream):
+        def grad(upstream):
             if return_sequences:
-                dS_segments, carry = upstream, tf.zeros_like(s0)
+                dS, carry = upstream, tf.zeros_like(s0)
             else:
-                dS_segments, carry = [None] * count, upstream[0]
-            dxu, dW = [None] * count, []
+                dS, carry = None, upstream
+            Delta, ds0 = _backward(S, dS, carry, W, mask, f_prime, unroll)  # (T, B, m)
             m = W.shape[0]
-            for i in reversed(range(count)):
-                Delta, carry = _backward_segment(
-                    stacks[i], dS_segments[i], carry, W, masks[i], f_prime, unroll
-                )
-                dxu[i] = Delta  # dU, db: autodiff of the segment's x @ U + b
-                # The lesson's sum over this segment's steps as one product:
-                # S_prev^T @ Delta, (m, Tc*B) @ (Tc*B, m).
-                dW.append(tf.matmul(
-                    tf.reshape(stacks[i][:-1], (-1, m)),
-                    tf.reshape(Delta, (-1, m)),
-                    transpose_a=True,
-                ))
-            return dxu + [tf.add_n(dW), carry]
+            # The lesson's sum over i = 1..T as one (m, T*B) @ (T*B, m) product:
+            # dW = S_prev^T @ Delta. dU and db follow from xu = x @ U + b by autodiff.
+            dW = tf.matmul(
+                tf.reshape(S[:-1], (-1, m)), tf.reshape(Delta, (-1, m)), transpose_a=True
+            )
+            return Delta, dW, ds0
 
-        return outputs, grad
+        return (S[1:] if return_sequences else s_last), grad
 
-    outputs = run(*xu_segments, W, s0)
-    return list(outputs) if return_sequences else outputs[0]
+    return run(xu, W, s0)
 
 
 @keras.saving.register_keras_serializable(package="rnn_layers")
@@ -241,11 +214,9 @@ class SimpleRNN(keras.layers.Layer):
         training: Enables dropout and the BPTT gradient.
     """
 
-    # Knobs for benchmarks and tests (benchmarks/rnn_throughput.py --ablation):
-    # False lets TensorFlow differentiate the loop itself instead of the BPTT gradient.
+    # False lets TensorFlow differentiate the loop itself instead of using the BPTT
+    # gradient: for benchmarks (benchmarks/rnn_throughput.py --ablation) and tests.
     use_bptt_gradient = True
-    # Steps per segment when unrolled; >= T means one projection for the whole sequence.
-    segment_steps = SEGMENT_STEPS
 
     def __init__(
         self,
@@ -370,33 +341,20 @@ class SimpleRNN(keras.layers.Layer):
             s0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
             s0 = tf.cast(s0, dtype)  # (B, m)
 
-        unroll = self._unrolls(x.shape[0])
-        sizes = self._segment_sizes(x.shape[0]) if unroll else None
-        x_segments = tf.split(x, sizes) if sizes else [x]
-        mask_segments = None
-        if mask is not None:
-            mask_segments = tf.split(mask, sizes) if sizes else [mask]
-        U = tf.cast(self.U, dtype)
-        xu_segments = []
-        for x_segment in x_segments:
-            xu = tf.einsum("tbn,nm->tbm", x_segment, U)  # (Tc, B, m): hoisted x_t @ U
-            xu_segments.append(xu if self.b is None else xu + tf.cast(self.b, dtype))
-
+        xu = tf.einsum("tbn,nm->tbm", x, tf.cast(self.U, dtype))  # (T, B, m): hoisted
+        if self.b is not None:
+            xu = xu + tf.cast(self.b, dtype)
         states = recurrence(
-            xu_segments,
+            xu,
             tf.cast(self.W, dtype),
             s0,
-            mask_segments,
+            mask,
             self.activation,
-            unroll=unroll,
+            unroll=self._unrolls(x.shape[0]),
             return_sequences=self.return_sequences,
             bptt=bool(training) and self.use_bptt_gradient,
-        )
-        if self.return_sequences:
-            states = tf.concat(states, axis=0) if len(states) > 1 else states[0]
-            final_state = states[-1]  # (B, m)
-        else:
-            final_state = states  # (B, m)
+        )  # (T, B, m) or (B, m)
+        final_state = states[-1] if self.return_sequences else states
         output = states
         if mask is not None:
             output = tf.where(self._output_kept(mask), output, tf.zeros_like(output))
@@ -418,12 +376,6 @@ class SimpleRNN(keras.layers.Layer):
         if self.return_sequences:
             return tf.cumsum(tf.cast(mask, tf.int32), axis=0) > 0  # (T, B, 1)
         return tf.reduce_any(mask, axis=0)  # (B, 1)
-
-    def _segment_sizes(self, steps):
-        """[segment_steps, ..., remainder]: how an unrolled sequence is cut."""
-        size = min(self.segment_steps, steps)
-        sizes = [size] * (steps // size)
-        return sizes + [steps % size] if steps % size else sizes
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
