@@ -26,9 +26,12 @@ tensorboard: $(STAMP)  ## serve runs/ on http://localhost:6006
 gradcheck: $(STAMP)
 	$(VENV)/bin/rnn-tasks gradcheck
 
-bench: $(STAMP)  ## RNN throughput against Keras and PyTorch (installs the CPU torch wheel)
+bench: $(STAMP)  ## speed tables + JSON: RNN vs Keras and PyTorch, fit overhead, serving, video decoding
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m benchmarks.rnn_throughput --json benchmarks/results/rnn_throughput.json
+	$(PY) -m benchmarks.fit_overhead --json benchmarks/results/fit_overhead.json
+	$(PY) -m benchmarks.video_decode --json benchmarks/results/video_decode.json
+	test -d exports/sentiment_stars && $(PY) -m benchmarks.serving --json benchmarks/results/serving.json || echo "serving: run make train first"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
