@@ -9,6 +9,8 @@ import time
 import keras
 import pandas as pd
 
+from tasks.common import distribute
+
 log = logging.getLogger(__name__)
 
 
@@ -19,8 +21,14 @@ def make_optimizer(train_config) -> keras.optimizers.Optimizer:
 
 def compile_model(model: keras.Model, train_config, loss, metrics=(), **kwargs) -> keras.Model:
     """Compiles with the shared optimizer and steps_per_execution (call inside run.strategy.scope())."""
+    steps = train_config.steps_per_execution
+    if train_config.strategy == "multi_worker" and steps > 1:
+        # Keras 3.15's multi-step loop under MultiWorkerMirroredStrategy fails ("You must feed a value for
+        # placeholder tensor 'while/cond/Placeholder'"); one step per call works.
+        log.info("multi_worker: steps_per_execution %d -> 1", steps)
+        steps = 1
     model.compile(optimizer=make_optimizer(train_config), loss=loss, metrics=list(metrics),
-                  steps_per_execution=train_config.steps_per_execution, **kwargs)
+                  steps_per_execution=steps, **kwargs)
     return model
 
 
@@ -77,6 +85,9 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
         model.load_weights(str(best_path))
         return FitResult(**json.loads(done_marker.read_text(encoding="utf-8")))
     timer = _EpochTimer()
+    if cfg.strategy != "default":
+        distribute.build_before_fit(model, train_ds, run.strategy)
+        distribute.patch_multi_worker_reduce()
     standard = [
         keras.callbacks.BackupAndRestore(str(run.checkpoint_dir / "backup"), double_checkpoint=True,
                                          delete_checkpoint=False),
