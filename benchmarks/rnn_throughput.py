@@ -33,7 +33,10 @@ import numpy as np
 
 IMPLS = ("fast", "cell", "keras_simple_rnn", "torch_rnn")
 # Variants of the fast layer and of Keras, to show what each idea buys (--ablation).
-ABLATION = ("fast_while_loop", "fast_autodiff", "fast_xla", "keras_simple_rnn_xla")
+ABLATION = (
+    "fast_while_loop", "fast_autodiff", "fast_while_loop_autodiff", "fast_xla",
+    "keras_simple_rnn_xla",
+)
 BATCHES, STEPS, UNITS = (32, 64, 256), (30, 100), (64, 128, 512)
 QUICK_SHAPE = (64, 30, 128)
 # Batches per call of a step function, as model.fit's steps_per_execution (TrainConfig: 8):
@@ -127,13 +130,14 @@ def build_keras_model(impl, steps, features, units):
         rnn = keras.layers.RNN(SimpleRNNCell(units))
     elif impl.startswith("keras_simple_rnn"):
         rnn = keras.layers.SimpleRNN(units)
-    elif impl == "fast_while_loop":
+    elif impl.startswith("fast_while_loop"):
         rnn = SimpleRNN(units, unroll=False)
-    elif impl == "fast_autodiff":
+    elif impl.startswith("fast"):
         rnn = SimpleRNN(units)
-        rnn.use_bptt_gradient = False
     else:
-        rnn = SimpleRNN(units)
+        raise ValueError(f"unknown implementation {impl!r}")
+    if impl.endswith("_autodiff"):
+        rnn.use_bptt_gradient = False  # TensorFlow differentiates the loop itself
     inputs = keras.Input((steps, features))
     return keras.Model(inputs, keras.layers.Dense(1)(rnn(inputs)))
 
