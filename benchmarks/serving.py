@@ -94,7 +94,10 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    directory = resolve_export(args.model)
+    try:
+        directory = resolve_export(args.model)
+    except FileNotFoundError as error:
+        raise SystemExit(f"error: {error}") from None
     serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
     reviews = load_reviews(args.texts)
     requests = {batch: Requests(serve, reviews, batch, args.seconds) for batch in args.batch}
