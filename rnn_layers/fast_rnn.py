@@ -20,6 +20,8 @@ Measurements (what each part buys, against Keras and PyTorch): docs/speed.md.
 import keras
 import tensorflow as tf
 
+from rnn_layers.simple_rnn_cell import add_lesson_weights, check_arguments
+
 # The lesson's f and its derivative written with the OUTPUT h = f(a), which is what
 # the forward pass keeps: tanh'(a) = 1 - h^2, relu'(a) = [h > 0].
 ACTIVATIONS = {
@@ -243,14 +245,7 @@ class SimpleRNN(keras.layers.Layer):
         zero_output_for_mask=False,
         **kwargs,
     ):
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_arguments(units, activation, dropout, recurrent_dropout)
         if recurrent_dropout != 0:
             raise ValueError(
                 "recurrent_dropout is not supported by rnn_layers.SimpleRNN, got "
@@ -285,31 +280,7 @@ class SimpleRNN(keras.layers.Layer):
 
     def build(self, sequences_shape, initial_state_shape=None):
         self._unrolls(sequences_shape[1])  # a bad `unroll` fails here, not at the first batch
-        input_dim = sequences_shape[-1]
-        self.U = self.add_weight(
-            shape=(input_dim, self.units),  # (n, m)
-            name="U",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.W = self.add_weight(
-            shape=(self.units, self.units),  # (m, m)
-            name="W",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            self.b = self.add_weight(
-                shape=(self.units,),  # (m,)
-                name="b",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.b = None
+        add_lesson_weights(self, sequences_shape[-1])
 
     def _unrolls(self, steps):
         if self.unroll is None:

@@ -86,15 +86,7 @@ class SimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         seed=None,
         **kwargs,
     ):
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
-            )
-        for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
-            if not 0.0 <= rate < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
+        check_arguments(units, activation, dropout, recurrent_dropout)
         super().__init__(**kwargs)
         self.units = units
         self.activation = activation
@@ -122,31 +114,7 @@ class SimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
         self.output_size = units
 
     def build(self, input_shape):
-        input_dim = input_shape[-1]
-        self.U = self.add_weight(
-            shape=(input_dim, self.units),  # (n, m)
-            name="U",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.W = self.add_weight(
-            shape=(self.units, self.units),  # (m, m)
-            name="W",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            self.b = self.add_weight(
-                shape=(self.units,),  # (m,)
-                name="b",
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.b = None
+        add_lesson_weights(self, input_shape[-1])
 
     def call(self, inputs, states, training=False):
         x_t = inputs  # (B, n)
@@ -194,3 +162,45 @@ class SimpleRNNCell(keras.layers.Layer, DropoutRNNCell):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+def check_arguments(units, activation, dropout, recurrent_dropout):
+    """Raises ValueError, naming the argument, for what the lesson's RNN cannot take.
+
+    Shared by `SimpleRNNCell` and the fast layer `rnn_layers.SimpleRNN`.
+    """
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(f"units must be a positive integer, got {units!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    for name, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
+
+
+def add_lesson_weights(layer, input_dim):
+    """Creates `layer.U` (n, m), `layer.W` (m, m) and `layer.b` (m,) or None from the layer's
+    units, use_bias and kernel/recurrent/bias initializer, regularizer and constraint attributes."""
+    layer.U = layer.add_weight(
+        shape=(input_dim, layer.units),  # (n, m)
+        name="U",
+        initializer=layer.kernel_initializer,
+        regularizer=layer.kernel_regularizer,
+        constraint=layer.kernel_constraint,
+    )
+    layer.W = layer.add_weight(
+        shape=(layer.units, layer.units),  # (m, m)
+        name="W",
+        initializer=layer.recurrent_initializer,
+        regularizer=layer.recurrent_regularizer,
+        constraint=layer.recurrent_constraint,
+    )
+    layer.b = None
+    if layer.use_bias:
+        layer.b = layer.add_weight(
+            shape=(layer.units,),  # (m,)
+            name="b",
+            initializer=layer.bias_initializer,
+            regularizer=layer.bias_regularizer,
+            constraint=layer.bias_constraint,
+        )
