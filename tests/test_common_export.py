@@ -78,3 +78,11 @@ def test_export_answers_the_same_in_a_process_that_imports_only_tensorflow(tmp_p
     )
     result = python_subprocess(code, cwd=tmp_path)
     np.testing.assert_allclose(json.loads(result.stdout.strip().splitlines()[-1]), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_stray_numbered_file_is_never_renamed_onto(tmp_path):
+    root = tmp_path / "exports" / "toy"
+    root.mkdir(parents=True)
+    (root / "1").write_text("not a model")
+    _, path = export_toy(tmp_path)
+    assert path.name == "2" and (root / "1").read_text() == "not a model"

@@ -24,7 +24,6 @@ def test_rerunning_the_same_command_after_sigkill_resumes(tmp_path):
     first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     runs = tmp_path / "runs" / "sentiment_stars"
     deadline = time.monotonic() + 600
-    metadata = None
     while time.monotonic() < deadline and first.poll() is None:
         found = list(runs.glob("*/checkpoints/backup/training_metadata.json"))
         if found and json.loads(found[0].read_text() or "{}").get("epoch", 0) >= 1:

@@ -58,9 +58,8 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
             extra.mkdir(exist_ok=True)
             (extra / name).write_text(text, encoding="utf-8")
         while True:
-            target = root / str((versions(root) or [0])[-1] + 1)
-            if target.exists():  # created by a concurrent export after we listed; take the next number
-                continue
+            taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]  # files too: never rename onto one
+            target = root / str(max(taken, default=0) + 1)
             try:
                 os.rename(staging, target)
                 break

@@ -56,15 +56,20 @@ def _read_delimited(path: Path, text: str, delimiter: str, **kwargs) -> pd.DataF
     return frame
 
 
-def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
-    records, lines = [], []
+def iter_json_lines(text: str, path):
+    """(line number, parsed value) for each non-blank line; a DataError names the line that is not JSON."""
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as error:
             raise DataError(path, number, f"invalid JSON: {error.msg}") from None
+
+
+def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
+    records, lines = [], []
+    for number, record in iter_json_lines(text, path):
         if not isinstance(record, dict):
             raise DataError(path, number, f"expected a JSON object per line, got {type(record).__name__}")
         records.append(record)

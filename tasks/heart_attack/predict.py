@@ -29,7 +29,7 @@ from tasks.common.errors import DataError
 from tasks.common.export import resolve_export
 from tasks.common.predict import print_json_lines
 from tasks.common.run import main_guard
-from tasks.common.tables import read_text
+from tasks.common.tables import iter_json_lines, read_text
 from tasks.heart_attack import data
 from tasks.heart_attack.config import DataConfig
 
@@ -44,13 +44,7 @@ def read_exams_lines(text: str, path: str, n_features: int) -> tuple[np.ndarray,
     """JSON lines of patients -> (line numbers (N,), exams (N, T, F) float32: NaN for null, shorter
     patients padded at the front with all-NaN visits, which the model masks)."""
     patients = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            visits = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, number, f"invalid JSON: {error.msg}") from None
+    for number, visits in iter_json_lines(text, path):
         if not isinstance(visits, list) or not visits or not all(isinstance(v, list) for v in visits):
             raise DataError(path, number, "expected a list of visits, each a list of feature values")
         for index, visit in enumerate(visits, start=1):
