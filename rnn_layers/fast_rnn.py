@@ -2,13 +2,18 @@
 
 Two facts from the lesson make the vanilla RNN cheaper than a step-by-step cell:
 
-1. Only `s_{t-1} @ W` needs the previous step. `x_t @ U + b` for all t is one large
-   matrix product done before the time loop (the "hoisted input projection").
-2. BPTT needs the time loop only for the per-step deltas
-   `delta_t = dL/da_t` (a_t the pre-activation). Once they are known, the lesson's sums
-   over i = 1..T are single large products: `dW = S_prev^T @ Delta` and, through the
-   hoisted projection, `dU = X^T @ Delta`, `db = sum(Delta)`. Autodiff through a
-   `tf.while_loop` instead accumulates T small `dW` products step by step.
+1. Only `s_{t-1} @ W` needs the previous step. `x_t @ U + b` for many steps at once is
+   one large matrix product outside the sequential chain (the "hoisted input projection").
+2. BPTT needs the time loop only for the per-step deltas `delta_t = dL/da_t` (a_t the
+   pre-activation). Once they are known, the lesson's sums over i = 1..T are large
+   products: `dW = S_prev^T @ Delta`, `dU = X^T @ Delta`, `db = sum(Delta)` and
+   `dL/dx = Delta @ U^T`. Autodiff of a `tf.while_loop` instead accumulates T small
+   products step by step, inside the chain.
+
+On a CPU the chain of T small `s_{t-1} @ W` products is the critical path, and it leaves
+the other cores idle. So a fixed-length sequence is cut into spans of `SPAN_STEPS` steps:
+the projection of span k + 1, and the weight gradients of a span as soon as its deltas
+are known, run on the other cores while the chain goes on.
 
 This layer uses TensorFlow ops directly (`tf.custom_gradient`, `tf.while_loop`), not
 `keras.ops`: Keras has no backend-neutral custom gradient, so it needs the TensorFlow
@@ -22,101 +27,166 @@ import tensorflow as tf
 
 from rnn_layers.simple_rnn_cell import add_lesson_weights, check_arguments
 
-# The lesson's f and its derivative written with the OUTPUT h = f(a), which is what
-# the forward pass keeps: tanh'(a) = 1 - h^2, relu'(a) = [h > 0].
+# The lesson's f, and the backward step through it, g -> g * f'(a), written with the
+# OUTPUT h = f(a) that the forward pass keeps: tanh'(a) = 1 - h^2, relu'(a) = [h > 0].
+# TanhGrad and ReluGrad are TensorFlow's fused kernels for exactly these products.
 ACTIVATIONS = {
-    "tanh": (tf.tanh, lambda h: 1.0 - tf.square(h)),
-    "relu": (tf.nn.relu, lambda h: tf.cast(h > 0, h.dtype)),
+    "tanh": (tf.tanh, lambda h, g: tf.raw_ops.TanhGrad(y=h, dy=g)),
+    "relu": (tf.nn.relu, lambda h, g: tf.raw_ops.ReluGrad(gradients=g, features=h)),
 }
 
 # Fixed lengths up to this are unrolled into straight-line code: on CPU a chain of T
 # small matmuls runs faster than a tf.while_loop, whose control-flow and TensorArray ops
 # cost more per step than the step itself at these sizes. Longer or unknown lengths loop.
 MAX_UNROLL_STEPS = 128
+# Steps per span of an unrolled sequence (module docstring). Measured on 2 cores at
+# batch 64, 128 units, T 30 (docs/speed.md): 2-5 steps train 1.4-1.5x faster than one
+# span for the whole sequence; 8 and more lose most of the overlap.
+SPAN_STEPS = 4
 
 
-def _forward(xu, W, s0, mask, f, unroll):
-    """s_t = f(xu_t + s_{t-1} @ W) for t = 1..T; a masked step keeps s_{t-1}.
+def _project(x, U, b):
+    """x_t @ U + b for every step of x (k, B, n), as one matmul: (k, B, m)."""
+    xu = tf.matmul(tf.reshape(x, (-1, x.shape[-1])), U)
+    if b is not None:
+        xu = tf.nn.bias_add(xu, b)  # fused into the matmul by TensorFlow's graph optimizer
+    return tf.reshape(xu, tf.concat([tf.shape(x)[:2], tf.shape(U)[1:]], 0))
 
-    xu: (T, B, m) time-major x_t @ U + b; W: (m, m); s0: (B, m); mask: (T, B, 1) bool or
-    None. Returns (S, s_T): S (T + 1, B, m) = [s_0, s_1, ..., s_T] and s_T (B, m).
+
+def _step(s_prev, xu_t, W, f, mask_t):
+    """s_t = f(x_t U + b + s_{t-1} W); a masked step keeps s_{t-1}."""
+    s_t = f(xu_t + tf.matmul(s_prev, W))  # (B, m)
+    return s_t if mask_t is None else tf.where(mask_t, s_t, s_prev)
+
+
+def _back_step(g, s_t, W_t, f_grad, mask_t):
+    """From g = dL/ds_t (all paths) to (delta_t = dL/da_t, the part of dL/ds_{t-1} via s_t)."""
+    delta = f_grad(s_t, g)  # (B, m)
+    if mask_t is None:
+        return delta, tf.matmul(delta, W_t)
+    # A masked step did not go through f: it copied s_{t-1}, so g passes straight back.
+    delta = tf.where(mask_t, delta, tf.zeros_like(delta))
+    return delta, tf.where(mask_t, tf.matmul(delta, W_t), g)
+
+
+def _span_gradients(x, s_prev, delta, U):
+    """The lesson's sums over the steps of one span, each one product.
+
+    x (k, B, n), s_prev = s_{t-1} (k, B, m) and delta = dL/da_t (k, B, m) for the span's
+    steps. Returns (dL/dx (k, B, n), dU (n, m), db (m,), dW (m, m)).
     """
-
-    def step(s_prev, xu_t, mask_t):
-        s_t = f(xu_t + tf.matmul(s_prev, W))  # (B, m)
-        return s_t if mask_t is None else tf.where(mask_t, s_t, s_prev)
-
-    if unroll:
-        states = [s0]
-        masks = [None] * xu.shape[0] if mask is None else tf.unstack(mask)
-        for xu_t, mask_t in zip(tf.unstack(xu), masks):
-            states.append(step(states[-1], xu_t, mask_t))
-        return tf.stack(states), states[-1]
-
-    steps = tf.shape(xu)[0]
-    states = tf.TensorArray(xu.dtype, size=steps + 1, element_shape=s0.shape)
-
-    def body(t, s, states):
-        s = step(s, xu[t], None if mask is None else mask[t])
-        return t + 1, s, states.write(t + 1, s)
-
-    _, s_last, states = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), s0, states.write(0, s0))
-    )
-    return states.stack(), s_last
+    n, m = x.shape[-1], s_prev.shape[-1]
+    x_flat, delta_flat = tf.reshape(x, (-1, n)), tf.reshape(delta, (-1, m))
+    dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
+    dU = tf.matmul(x_flat, delta_flat, transpose_a=True)
+    dW = tf.matmul(tf.reshape(s_prev, (-1, m)), delta_flat, transpose_a=True)
+    return dx, dU, tf.reduce_sum(delta_flat, 0), dW
 
 
-def _backward(S, dS, carry, W, mask, f_prime, unroll):
-    """BPTT's reverse loop: the per-step deltas dL/da_t and dL/ds_0.
+def _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt):
+    """The layer for a fixed T, one span of SPAN_STEPS steps at a time; see `rnn_states`."""
+    f, f_grad = ACTIVATIONS[activation]
+    steps = x.shape[0]
+    spans = [(lo, min(lo + SPAN_STEPS, steps)) for lo in range(0, steps, SPAN_STEPS)]
 
-    S: (T + 1, B, m) from `_forward`; dS: (T, B, m) gradient of the loss w.r.t. the
-    returned s_1..s_T, or None when only s_T is returned; carry: (B, m) dL/ds_T from
-    outside (zeros when dS is given). Returns (Delta (T, B, m), dL/ds_0 (B, m)).
-    """
-    # Derivative of f for every step at once, outside the sequential loop.
-    f_prime_S = f_prime(S[1:])  # (T, B, m)
-    keep = None
-    if mask is not None:
-        mask = tf.cast(mask, S.dtype)  # (T, B, 1)
-        f_prime_S = f_prime_S * mask  # a masked step did not go through f ...
-        keep = 1.0 - mask  # ... it copied s_{t-1}: its gradient passes straight back
-    W_t = tf.transpose(W)
+    def forward(x, U, b, W, s0):
+        states = [s0]  # s_0, s_1, ..., s_T, each (B, m)
+        for lo, hi in spans:
+            for t, xu_t in enumerate(tf.unstack(_project(x[lo:hi], U, b)), lo):
+                states.append(_step(states[-1], xu_t, W, f, masks[t]))
+        return states, (tf.stack(states[1:]) if return_sequences else states[-1])
 
-    def step(carry, dS_t, f_prime_t, keep_t):
-        g = carry if dS_t is None else carry + dS_t  # total dL/ds_t
-        delta = g * f_prime_t  # backprop through f: dL/da_t
-        carry = tf.matmul(delta, W_t)  # dL/ds_{t-1} through W
-        return delta, carry if keep_t is None else carry + g * keep_t
+    if not bptt:
+        return forward(x, U, b, W, s0)[1]
 
-    if unroll:
-        steps = S.shape[0] - 1
-        dS = [None] * steps if dS is None else tf.unstack(dS)
-        keep = [None] * steps if keep is None else tf.unstack(keep)
-        deltas = [None] * steps
-        for t, f_prime_t in reversed(list(enumerate(tf.unstack(f_prime_S)))):
-            deltas[t], carry = step(carry, dS[t], f_prime_t, keep[t])
-        return tf.stack(deltas), carry
+    def backward(states, upstream):
+        if return_sequences:
+            dS, carry = tf.unstack(upstream), tf.zeros_like(s0)
+        else:
+            dS, carry = [None] * steps, upstream  # only s_T reached the loss
+        W_t = tf.transpose(W)
+        deltas, grads = [None] * steps, []
+        for lo, hi in reversed(spans):
+            for t in reversed(range(lo, hi)):
+                g = carry if dS[t] is None else carry + dS[t]  # dL/ds_t
+                deltas[t], carry = _back_step(g, states[t + 1], W_t, f_grad, masks[t])
+            grads.append(_span_gradients(
+                x[lo:hi], tf.stack(states[lo:hi]), tf.stack(deltas[lo:hi]), U
+            ))  # runs while the chain goes on to the earlier spans
+        dx, dU, db, dW = zip(*reversed(grads))
+        return tf.concat(dx, 0), tf.add_n(dU), tf.add_n(db), tf.add_n(dW), carry
 
-    steps = tf.shape(f_prime_S)[0]
-    deltas = tf.TensorArray(S.dtype, size=steps, element_shape=carry.shape)
+    return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
 
-    def body(t, carry, deltas):
-        delta, carry = step(
-            carry,
-            None if dS is None else dS[t],
-            f_prime_S[t],
-            None if keep is None else keep[t],
+
+def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
+    """The layer for any T, as `tf.while_loop`s; see `rnn_states`."""
+    f, f_grad = ACTIVATIONS[activation]
+
+    def forward(x, U, b, W, s0):
+        xu = _project(x, U, b)  # (T, B, m): hoisted out of the loop
+        steps = tf.shape(xu)[0]
+        states = tf.TensorArray(xu.dtype, size=steps + 1, element_shape=s0.shape)
+
+        def body(t, s, states):
+            s = _step(s, xu[t], W, f, None if mask is None else mask[t])
+            return t + 1, s, states.write(t + 1, s)
+
+        _, s_last, states = tf.while_loop(
+            lambda t, *_: t < steps, body, (tf.constant(0), s0, states.write(0, s0))
         )
-        return t - 1, carry, deltas.write(t, delta)
+        states = states.stack()  # (T + 1, B, m)
+        return states, (states[1:] if return_sequences else s_last)
 
-    _, carry, deltas = tf.while_loop(
-        lambda t, *_: t >= 0, body, (steps - 1, carry, deltas)
-    )
-    return deltas.stack(), carry
+    if not bptt:
+        return forward(x, U, b, W, s0)[1]
+
+    def backward(states, upstream):
+        if return_sequences:
+            dS, carry = upstream, tf.zeros_like(s0)
+        else:
+            dS, carry = None, upstream
+        W_t = tf.transpose(W)
+        steps = tf.shape(x)[0]
+        deltas = tf.TensorArray(x.dtype, size=steps, element_shape=s0.shape)
+
+        def body(t, carry, deltas):
+            g = carry if dS is None else carry + dS[t]
+            delta, carry = _back_step(
+                g, states[t + 1], W_t, f_grad, None if mask is None else mask[t]
+            )
+            return t - 1, carry, deltas.write(t, delta)
+
+        _, carry, deltas = tf.while_loop(
+            lambda t, *_: t >= 0, body, (steps - 1, carry, deltas)
+        )
+        dx, dU, db, dW = _span_gradients(x, states[:-1], deltas.stack(), U)
+        return dx, dU, db, dW, carry
+
+    return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
 
 
-def recurrence(
-    xu,
+def _with_bptt_gradient(forward, backward, x, U, b, W, s0):
+    """forward's output, with backward (the lesson's BPTT) as its gradient."""
+    use_bias = b is not None
+
+    @tf.custom_gradient
+    def run(x, U, W, s0, *bias):
+        states, output = forward(x, U, bias[0] if use_bias else None, W, s0)
+
+        def grad(upstream):
+            dx, dU, db, dW, ds0 = backward(states, upstream)
+            return (dx, dU, dW, ds0) + ((db,) if use_bias else ())
+
+        return output, grad
+
+    return run(x, U, W, s0, *([b] if use_bias else []))
+
+
+def rnn_states(
+    x,
+    U,
+    b,
     W,
     s0,
     mask=None,
@@ -125,40 +195,18 @@ def recurrence(
     return_sequences=True,
     bptt=True,
 ):
-    """The states of s_t = f(xu_t + s_{t-1} @ W), differentiable w.r.t. xu, W and s0.
+    """The states of s_t = f(x_t U + b + s_{t-1} W), differentiable w.r.t. x, U, b, W, s0.
 
-    xu: (T, B, m) the hoisted x_t @ U + b, time-major; W: (m, m); s0: (B, m); mask:
+    x: (T, B, n) time-major; U: (n, m); b: (m,) or None; W: (m, m); s0: (B, m); mask:
     (T, B, 1) bool, a masked step keeps s_{t-1}, or None. Returns s_1..s_T (T, B, m) if
-    `return_sequences`, else s_T (B, m). With `bptt=True` the gradient is the lesson's
-    BPTT; with `bptt=False` TensorFlow differentiates the loop itself (inference graphs,
-    and the reference in tests and benchmarks).
+    `return_sequences`, else s_T (B, m). `unroll` needs a fixed T. With `bptt=True` the
+    gradient is the lesson's BPTT; with `bptt=False` TensorFlow differentiates the forward
+    pass itself (inference graphs, and the reference in tests and benchmarks).
     """
-    f, f_prime = ACTIVATIONS[activation]
-    if not bptt:
-        S, s_last = _forward(xu, W, s0, mask, f, unroll)
-        return S[1:] if return_sequences else s_last
-
-    @tf.custom_gradient
-    def run(xu, W, s0):
-        S, s_last = _forward(xu, W, s0, mask, f, unroll)  # (T + 1, B, m), (B, m)
-
-        def grad(upstream):
-            if return_sequences:
-                dS, carry = upstream, tf.zeros_like(s0)
-            else:
-                dS, carry = None, upstream
-            Delta, ds0 = _backward(S, dS, carry, W, mask, f_prime, unroll)  # (T, B, m)
-            m = W.shape[0]
-            # The lesson's sum over i = 1..T as one (m, T*B) @ (T*B, m) product:
-            # dW = S_prev^T @ Delta. dU and db follow from xu = x @ U + b by autodiff.
-            dW = tf.matmul(
-                tf.reshape(S[:-1], (-1, m)), tf.reshape(Delta, (-1, m)), transpose_a=True
-            )
-            return Delta, dW, ds0
-
-        return (S[1:] if return_sequences else s_last), grad
-
-    return run(xu, W, s0)
+    if unroll:
+        masks = [None] * x.shape[0] if mask is None else tf.unstack(mask)
+        return _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt)
+    return _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt)
 
 
 @keras.saving.register_keras_serializable(package="rnn_layers")
@@ -313,11 +361,10 @@ class SimpleRNN(keras.layers.Layer):
             s0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
             s0 = tf.cast(s0, dtype)  # (B, m)
 
-        xu = tf.einsum("tbn,nm->tbm", x, tf.cast(self.U, dtype))  # (T, B, m): hoisted
-        if self.b is not None:
-            xu = xu + tf.cast(self.b, dtype)
-        states = recurrence(
-            xu,
+        states = rnn_states(
+            x,
+            tf.cast(self.U, dtype),
+            None if self.b is None else tf.cast(self.b, dtype),
             tf.cast(self.W, dtype),
             s0,
             mask,
