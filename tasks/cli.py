@@ -38,8 +38,14 @@ def _summary_row(task: str, run_dir: Path, seconds: float) -> dict:
     baseline_value = metrics.get("baselines", {}).get(baseline, {}).get(metric) if baseline else None
     return {"task": task, "dataset": metrics.get("dataset"), "metric": metric,
             "value": metrics["test"].get(metric), "baseline": baseline, "baseline_value": baseline_value,
-            "examples_per_second": metrics.get("examples_per_second"), "seconds": seconds,
+            "examples_per_second": metrics.get("examples_per_second"), "quality_bar": _bar(metrics),
+            "seconds_to_quality_bar": metrics.get("seconds_to_quality_bar"), "seconds": seconds,
             "export": metrics.get("export")}
+
+
+def _bar(metrics: dict) -> str | None:
+    bar = metrics.get("quality_bar")
+    return None if bar is None else f"{bar['metric']} >= {bar['value']:g}"
 
 
 def _format(value, digits=3) -> str:
@@ -47,9 +53,11 @@ def _format(value, digits=3) -> str:
 
 
 def print_summary(rows: list[dict]) -> None:
-    header = ["task", "dataset", "metric", "value", "baseline", "baseline value", "train ex/s", "seconds", "export"]
+    header = ["task", "dataset", "metric", "value", "baseline", "baseline value", "train ex/s", "quality bar",
+              "s to bar", "seconds", "export"]
     table = [[r["task"], r["dataset"], r["metric"], _format(r["value"]), r["baseline"] or "-",
-              _format(r["baseline_value"]), _format(r["examples_per_second"], 0), _format(r["seconds"], 0),
+              _format(r["baseline_value"]), _format(r["examples_per_second"], 0), r.get("quality_bar") or "-",
+              _format(r.get("seconds_to_quality_bar"), 0), _format(r["seconds"], 0),
               r["export"] or r.get("error", "-")] for r in rows]
     widths = [max(len(str(x)) for x in column) for column in zip(header, *table)]
     for line in [header, ["-" * w for w in widths], *table]:

@@ -25,8 +25,13 @@ def _plain(value):
     return value
 
 
-def write_metrics(run, *, dataset: str, test: dict, baselines: dict, fit_result, export_path, **extra) -> dict:
-    """Writes run_dir/metrics.json atomically (chief only) and returns what it wrote."""
+def write_metrics(run, *, dataset: str, test: dict, baselines: dict, fit_result, export_path,
+                  quality_bar: tuple[str, float] | None = None, **extra) -> dict:
+    """Writes run_dir/metrics.json atomically (chief only) and returns what it wrote.
+
+    `quality_bar` (validation metric, value) adds the training seconds until the metric first reached
+    the value (`seconds_to_quality_bar`, null if it never did), the task's speed to a useful model.
+    """
     metrics = _plain({
         "task": run.task,
         "dataset": dataset,
@@ -36,6 +41,9 @@ def write_metrics(run, *, dataset: str, test: dict, baselines: dict, fit_result,
         "examples_per_second": fit_result.examples_per_second,
         "epochs_run": fit_result.epochs_run,
         "export": str(export_path) if export_path else None,
+        **({} if quality_bar is None else {
+            "quality_bar": {"metric": quality_bar[0], "value": quality_bar[1]},
+            "seconds_to_quality_bar": seconds_to_reach(fit_result, *quality_bar)}),
         **extra,
     })
     if run.is_chief:

@@ -12,7 +12,7 @@ from tasks.common.metrics import write_metrics
 from tasks.common.run import main_guard, start_run
 from tasks.common.tensorboard import ImageLogger, log_figures
 from tasks.common.training import compile_model, fit
-from tasks.heart_attack import data, evaluate
+from tasks.heart_attack import SUMMARY, data, evaluate
 from tasks.heart_attack.config import Config
 from tasks.heart_attack.model import (ServingModule, build_model, class_weights, fit_normalization,
                                       predict_risk)
@@ -73,7 +73,7 @@ def train_and_export(run) -> Trained:
         "input_spec.json": json.dumps(input_spec, indent=2) + "\n"})
     metrics = write_metrics(
         run, dataset=dataset, test=test_metrics, baselines=baselines, fit_result=result, export_path=export_path,
-        roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
+        quality_bar=SUMMARY["quality_bar"], roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
         data=load_report, split_patients={name: len(split) for name, split in splits.items()},
         class_weight=class_weight, feature_names=list(cohort.feature_names))
     log.info("test %s | last visit %s | all visits %s | export %s", metrics["test"],

@@ -11,7 +11,7 @@ from tasks.common.export import export_saved_model
 from tasks.common.metrics import write_metrics
 from tasks.common.run import main_guard, start_run
 from tasks.common.training import compile_model, fit
-from tasks.translation import data, evaluate
+from tasks.translation import SUMMARY, data, evaluate
 from tasks.translation.config import Config
 from tasks.translation.grammar import LESSON_EXAMPLE
 from tasks.translation.model import build_model
@@ -67,7 +67,7 @@ def main(argv=None):
         "truecasing.json": json.dumps(vocabularies.truecasing, ensure_ascii=False, indent=1) + "\n"})
     metrics = write_metrics(
         run, dataset=corpus.name, test=test, baselines=baselines, fit_result=result, export_path=export_path,
-        split_sizes={"train": len(corpus.train), "validation": len(corpus.val), "test": len(corpus.test)},
+        quality_bar=SUMMARY["quality_bar"], split_sizes={"train": len(corpus.train), "validation": len(corpus.val), "test": len(corpus.test)},
         cleaning=corpus.cleaning, vocabulary_sizes={"source": vocabularies.source.size,
                                                     "target": vocabularies.target.size},
         lesson_example=example)

@@ -13,7 +13,7 @@ from tasks.common.metrics import write_metrics
 from tasks.common.run import main_guard, start_run
 from tasks.common.tensorboard import ImageLogger, confusion_matrix_figure, log_figures
 from tasks.common.training import compile_model, fit
-from tasks.video_actions import evaluate, plots
+from tasks.video_actions import SUMMARY, evaluate, plots
 from tasks.video_actions.config import Config
 from tasks.video_actions.data import load_data, to_tf_dataset
 from tasks.video_actions.features import extract_features
@@ -77,7 +77,7 @@ def main(argv=None):
                                      assets={"video_actions.json": json.dumps(
                                          dict(sampling, class_names=data.class_names), indent=2)})
     metrics = write_metrics(run, dataset=data.dataset, test=test, baselines=baselines, fit_result=result,
-                            export_path=export_path, class_names=data.class_names,
+                            export_path=export_path, quality_bar=SUMMARY["quality_bar"], class_names=data.class_names,
                             reversal_pairs=[[data.class_names[a], data.class_names[b]] for a, b in pairs],
                             split_sizes={k: len(getattr(data, k)) for k in ("train", "val", "test")},
                             mean_frames_per_clip=float(np.mean(evaluate.step_lengths(data.test.inputs))),
