@@ -41,7 +41,10 @@ def test_training_model_shapes_and_layer_names():
     logits = model({"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5, 0], [2, 6, 0, 0]])})
     assert logits.shape == (2, 4, 12)
     assert {"encoder", "decoder", "attention", "attentional", "logits"} <= {layer.name for layer in model.layers}
-    assert model.get_layer("encoder").cell.__class__.__name__ == "SimpleRNNCell"
+    assert model.get_layer("decoder").cell.__class__.__name__ == "SimpleRNNCell"  # stepped by the decoders
+    assert model.get_layer("encoder").__class__.__name__ == "SimpleRNN"  # the fast layer, same math
+    cell_encoder = build_model(ModelConfig(units=16, embedding_dim=8, encoder_implementation="cell"), 30, 12)
+    assert cell_encoder.get_layer("encoder").cell.__class__.__name__ == "SimpleRNNCell"
     assert "attention" not in {layer.name for layer in build_model(ModelConfig(attention="none"), 30, 12).layers}
 
 

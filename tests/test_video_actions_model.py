@@ -1,4 +1,6 @@
 """video_actions model and evaluation: masking of padded frames, order helpers, metrics, the baseline."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -28,6 +30,15 @@ def test_padded_frames_are_masked():
     assert model.output_shape == (None, 3)
     features = frame_features_model(model).predict(frames, verbose=0)
     assert features.shape == (2, 6, 8) and not features[1, 3:].any()  # padding rows are zeros
+
+
+@pytest.mark.parametrize("implementation, layer", [("auto", "SimpleRNN"), ("cell", "RNN")])
+def test_the_rnn_is_the_fast_layer_unless_the_cell_is_asked_for(implementation, layer):
+    config = dataclasses.replace(SMALL, rnn_implementation=implementation)
+    model = build_model(config, 3, feature_dim=5)
+    assert type(model.get_layer("rnn")).__name__ == layer
+    features = np.random.default_rng(2).normal(size=(2, 4, 5)).astype(np.float32)
+    assert model.predict(features, verbose=0).shape == (2, 3)
 
 
 def test_order_of_frames_changes_the_output():

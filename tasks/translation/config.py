@@ -55,13 +55,15 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Encoder RNN(SimpleRNNCell) -> state -> decoder RNN(SimpleRNNCell) [+ Luong attention] -> syllables."""
+    """Encoder RNN -> state -> decoder RNN(SimpleRNNCell) [+ Luong attention] -> syllables."""
 
     source_vocab_size: int = 8000  # most frequent English tokens kept; the rest read as [UNK]
     target_vocab_size: int = 8000  # most frequent Vietnamese syllables kept; the rest are written as [UNK]
     embedding_dim: int = 64  # size of the token vectors x_t both RNNs read
     units: int = 256  # size of the states s_t of the encoder and the decoder
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
+    encoder_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast: rnn_layers.SimpleRNN (the decoder
+    # is always RNN(SimpleRNNCell): translating steps its cell one syllable at a time)
     attention: Literal["luong", "none"] = "luong"  # luong: global attention, general score, over encoder states
     dropout: float = 0.1  # on the embeddings and before the output layer
     no_attention_baseline: bool = True  # with attention on, also train an attention-free model (baselines.no_attention)

@@ -73,7 +73,7 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
-    """Per-frame CNN -> RNN(SimpleRNNCell) over the frames, masked -> softmax over actions."""
+    """Per-frame CNN -> the lesson's RNN over the frames, masked -> softmax over actions."""
 
     backbone: str = "small_cnn"  # small_cnn: trained end to end; else a keras.applications name, frozen, cached
     backbone_weights: str | None = None  # applications only: null (random, offline), "imagenet" or a weights file
@@ -82,6 +82,7 @@ class ModelConfig:
     cnn_grid: int = 4  # small_cnn: pool to a grid x grid map, not to 1x1, so position survives (walk left/right)
     feature_units: int = 64  # size of the per-frame feature vector x_t the RNN reads
     rnn_units: int = 64  # size of the RNN state s_t
+    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast: rnn_layers.SimpleRNN, same math as the cell
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.1  # dropout on the features x_t and on s_T before the softmax (augmentation does the rest)
     augment: bool = True  # small_cnn, training only: random colour polarity/order and shift per clip (no flips)

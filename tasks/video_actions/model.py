@@ -1,4 +1,4 @@
-"""Frames -> per-frame CNN features x_t -> RNN(SimpleRNNCell), masked -> softmax over actions (many to one).
+"""Frames -> per-frame CNN features x_t -> the lesson's RNN, masked -> softmax over actions (many to one).
 
 Padding is all-zero frames (the mask comes from the pixels, so the export needs no lengths input). Before
 the small CNN, each frame is standardized and paired with its difference from the clip's mean frame
@@ -23,8 +23,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from rnn_layers import SimpleRNNCell
 from tasks.common.export import KerasServingModule
+from tasks.common.layers import recurrent_layer
 from tasks.video_actions.config import BACKBONES
 
 
@@ -160,8 +160,8 @@ def build_backbone(config, frame_size: int) -> keras.Model:
 def build_head(config, steps, mask, num_classes: int):
     """(B, T, F) features and (B, T) mask -> (B, num_classes) probabilities; masked steps keep s_{t-1}."""
     x = keras.layers.Dropout(config.dropout, name="feature_dropout")(steps)
-    cell = SimpleRNNCell(config.rnn_units, activation=config.activation)
-    state = keras.layers.RNN(cell, name="rnn")(x, mask=mask)  # (B, rnn_units): s_T after the last real frame
+    rnn = recurrent_layer(config.rnn_units, config.activation, implementation=config.rnn_implementation, name="rnn")
+    state = rnn(x, mask=mask)  # (B, rnn_units): s_T after the last real frame
     state = keras.layers.Dropout(config.dropout, name="state_dropout")(state)
     return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(state)
 
