@@ -11,6 +11,7 @@ set held in memory, several ways to train it, timed in interleaved repetitions:
   batches (one call per epoch): no Keras, no tf.data, no Python per step; the ceiling.
 - `fit_spe1`: `model.fit` on a `tf.data` pipeline, steps_per_execution=1 (the Keras default).
 - `fit_spe8`: the same with steps_per_execution=8 (the project's TrainConfig default).
+- `fit_spe16`, `fit_spe48`: 16 steps, and the whole epoch, per execution.
 - `fit_spe8_nocache`: steps_per_execution=8 but the pipeline re-slices the arrays each epoch.
 - `fit_spe8_whole_epoch`: the whole `model.fit(epochs=1)` call: adds fit's own setup.
 - `fit_spe8_tensorboard`, `fit_spe8_checkpoints`: the whole call plus TensorBoard with
@@ -18,7 +19,7 @@ set held in memory, several ways to train it, timed in interleaved repetitions:
 - `shared_fit`: `tasks.common.training.fit` (what every task calls): steps_per_execution=8
   plus TensorBoard, checkpoints, BackupAndRestore, CSV log and a one-batch validation.
 
-The first five take sequences per second inside the epoch (its beginning to the end of its
+The first seven take sequences per second inside the epoch (its beginning to the end of its
 last batch); the others time whole epochs with their epoch-end work, as metrics.json's
 examples_per_second does. An epoch here is 48 batches (0.3-1 s), so fixed per-epoch costs
 weigh more than in a task's real epochs.
@@ -234,6 +235,8 @@ def main(argv=None):
             "bare_epoch": BareStep(args.layer, x, y, per_call=BATCHES_PER_EPOCH),
             "fit_spe1": Fit(args.layer, x, y, steps_per_execution=1),
             "fit_spe8": Fit(args.layer, x, y, steps_per_execution=8),
+            "fit_spe16": Fit(args.layer, x, y, steps_per_execution=16),
+            "fit_spe48": Fit(args.layer, x, y, steps_per_execution=BATCHES_PER_EPOCH),
             "fit_spe8_nocache": Fit(args.layer, x, y, steps_per_execution=8, cache=False),
             "fit_spe8_whole_epoch": Fit(args.layer, x, y, 8, callbacks=lambda d: [], workdir=workdir),
             "fit_spe8_tensorboard": Fit(args.layer, x, y, 8, callbacks=tensorboard_callbacks,

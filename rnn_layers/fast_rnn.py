@@ -11,9 +11,10 @@ Two facts from the lesson make the vanilla RNN cheaper than a step-by-step cell:
    products step by step, inside the chain.
 
 On a CPU the chain of T small `s_{t-1} @ W` products is the critical path, and it leaves
-the other cores idle. So a fixed-length sequence is cut into spans of `SPAN_STEPS` steps:
-the projection of span k + 1, and the weight gradients of a span as soon as its deltas
-are known, run on the other cores while the chain goes on.
+the other cores idle. So the sequence is cut into spans of `SPAN_STEPS` steps (unrolled for
+a fixed T, one `tf.while_loop` iteration per span otherwise): the projection of span k + 1,
+and the weight gradients of a span as soon as its deltas are known, run on the other cores
+while the chain goes on.
 
 This layer uses TensorFlow ops directly (`tf.custom_gradient`, `tf.while_loop`), not
 `keras.ops`: Keras has no backend-neutral custom gradient, so it needs the TensorFlow
@@ -39,9 +40,8 @@ ACTIVATIONS = {
 # small matmuls runs faster than a tf.while_loop, whose control-flow and TensorArray ops
 # cost more per step than the step itself at these sizes. Longer or unknown lengths loop.
 MAX_UNROLL_STEPS = 128
-# Steps per span of an unrolled sequence (module docstring). Measured on 2 cores at
-# batch 64, 128 units, T 30 (docs/speed.md): 2-5 steps train 1.4-1.5x faster than one
-# span for the whole sequence; 8 and more lose most of the overlap.
+# Steps per span (module docstring). Measured on 2 cores (docs/speed.md): 3-4 steps train
+# fastest at batch 64 and 128 units; at 512 units or batch 256 the size hardly matters.
 SPAN_STEPS = 4
 
 
@@ -83,17 +83,37 @@ def _span_gradients(x, s_prev, delta, U):
     return dx, dU, tf.reduce_sum(delta_flat, 0), dW
 
 
+def _span_forward(s, x, U, b, W, f, masks):
+    """One span: x (k, B, n) -> [s_1, ..., s_k] from s = s_0, the projection as one product."""
+    states = []
+    for xu_t, mask_t in zip(tf.unstack(_project(x, U, b)), masks):
+        s = _step(s, xu_t, W, f, mask_t)
+        states.append(s)
+    return states
+
+
+def _span_backward(carry, dS, states, W_t, f_grad, masks):
+    """One span's reverse loop: carry = dL/ds_k from the later steps -> ([delta_1..delta_k], dL/ds_0).
+
+    dS: the loss's own gradient w.r.t. each of the span's outputs, or Nones; states: s_1..s_k.
+    """
+    deltas = [None] * len(states)
+    for j in reversed(range(len(states))):
+        g = carry if dS[j] is None else carry + dS[j]  # dL/ds_t, all paths
+        deltas[j], carry = _back_step(g, states[j], W_t, f_grad, masks[j])
+    return deltas, carry
+
+
 def _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt):
     """The layer for a fixed T, one span of SPAN_STEPS steps at a time; see `rnn_states`."""
     f, f_grad = ACTIVATIONS[activation]
     steps = x.shape[0]
-    spans = [(lo, min(lo + SPAN_STEPS, steps)) for lo in range(0, steps, SPAN_STEPS)]
+    spans = [slice(lo, min(lo + SPAN_STEPS, steps)) for lo in range(0, steps, SPAN_STEPS)]
 
     def forward(x, U, b, W, s0):
         states = [s0]  # s_0, s_1, ..., s_T, each (B, m)
-        for lo, hi in spans:
-            for t, xu_t in enumerate(tf.unstack(_project(x[lo:hi], U, b)), lo):
-                states.append(_step(states[-1], xu_t, W, f, masks[t]))
+        for span in spans:
+            states += _span_forward(states[-1], x[span], U, b, W, f, masks[span])
         return states, (tf.stack(states[1:]) if return_sequences else states[-1])
 
     if not bptt:
@@ -105,14 +125,12 @@ def _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt):
         else:
             dS, carry = [None] * steps, upstream  # only s_T reached the loss
         W_t = tf.transpose(W)
-        deltas, grads = [None] * steps, []
-        for lo, hi in reversed(spans):
-            for t in reversed(range(lo, hi)):
-                g = carry if dS[t] is None else carry + dS[t]  # dL/ds_t
-                deltas[t], carry = _back_step(g, states[t + 1], W_t, f_grad, masks[t])
-            grads.append(_span_gradients(
-                x[lo:hi], tf.stack(states[lo:hi]), tf.stack(deltas[lo:hi]), U
-            ))  # runs while the chain goes on to the earlier spans
+        grads = []
+        for span in reversed(spans):
+            span_states = states[span.start + 1:span.stop + 1]  # s_t for t in the span
+            deltas, carry = _span_backward(carry, dS[span], span_states, W_t, f_grad, masks[span])
+            grads.append(_span_gradients(  # runs while the chain goes on to the earlier spans
+                x[span], tf.stack(states[span]), tf.stack(deltas), U))
         dx, dU, db, dW = zip(*reversed(grads))
         return tf.concat(dx, 0), tf.add_n(dU), tf.add_n(db), tf.add_n(dW), carry
 
@@ -120,47 +138,83 @@ def _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt):
 
 
 def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
-    """The layer for any T, as `tf.while_loop`s; see `rnn_states`."""
+    """The layer for any T: `tf.while_loop`s over spans of SPAN_STEPS steps; see `rnn_states`.
+
+    T is padded to a multiple of the span with masked steps (a masked step keeps s_{t-1}, so
+    s_T and the outputs up to T do not change); the padding is cut off again at the end.
+    Without a mask only the last span, when padded, pays for masking.
+    """
     f, f_grad = ACTIVATIONS[activation]
+    k, steps = SPAN_STEPS, tf.shape(x)[0]
+    num_spans = (steps + k - 1) // k
+    padding = num_spans * k - steps
+
+    def by_span(tensor):
+        """(T, ...) -> (num_spans, k, ...), padded with zeros (False for the mask)."""
+        tensor = tf.pad(tensor, [[0, padding]] + [[0, 0]] * (tensor.shape.rank - 1))
+        spans = tf.reshape(tensor, tf.concat([[num_spans, k], tf.shape(tensor)[1:]], 0))
+        return tf.ensure_shape(spans, [None, k, *tensor.shape[1:]])
+
+    mask_spans = None if mask is None else by_span(mask)
+    tail_mask = tf.unstack((tf.range(k) < k - padding)[:, tf.newaxis, tf.newaxis])  # k x (1, 1)
+
+    def with_span_masks(i, run_span):
+        """run_span(masks) for span i: its steps' masks, or Nones where no step is masked."""
+        if mask_spans is not None:
+            return run_span(tf.unstack(mask_spans[i]))
+        if x.shape[0] is not None and x.shape[0] % k == 0:
+            return run_span([None] * k)
+        return tf.cond(
+            (i == num_spans - 1) & (padding > 0),
+            lambda: run_span(tail_mask),
+            lambda: run_span([None] * k),
+        )
 
     def forward(x, U, b, W, s0):
-        xu = _project(x, U, b)  # (T, B, m): hoisted out of the loop
-        steps = tf.shape(xu)[0]
-        states = tf.TensorArray(xu.dtype, size=steps + 1, element_shape=s0.shape)
+        x_spans = by_span(x)  # (num_spans, k, B, n)
+        states = tf.TensorArray(x.dtype, size=num_spans, element_shape=(k, *s0.shape))
 
-        def body(t, s, states):
-            s = _step(s, xu[t], W, f, None if mask is None else mask[t])
-            return t + 1, s, states.write(t + 1, s)
+        def body(i, s, states):
+            span_states = with_span_masks(
+                i, lambda masks: _span_forward(s, x_spans[i], U, b, W, f, masks)
+            )
+            return i + 1, span_states[-1], states.write(i, tf.stack(span_states))
 
         _, s_last, states = tf.while_loop(
-            lambda t, *_: t < steps, body, (tf.constant(0), s0, states.write(0, s0))
+            lambda i, *_: i < num_spans, body, (tf.constant(0), s0, states)
         )
-        states = states.stack()  # (T + 1, B, m)
-        return states, (states[1:] if return_sequences else s_last)
+        S = tf.reshape(states.stack(), tf.concat([[-1], tf.shape(s0)], 0))[:steps]  # s_1..s_T
+        return S, (S if return_sequences else s_last)
 
     if not bptt:
         return forward(x, U, b, W, s0)[1]
 
-    def backward(states, upstream):
+    def backward(S, upstream):
         if return_sequences:
-            dS, carry = upstream, tf.zeros_like(s0)
+            dS, carry = by_span(upstream), tf.zeros_like(s0)
         else:
             dS, carry = None, upstream
+        x_spans, S_spans = by_span(x), by_span(S)
+        S_prev_spans = by_span(tf.concat([s0[tf.newaxis], S[:-1]], 0))  # s_{t-1}
         W_t = tf.transpose(W)
-        steps = tf.shape(x)[0]
-        deltas = tf.TensorArray(x.dtype, size=steps, element_shape=s0.shape)
+        dx = tf.TensorArray(x.dtype, size=num_spans, element_shape=(k, *x.shape[1:]))
+        sums = (tf.zeros_like(U), tf.zeros_like(U[0]), tf.zeros_like(W))  # dU, db, dW
 
-        def body(t, carry, deltas):
-            g = carry if dS is None else carry + dS[t]
-            delta, carry = _back_step(
-                g, states[t + 1], W_t, f_grad, None if mask is None else mask[t]
-            )
-            return t - 1, carry, deltas.write(t, delta)
+        def body(j, carry, sums, dx):
+            i = num_spans - 1 - j  # the last span first
+            deltas, carry = with_span_masks(i, lambda masks: _span_backward(
+                carry, [None] * k if dS is None else tf.unstack(dS[i]),
+                tf.unstack(S_spans[i]), W_t, f_grad, masks,
+            ))
+            # The span's products run while the next iteration carries the chain on.
+            dx_i, *span_sums = _span_gradients(x_spans[i], S_prev_spans[i], tf.stack(deltas), U)
+            sums = tuple(total + part for total, part in zip(sums, span_sums))
+            return j + 1, carry, sums, dx.write(i, dx_i)
 
-        _, carry, deltas = tf.while_loop(
-            lambda t, *_: t >= 0, body, (steps - 1, carry, deltas)
+        _, carry, (dU, db, dW), dx = tf.while_loop(
+            lambda i, *_: i < num_spans, body, (tf.constant(0), carry, sums, dx)
         )
-        dx, dU, db, dW = _span_gradients(x, states[:-1], deltas.stack(), U)
+        dx = tf.reshape(dx.stack(), tf.concat([[-1], tf.shape(x)[1:]], 0))[:steps]
         return dx, dU, db, dW, carry
 
     return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
@@ -204,7 +258,7 @@ def rnn_states(
     pass itself (inference graphs, and the reference in tests and benchmarks).
     """
     if unroll:
-        masks = [None] * x.shape[0] if mask is None else tf.unstack(mask)
+        masks = [None] * x.shape[0] if mask is None else tf.unstack(mask)  # per step
         return _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt)
     return _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt)
 

@@ -49,12 +49,15 @@ def outputs_and_gradients(layer, x, s0, mask, training, graph):
             outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
             loss = 0.0
             for output in outputs:
-                size = int(np.prod(output.shape))
-                weights = tf.reshape(tf.cos(tf.range(size, dtype=output.dtype)), output.shape)
+                size = tf.cast(tf.size(output), output.dtype)
+                weights = tf.reshape(tf.cos(tf.range(size)), tf.shape(output))
                 loss += tf.reduce_sum(weights * output)
         return outputs, tape.gradient(loss, [x, s0, *layer.trainable_variables])
 
-    if graph:
+    if graph == "unknown_length":  # T unknown when traced, as in the tasks' padded batches
+        spec = tf.TensorSpec((None, None, x.shape[-1]), x.dtype), tf.TensorSpec(s0.shape, s0.dtype)
+        run = tf.function(run, input_signature=spec)
+    elif graph:
         run = tf.function(run)
     outputs, gradients = run(tf.constant(x), tf.constant(s0))
     return [np.asarray(t) for t in outputs + gradients]
@@ -88,6 +91,22 @@ def test_same_outputs_and_gradients_as_the_cell_in_float64(options, masked, trai
     expected = outputs_and_gradients(reference, x, s0, mask, training, graph=False)
     actual = outputs_and_gradients(fast, x, s0, mask, training, graph=True)
     assert len(actual) == len(expected)
+    for got, want in zip(actual, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [1, 4, 7, 9])
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("masked", [False, True])
+def test_the_loop_over_spans_matches_the_cell_at_any_length(steps, return_sequences, masked):
+    # The loop pads T to whole spans of SPAN_STEPS steps with masked steps: 1, 7 and 9 need padding.
+    reference, fast = paired_layers(steps=steps, return_sequences=return_sequences, return_state=True)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(BATCH, steps, FEATURES))
+    s0 = rng.normal(size=(BATCH, UNITS))
+    mask = tf.constant(lengths_mask(steps + 4)[:, 4:]) if masked else None
+    expected = outputs_and_gradients(reference, x, s0, mask, True, graph=False)
+    actual = outputs_and_gradients(fast, x, s0, mask, True, graph="unknown_length")
     for got, want in zip(actual, expected):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 

@@ -107,11 +107,11 @@ class ModelConfig:
 class VideoTrainConfig(TrainConfig):
     """The shared training settings with this task's defaults (a subclass, so `--set train.x=...` keeps them)."""
 
-    epochs: int = 60  # upper bound; early stopping on val accuracy ends sooner
+    epochs: int = 60  # upper bound; early stopping on val loss ends sooner
     batch_size: int = 16  # a batch is 16 clips x 30 frames of 64x64 pixels
     learning_rate: float = 4e-3  # 4x Adam's default: from scratch, 2e-3 needed twice the epochs for the same accuracy
-    early_stopping_patience: int = 12  # val accuracy plateaus for a few epochs before the pairs separate
-    reduce_lr_patience: int = 5  # halve the learning rate after this many epochs without val improvement; 0: never
+    early_stopping_patience: int = 12  # val loss plateaus for a few epochs before the pairs separate
+    reduce_lr_patience: int = 5  # halve the learning rate after this many epochs without a lower val loss; 0: never
 
     def __post_init__(self):
         super().__post_init__()

@@ -56,10 +56,10 @@ def main(argv=None):
 
     callbacks = [ImageLogger(run.tensorboard_dir, val_confusion, every=5)]
     if config.train.reduce_lr_patience:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_accuracy", factor=0.5, mode="max",
+        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, mode="min",
                                                            patience=config.train.reduce_lr_patience))
     result = fit(model, to_tf_dataset(data.train, batch, shuffle=True, seed=seed), to_tf_dataset(data.val, batch),
-                 run, num_examples=len(data.train), callbacks=callbacks, monitor="val_accuracy", mode="max")
+                 run, num_examples=len(data.train), callbacks=callbacks)  # val_loss: accuracy on a few dozen clips ties too often to pick the best epoch
 
     test, matrix = evaluate.evaluate_order(model, data.test, data.class_names, pairs, batch, seed)
     log_figures(run.tensorboard_dir, {"test_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, "test")},
