@@ -69,17 +69,19 @@ def _back_step(g, s_t, W_t, f_grad, mask_t):
     return delta, tf.where(mask_t, tf.matmul(delta, W_t), g)
 
 
-def _span_gradients(x, s_prev, delta, U):
-    """The lesson's sums over the steps of one span, each one product.
+def _span_gradients(x, s_prev, deltas, U):
+    """The lesson's sums over the steps of one span.
 
-    x (k, B, n), s_prev = s_{t-1} (k, B, m) and delta = dL/da_t (k, B, m) for the span's
-    steps. Returns (dL/dx (k, B, n), dU (n, m), db (m,), dW (m, m)).
+    x (k, B, n); s_prev: the span's s_{t-1}, k x (B, m); deltas: its dL/da_t, k x (B, m).
+    Returns (dL/dx (k, B, n), dU (n, m), db (m,), dW (m, m)): dL/dx, dU and db are one
+    product each over the span; dW is summed from per-step products, which start as soon
+    as each delta is known and need no copy of the states into one tensor.
     """
-    n, m = x.shape[-1], s_prev.shape[-1]
-    x_flat, delta_flat = tf.reshape(x, (-1, n)), tf.reshape(delta, (-1, m))
+    n, m = x.shape[-1], deltas[0].shape[-1]
+    delta_flat = tf.reshape(tf.stack(deltas), (-1, m))  # (k*B, m)
     dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
-    dU = tf.matmul(x_flat, delta_flat, transpose_a=True)
-    dW = tf.matmul(tf.reshape(s_prev, (-1, m)), delta_flat, transpose_a=True)
+    dU = tf.matmul(tf.reshape(x, (-1, n)), delta_flat, transpose_a=True)
+    dW = tf.add_n([tf.matmul(s, d, transpose_a=True) for s, d in zip(s_prev, deltas)])
     return dx, dU, tf.reduce_sum(delta_flat, 0), dW
 
 
@@ -130,7 +132,7 @@ def _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt):
             span_states = states[span.start + 1:span.stop + 1]  # s_t for t in the span
             deltas, carry = _span_backward(carry, dS[span], span_states, W_t, f_grad, masks[span])
             grads.append(_span_gradients(  # runs while the chain goes on to the earlier spans
-                x[span], tf.stack(states[span]), tf.stack(deltas), U))
+                x[span], states[span], deltas, U))
         dx, dU, db, dW = zip(*reversed(grads))
         return tf.concat(dx, 0), tf.add_n(dU), tf.add_n(db), tf.add_n(dW), carry
 
@@ -207,7 +209,7 @@ def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
                 tf.unstack(S_spans[i]), W_t, f_grad, masks,
             ))
             # The span's products run while the next iteration carries the chain on.
-            dx_i, *span_sums = _span_gradients(x_spans[i], S_prev_spans[i], tf.stack(deltas), U)
+            dx_i, *span_sums = _span_gradients(x_spans[i], tf.unstack(S_prev_spans[i]), deltas, U)
             sums = tuple(total + part for total, part in zip(sums, span_sums))
             return j + 1, carry, sums, dx.write(i, dx_i)
 
