@@ -104,3 +104,21 @@ def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "units must be >= 1" in err and len(err.splitlines()) == 1
+
+
+def test_a_data_error_leaves_no_empty_run_dir(tmp_path, capsys):
+    (tmp_path / "reviews.csv").write_text("text,stars\nrất tốt,5\n,3\n", encoding="utf-8")
+    args = ["--set", "data.source=files", "--set", f"data.path={tmp_path / 'reviews.csv'}",
+            "--set", f"train.runs_dir={tmp_path / 'runs'}"]
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(args)
+    assert exit_info.value.code == 2
+    assert "reviews.csv:3: empty text" in capsys.readouterr().err
+    assert not any((tmp_path / "runs" / "sentiment_stars").iterdir())  # the failed attempt's dir is gone
+    # A run dir given explicitly that already holds work is never removed.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        train.main(args + ["--run-dir", str(kept)])
+    assert (kept / "notes.txt").exists() and (kept / "config.yaml").exists()

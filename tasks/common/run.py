@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import yaml
 from tasks.common.config import ConfigError, config_to_dict, load_config, save_config
 
 log = logging.getLogger(__name__)
+# Run dirs this process created; main_guard removes one that holds nothing but its config.yaml
+# when the run fails before training wrote anything (a data error), so failed attempts leave no litter.
+_created_run_dirs: list[Path] = []
 
 
 @dataclasses.dataclass
@@ -135,12 +139,24 @@ def start_run(task: str, config_cls, argv=None, description: str | None = None) 
     is_chief, worker_id = _chief_and_worker_id(strategy)
     run_dir, resumed = _choose_run_dir(task, config, args.run_dir, config.train.strategy == "multi_worker")
     worker_dir = run_dir if is_chief else run_dir / "workers" / worker_id
+    if is_chief and not (run_dir.exists() and any(run_dir.iterdir())):
+        _created_run_dirs.append(run_dir)
     worker_dir.mkdir(parents=True, exist_ok=True)
     if is_chief:
         save_config(config, run_dir / "config.yaml")
     log.info("%s run dir %s (%s)", "resuming" if resumed else "starting", run_dir, task)
     return Run(task=task, config=config, run_dir=run_dir, strategy=strategy, is_chief=is_chief,
                worker_dir=worker_dir, resumed=resumed)
+
+
+def _remove_unused_run_dirs() -> None:
+    """Deletes run dirs this process created that still hold only config.yaml and empty folders."""
+    while _created_run_dirs:
+        run_dir = _created_run_dirs.pop()
+        files = [p for p in run_dir.rglob("*") if not p.is_dir()] if run_dir.is_dir() else None
+        if files is not None and all(p == run_dir / "config.yaml" for p in files):
+            shutil.rmtree(run_dir)
+            log.info("removed %s: the run failed before writing anything", run_dir)
 
 
 def main_guard(main):
@@ -156,6 +172,7 @@ def main_guard(main):
             if os.environ.get("RNN_TASKS_DEBUG"):
                 raise
             print(f"error: {error} (set RNN_TASKS_DEBUG=1 for a traceback)", file=sys.stderr)
+            _remove_unused_run_dirs()
             raise SystemExit(2) from None
 
     return wrapped
