@@ -10,7 +10,7 @@ from tasks.translation.config import ModelConfig
 from tasks.translation.decoding import (StepDecoder, beam_search, greedy_search, length_normalizer,
                                        sequence_log_probability)
 from tasks.translation.model import LuongAttention, build_model
-from tasks.translation.tokens import END_ID, PAD_ID, fit_vocabularies
+from tasks.translation.tokens import END_ID, PAD_ID, UNK_ID, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
 
 ENGLISH = ["I love Vietnam", "Do you like cats?", "She is a doctor.", "They will visit Hanoi tomorrow",
@@ -121,3 +121,28 @@ def test_translator_handles_nfd_case_and_empty_input(translator):
         assert isinstance(translations[4], str)  # unknown words read as [UNK]: still a translation
     wide, _ = translate_all(translator.beam, texts, beam_width=tf.constant(1000))  # clipped to the vocabulary
     assert wide[2:4] == ["", ""]
+
+
+def test_unknown_words_are_copied_from_the_attended_source_word():
+    # Make [UNK] the decoder's only choice: every output word must then be a source word as written.
+    keras.utils.set_random_seed(3)
+    vocabularies = fit_vocabularies(ENGLISH, VIETNAMESE, 100, 100)
+    model = build_model(ModelConfig(units=16, embedding_dim=8), vocabularies.source.size, vocabularies.target.size)
+    bias = model.get_layer("logits").bias
+    bias.assign(tf.tensor_scatter_nd_update(bias, [[UNK_ID]], [100.0]))
+    copying = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, 4)
+    text = "Obama visited Zanzibar in 1999"
+    for method in (copying.greedy, copying.translate):
+        (translation,), _ = translate_all(method, [text])
+        words = translation.split()
+        assert len(words) == 4 and set(words) <= set(text.split()) | {"Visited", "In"}, translation
+        assert "[UNK]" not in translation
+    source_ids = copying.source_ids(tf.constant([text]))
+    copies = copying.unknown_words(tf.constant([text]), source_ids, tf.fill([1, 4], UNK_ID))
+    assert set(copies.numpy()[0]) <= {w.encode() for w in text.split()}
+    # An attention-free model has nothing to copy from: [UNK] stays.
+    plain = build_model(ModelConfig(units=16, embedding_dim=8, attention="none"), vocabularies.source.size,
+                        vocabularies.target.size)
+    plain.get_layer("logits").bias.assign(model.get_layer("logits").bias)
+    plain_translator = Translator(plain, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, 4)
+    assert translate_all(plain_translator.greedy, [text])[0] == ["[UNK] [UNK] [UNK] [UNK]"]

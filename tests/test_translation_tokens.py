@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tasks.translation.tokens import (END_ID, PAD_ID, RESERVED_TOKENS, UNK_ID, Detokenizer, Vocabulary,
                                       attach_punctuation, build_vocabulary, capitalize, cased_tokens,
-                                      learn_truecasing, tokenize)
+                                      learn_truecasing, split_tokens, tokenize)
 
 TARGETS = ["Tôi yêu Việt Nam.", "Lan sống ở Hà Nội.", "Việt Nam đẹp!", "Bạn có yêu Lan không?",
            "Mẹ tôi ở Hà Nội. Tôi ở Huế", "Nam là bạn tôi."]
@@ -67,6 +67,17 @@ def test_detokenizer_cuts_at_end_truecases_and_attaches_punctuation(vocabulary):
     ids = tf.concat([ids, tf.constant([[END_ID, 7, 7], [END_ID, PAD_ID, PAD_ID]])], axis=1)
     assert _strings(detokenize(ids)) == ["Tôi yêu Việt Nam.", "Mẹ tôi ở Hà Nội. Tôi yêu Lan"]
     assert _strings(detokenize(tf.constant([[UNK_ID, END_ID], [END_ID, 5]]))) == ["[UNK]", ""]
+    # Words copied from the source stand where the decoder wrote [UNK], as written; after [END] nothing.
+    ids = tf.concat([vocabulary.encode(tf.constant(["tôi yêu"])).to_tensor(), [[UNK_ID, UNK_ID, END_ID, UNK_ID]]], 1)
+    copies = tf.constant([["x", "x", "Obama", "2026", "x", "later"]])
+    assert _strings(detokenize(ids, copies)) == ["Tôi yêu Obama 2026"]
+
+
+def test_cased_split_aligns_with_the_standardized_tokens():
+    texts = tf.constant(["Obama visited Hà Nội in 2016!", "  I   LOVE  VIETNAM "])
+    cased, lowered = split_tokens(texts, lowercase=False).to_list(), split_tokens(texts).to_list()
+    assert cased[0] == [b"Obama", b"visited", "Hà".encode(), "Nội".encode(), b"in", b"2016", b"!"]
+    assert [[token.lower() for token in row] for row in cased] == lowered
 
 
 def test_capitalize_and_punctuation_rules():

@@ -77,10 +77,15 @@ _SEPARATE = r"([^\p{L}\p{N}\p{M}\s\p{Z}])"
 _SPACES = r"[\s\p{Z}]+"
 
 
-def standardize_text(text: tf.Tensor) -> tf.Tensor:
-    """NFC, UTF-8 lowercasing that keeps diacritics, punctuation and emoji split off, single spaces."""
+def standardize_text(text: tf.Tensor, lowercase: bool = True) -> tf.Tensor:
+    """NFC, UTF-8 lowercasing that keeps diacritics, punctuation and emoji split off, single spaces.
+
+    `lowercase=False` keeps the case: the same tokens, as written (lowercasing never adds or removes a
+    space or a punctuation mark, so the two token lists align one to one).
+    """
     text = normalize_nfc(text)
-    text = tf.strings.lower(text, encoding="utf-8")
+    if lowercase:
+        text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _SEPARATE, r" \1 ")
     text = tf.strings.regex_replace(text, _SPACES, " ")
     return tf.strings.strip(text)

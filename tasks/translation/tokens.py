@@ -27,9 +27,9 @@ SENTENCE_ENDS = (".", "!", "?")
 _TOKENIZE_BATCH = 4096
 
 
-def split_tokens(texts: tf.Tensor) -> tf.RaggedTensor:
-    """(B,) raw strings -> (B, None) standardized tokens."""
-    return tf.strings.split(standardize_text(texts))
+def split_tokens(texts: tf.Tensor, lowercase: bool = True) -> tf.RaggedTensor:
+    """(B,) raw strings -> (B, None) standardized tokens (`lowercase=False`: the same tokens, as written)."""
+    return tf.strings.split(standardize_text(texts, lowercase))
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -148,12 +148,17 @@ class Detokenizer(tf.Module):
         self._cased = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(keys), tf.constant(values)), default_value="")
 
-    def __call__(self, ids: tf.Tensor) -> tf.Tensor:
-        """(B, L) int32 ids (padded with 0 or anything after [END]) -> (B,) strings."""
+    def __call__(self, ids: tf.Tensor, unknown_words: tf.Tensor | None = None) -> tf.Tensor:
+        """(B, L) int32 ids (padded with 0 or anything after [END]) -> (B,) strings.
+
+        `unknown_words` (B, L) strings, if given, are written where the ids say [UNK].
+        """
         keep = tf.logical_and(tf.equal(tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=1), 0),
                               tf.not_equal(ids, PAD_ID))
-        tokens = self.vocabulary.token_strings(tf.ragged.boolean_mask(ids, keep))  # (B, None)
-        return self.join(tokens)
+        tokens = self.vocabulary.token_strings(ids)  # (B, L)
+        if unknown_words is not None:
+            tokens = tf.where(tf.equal(ids, UNK_ID), unknown_words, tokens)
+        return self.join(tf.ragged.boolean_mask(tokens, keep))  # (B, None)
 
     def join(self, tokens: tf.RaggedTensor) -> tf.Tensor:
         """(B, None) lowercase tokens -> (B,) sentences."""

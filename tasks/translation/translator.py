@@ -2,6 +2,7 @@
 
     text (B,) --standardize_text, split, vocabulary lookup--> source ids (B, S)
         --greedy or beam search over the model's layers--> syllable ids (B, L)
+        --[UNK] replaced by the source word the attention weighs most (as written: names, numbers)
         --cut at [END], truecase, capitalise, reattach punctuation--> translation (B,)
 
 Signatures of the SavedModel:
@@ -16,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from tasks.translation.decoding import StepDecoder, beam_search, greedy_search
-from tasks.translation.tokens import Detokenizer, Vocabulary
+from tasks.translation.tokens import START_ID, Detokenizer, Vocabulary, split_tokens
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 BEAM_WIDTH = tf.TensorSpec([], tf.int32, name="beam_width")
@@ -36,15 +37,34 @@ class Translator(tf.Module):
         self.max_length = max_length
         self.length_penalty = length_penalty
         self._decoder = StepDecoder(model)
+        # Teacher-forced attention weights (B, L, S) of a decoded output, to copy words the vocabulary lacks
+        # (Luong et al., 2015, "Addressing the rare word problem"); None for an attention-free model.
+        self._attention = None
+        if self._decoder.attention is not None:
+            self._attention = keras.Model(model.input, self._decoder.attention.output[1], name="attention_weights")
 
     def source_ids(self, text: tf.Tensor) -> tf.Tensor:
         """(B,) raw strings -> (B, S + 1) ids padded with 0 (the extra column keeps S + 1 >= 1)."""
         return tf.pad(self.source_vocabulary.encode(text).to_tensor(), [[0, 0], [0, 1]])
 
-    def _output(self, text, ids, scores):
+    def unknown_words(self, text, source_ids, ids):
+        """(B, L) source words, as written, to stand where the decoder wrote [UNK] (None without attention).
+
+        At each output step, the source token the attention weighs most. A word outside the vocabulary is
+        usually a name or a number, which a translation keeps as it is.
+        """
+        if self._attention is None:
+            return None
+        target_in = tf.concat([tf.fill([tf.shape(ids)[0], 1], START_ID), ids[:, :-1]], axis=1)
+        weights = self._attention({"source": source_ids, "target_in": target_in}, training=False)  # (B, L, S)
+        attended = tf.argmax(weights, axis=-1, output_type=tf.int32)  # (B, L)
+        words = split_tokens(text, lowercase=False).to_tensor(shape=tf.shape(source_ids))  # (B, S), like the ids
+        return tf.gather(words, attended, batch_dims=1)
+
+    def _output(self, text, source_ids, ids, scores):
         """Text outputs; a text without any token translates to "" with log-probability 0."""
         empty = tf.equal(tf.strings.length(tf.strings.regex_replace(text, r"[\s\p{Z}]", "")), 0)
-        translation = tf.where(empty, "", self.detokenizer(ids))
+        translation = tf.where(empty, "", self.detokenizer(ids, self.unknown_words(text, source_ids, ids)))
         return {"translation": translation, "log_probability": tf.where(empty, 0.0, scores)}
 
     @tf.function(input_signature=[TEXT])
@@ -55,9 +75,9 @@ class Translator(tf.Module):
     @tf.function(input_signature=[TEXT, BEAM_WIDTH])
     def beam(self, text, beam_width):
         """Beam search of any width (clipped to 1 .. vocabulary size - 2)."""
-        ids, scores = beam_search(self._decoder, self.source_ids(text), beam_width, self.max_length,
-                                  self.length_penalty)
-        return self._output(text, ids, scores)
+        source_ids = self.source_ids(text)
+        ids, scores = beam_search(self._decoder, source_ids, beam_width, self.max_length, self.length_penalty)
+        return self._output(text, source_ids, ids, scores)
 
     @tf.function(input_signature=[TEXT])
     def greedy(self, text):
@@ -70,7 +90,7 @@ class Translator(tf.Module):
         """Greedy translations with their source tokens, target tokens and attention weights (for plots)."""
         source_ids = self.source_ids(text)
         ids, scores, weights = greedy_search(self._decoder, source_ids, self.max_length)
-        return {**self._output(text, ids, scores), "source_tokens": self.source_vocabulary.token_strings(source_ids),
+        return {**self._output(text, source_ids, ids, scores), "source_tokens": self.source_vocabulary.token_strings(source_ids),
                 "target_tokens": self.target_vocabulary.token_strings(ids), "target_ids": ids,
                 "attention": weights}
 
