@@ -5,10 +5,11 @@ Two facts from the lesson make the vanilla RNN cheaper than a step-by-step cell:
 1. Only `s_{t-1} @ W` needs the previous step. `x_t @ U + b` for many steps at once is
    one large matrix product outside the sequential chain (the "hoisted input projection").
 2. BPTT needs the time loop only for the per-step deltas `delta_t = dL/da_t` (a_t the
-   pre-activation). Once they are known, the lesson's sums over i = 1..T are large
-   products: `dW = S_prev^T @ Delta`, `dU = X^T @ Delta`, `db = sum(Delta)` and
-   `dL/dx = Delta @ U^T`. Autodiff of a `tf.while_loop` instead accumulates T small
-   products step by step, inside the chain.
+   pre-activation). The lesson's sums over the steps need not wait in the chain:
+   `dU = X^T @ Delta`, `db = sum(Delta)` and `dL/dx = Delta @ U^T` are large products,
+   and `dW = sum_t s_{t-1}^T delta_t` can start as soon as each delta is known. Autodiff
+   of a step-by-step `tf.while_loop` instead stacks every step's intermediates and
+   accumulates all of them inside the loop.
 
 On a CPU the chain of T small `s_{t-1} @ W` products is the critical path, and it leaves
 the other cores idle. So the sequence is cut into spans of `SPAN_STEPS` steps (unrolled for
@@ -40,8 +41,8 @@ ACTIVATIONS = {
 # small matmuls runs faster than a tf.while_loop, whose control-flow and TensorArray ops
 # cost more per step than the step itself at these sizes. Longer or unknown lengths loop.
 MAX_UNROLL_STEPS = 128
-# Steps per span (module docstring). Measured on 2 cores (docs/speed.md): 3-4 steps train
-# fastest at batch 64 and 128 units; at 512 units or batch 256 the size hardly matters.
+# Steps per span (module docstring). Measured on 2 cores (docs/speed.md): 3-6 steps train
+# about equally fast and all beat one span; at 512 units or batch 256 the size hardly matters.
 SPAN_STEPS = 4
 
 
