@@ -440,6 +440,19 @@ class SimpleRNN(keras.layers.Layer):
             return output, final_state
         return output
 
+    def step(self, x_t, s_prev):
+        """One step s_t = f(x_t U + b + s_{t-1} W) with this layer's weights: (B, n), (B, m) -> (B, m).
+
+        What `SimpleRNNCell.call` computes (without dropout), for code that feeds each output back
+        in one step at a time, such as a translation decoder at inference.
+        """
+        dtype = self.compute_dtype
+        xu_t = tf.matmul(tf.cast(x_t, dtype), tf.cast(self.U, dtype))
+        if self.b is not None:
+            xu_t = tf.nn.bias_add(xu_t, tf.cast(self.b, dtype))
+        f = ACTIVATIONS[self.activation][0]
+        return _step(tf.cast(s_prev, dtype), xu_t, tf.cast(self.W, dtype), f, None)
+
     def _output_kept(self, mask):
         """Where the output is the state; elsewhere keras.layers.RNN outputs zeros.
 

@@ -294,3 +294,15 @@ def test_recurrent_layer_picks_the_fast_layer_when_it_can():
         recurrent_layer(4, recurrent_dropout=0.1, implementation="fast")
     with pytest.raises(ValueError, match="implementation must be one of"):
         recurrent_layer(4, implementation="cudnn")
+
+
+@pytest.mark.parametrize("activation, use_bias", [("tanh", True), ("relu", False)])
+def test_step_by_step_equals_the_whole_sequence(activation, use_bias):
+    # What a decoder does at inference: feed s_t back in, one step at a time, with the same weights.
+    _, fast = paired_layers(activation=activation, use_bias=use_bias, return_sequences=True)
+    rng = np.random.default_rng(5)
+    x, s = rng.normal(size=(BATCH, STEPS, FEATURES)), rng.normal(size=(BATCH, UNITS))
+    expected = np.asarray(fast(x, initial_state=[s]))
+    for t in range(STEPS):
+        s = fast.step(x[:, t], s)
+        np.testing.assert_allclose(s, expected[:, t], rtol=1e-12, atol=1e-12)

@@ -25,11 +25,13 @@ def _source(rows, width=None):
     return tf.constant([row + [PAD_ID] * (width - len(row)) for row in rows], tf.int32)
 
 
-@pytest.fixture(scope="module", params=["luong", "none"])
+@pytest.fixture(scope="module", params=[("luong", "fast"), ("none", "fast"), ("luong", "cell")])
 def untrained(request):
-    """A randomly initialised model: its decoders must be exact whatever the weights."""
+    """A randomly initialised model: its decoders must be exact whatever the weights (fast layer or cell)."""
     keras.utils.set_random_seed(1)
-    config = ModelConfig(units=16, embedding_dim=8, attention=request.param, dropout=0.0)
+    attention, implementation = request.param
+    config = ModelConfig(units=16, embedding_dim=8, attention=attention, dropout=0.0,
+                         rnn_implementation=implementation)
     model = build_model(config, source_vocab_size=30, target_vocab_size=12)
     rng = np.random.default_rng(0)
     source = _source([list(rng.integers(4, 30, size=n)) for n in (5, 3, 7, 1, 6)])
@@ -41,10 +43,10 @@ def test_training_model_shapes_and_layer_names():
     logits = model({"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5, 0], [2, 6, 0, 0]])})
     assert logits.shape == (2, 4, 12)
     assert {"encoder", "decoder", "attention", "attentional", "logits"} <= {layer.name for layer in model.layers}
-    assert model.get_layer("decoder").cell.__class__.__name__ == "SimpleRNNCell"  # stepped by the decoders
-    assert model.get_layer("encoder").__class__.__name__ == "SimpleRNN"  # the fast layer, same math
-    cell_encoder = build_model(ModelConfig(units=16, embedding_dim=8, encoder_implementation="cell"), 30, 12)
-    assert cell_encoder.get_layer("encoder").cell.__class__.__name__ == "SimpleRNNCell"
+    for name in ("encoder", "decoder"):  # the cell by default (faster for this task); the fast layer on request
+        assert model.get_layer(name).cell.__class__.__name__ == "SimpleRNNCell"
+        fast_model = build_model(ModelConfig(units=16, embedding_dim=8, rnn_implementation="fast"), 30, 12)
+        assert fast_model.get_layer(name).__class__.__name__ == "SimpleRNN"
     assert "attention" not in {layer.name for layer in build_model(ModelConfig(attention="none"), 30, 12).layers}
 
 

@@ -44,3 +44,13 @@ def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool
         cell = SimpleRNNCell(units, activation=activation, **cell_kwargs)
         return keras.layers.RNN(cell, **sequence_options)
     return SimpleRNN(units, activation=activation, **cell_kwargs, **sequence_options)
+
+
+def step_function(layer: keras.layers.Layer):
+    """(x_t, s_{t-1}) -> s_t: one step of a layer made by `recurrent_layer`, with its own weights.
+
+    For decoders that feed each output back in: `SimpleRNN.step`, or the cell of `RNN(SimpleRNNCell)`.
+    """
+    if isinstance(layer, SimpleRNN):
+        return layer.step
+    return lambda x_t, s_prev: layer.cell(x_t, [s_prev])[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tasks.common.layers import step_function
 from tasks.translation.tokens import END_ID, PAD_ID, START_ID
 
 NEG_INF = -1e9  # finite, so that sums of "impossible" scores never produce NaN
@@ -28,7 +29,7 @@ class StepDecoder:
         self.source_embedding = model.get_layer("source_embedding")
         self.encoder = model.get_layer("encoder")
         self.target_embedding = model.get_layer("target_embedding")
-        self.decoder_cell = model.get_layer("decoder").cell
+        self.decoder_step = step_function(model.get_layer("decoder"))  # (x_t, s_{t-1}) -> s_t
         self.attention = model.get_layer("attention") if "attention" in layer_names else None
         self.attentional = model.get_layer("attentional") if self.attention is not None else None
         self.logits = model.get_layer("logits")
@@ -45,7 +46,8 @@ class StepDecoder:
     def step(self, tokens: tf.Tensor, state: tf.Tensor, encoder_states: tf.Tensor, source_mask: tf.Tensor):
         """One decoder step: previous tokens (B,) -> log-probabilities (B, V), new state (B, H), attention (B, S)."""
         embedded = tf.gather(self.target_embedding.embeddings, tokens)  # (B, E), the Embedding layer's lookup
-        output, new_states = self.decoder_cell(embedded, [state])  # (B, H)
+        state = self.decoder_step(embedded, state)  # (B, H): s_t, also the RNN's output
+        output = state
         if self.attention is not None:
             context, weights = self.attention(output[:, tf.newaxis], encoder_states, source_mask)  # (B, 1, H/S)
             output = self.attentional(tf.concat([context[:, 0], output], axis=-1))  # (B, H)
@@ -54,7 +56,7 @@ class StepDecoder:
             weights = tf.zeros(tf.shape(source_mask), output.dtype)
         log_probs = tf.nn.log_softmax(self.logits(output), axis=-1)  # (B, V)
         log_probs = tf.where(self._forbidden, tf.cast(NEG_INF, log_probs.dtype), log_probs)
-        return log_probs, new_states[0], weights
+        return log_probs, state, weights
 
 
 def greedy_search(decoder: StepDecoder, source_ids: tf.Tensor, max_length: int):

@@ -1,7 +1,7 @@
 """Encoder-decoder of the lesson's RNN, trained with teacher forcing (many to many).
 
-    source ids (B, S) -> Embedding -> the lesson's RNN (fast layer) -> encoder states (B, S, H), last state s_S (B, H)
-    target_in  (B, T) = [START] y_1 .. y_{T-1} -> Embedding -> RNN(SimpleRNNCell, initial state s_S)
+    source ids (B, S) -> Embedding -> the lesson's RNN -> encoder states (B, S, H), last state s_S (B, H)
+    target_in  (B, T) = [START] y_1 .. y_{T-1} -> Embedding -> the lesson's RNN (initial state s_S)
         -> decoder states h_t (B, T, H)
         -> [attention: context c_t over encoder states; tanh(W_c [c_t; h_t])] -> Dense -> logits (B, T, V)
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from rnn_layers import SimpleRNNCell
 from tasks.common.layers import recurrent_layer
 
 NEG_INF = -1e9  # score of padded source positions: exp() underflows to an exact 0
@@ -57,12 +56,6 @@ class LuongAttention(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def decoder_layer(config) -> keras.layers.RNN:
-    """keras.layers.RNN over the lesson's cell: translating calls that cell one step at a time."""
-    cell = SimpleRNNCell(config.units, activation=config.activation, name="decoder_cell")
-    return keras.layers.RNN(cell, return_sequences=True, name="decoder")
-
-
 def build_model(config, source_vocab_size: int, target_vocab_size: int, attention: str | None = None) -> keras.Model:
     """Teacher-forced training model: {"source", "target_in"} ids -> next-syllable logits (B, T, V).
 
@@ -77,13 +70,15 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
                                name="source_embedding")(source)  # (B, S, E)
     x = keras.layers.Dropout(config.dropout, name="source_dropout")(x)
     encoder = recurrent_layer(config.units, config.activation, return_sequences=True, return_state=True,
-                              implementation=config.encoder_implementation, name="encoder")
+                              implementation=config.rnn_implementation, name="encoder")
     encoder_states, last_state = encoder(x)  # (B, S, H), (B, H)
 
     y = keras.layers.Embedding(target_vocab_size, config.embedding_dim, mask_zero=True,
                                name="target_embedding")(target_in)  # (B, T, E)
     y = keras.layers.Dropout(config.dropout, name="target_dropout")(y)
-    hidden = decoder_layer(config)(y, initial_state=[last_state])  # (B, T, H)
+    decoder = recurrent_layer(config.units, config.activation, return_sequences=True,
+                              implementation=config.rnn_implementation, name="decoder")
+    hidden = decoder(y, initial_state=[last_state])  # (B, T, H); decoding.StepDecoder steps it
     if attention == "luong":
         context, _ = LuongAttention(config.units, name="attention")(hidden, encoder_states, source_mask)
         hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H)
