@@ -447,9 +447,8 @@ class SimpleRNN(keras.layers.Layer):
         in one step at a time, such as a translation decoder at inference.
         """
         dtype = self.compute_dtype
-        xu_t = tf.matmul(tf.cast(x_t, dtype), tf.cast(self.U, dtype))
-        if self.b is not None:
-            xu_t = tf.nn.bias_add(xu_t, tf.cast(self.b, dtype))
+        b = None if self.b is None else tf.cast(self.b, dtype)
+        xu_t = _project(tf.cast(x_t, dtype)[tf.newaxis], tf.cast(self.U, dtype), b)[0]  # (B, m)
         f = ACTIVATIONS[self.activation][0]
         return _step(tf.cast(s_prev, dtype), xu_t, tf.cast(self.W, dtype), f, None)
 

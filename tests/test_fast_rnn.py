@@ -290,7 +290,7 @@ def test_recurrent_layer_picks_the_fast_layer_when_it_can():
     assert isinstance(with_recurrent_dropout, keras.layers.RNN)
     assert with_recurrent_dropout.return_sequences
     assert isinstance(recurrent_layer(4, implementation="cell").cell, SimpleRNNCell)
-    with pytest.raises(ValueError, match="implementation='fast' does not support recurrent_dropout"):
+    with pytest.raises(ValueError, match="recurrent_dropout is not supported by rnn_layers.SimpleRNN"):
         recurrent_layer(4, recurrent_dropout=0.1, implementation="fast")
     with pytest.raises(ValueError, match="implementation must be one of"):
         recurrent_layer(4, implementation="cudnn")

@@ -9,14 +9,6 @@ from rnn_layers.fast_rnn import SimpleRNN
 IMPLEMENTATIONS = ("auto", "cell", "fast")
 
 
-def fast_layer_unsupported(**cell_kwargs) -> list[str]:
-    """The requested options that `rnn_layers.SimpleRNN` cannot honour (empty: it can)."""
-    unsupported = []
-    if cell_kwargs.get("recurrent_dropout", 0.0):
-        unsupported.append(f"recurrent_dropout={cell_kwargs['recurrent_dropout']!r}")
-    return unsupported
-
-
 def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool = False,
                     return_state: bool = False, go_backwards: bool = False, implementation: str = "auto",
                     name: str | None = None, **cell_kwargs) -> keras.layers.Layer:
@@ -25,8 +17,8 @@ def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool
     implementation:
         "cell": `keras.layers.RNN(SimpleRNNCell(units, ...))`, the lesson's cell step by step.
         "fast": `rnn_layers.SimpleRNN`, the same math with the input projection hoisted out of
-            the loop and BPTT as the gradient (docs/speed.md); raises ValueError for options it
-            does not support (recurrent_dropout).
+            the loop and BPTT as the gradient (docs/speed.md); it raises ValueError for
+            recurrent_dropout, which it does not support.
         "auto" (default): "fast" unless an option needs the cell.
     `cell_kwargs` are SimpleRNNCell's (use_bias, initializers, regularizers, constraints,
     dropout, recurrent_dropout, seed). Both layers have weights U, W, b of the same shapes,
@@ -34,13 +26,10 @@ def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
-    unsupported = fast_layer_unsupported(**cell_kwargs)
-    if implementation == "fast" and unsupported:
-        raise ValueError(f"implementation='fast' does not support {', '.join(unsupported)}; "
-                         "use implementation='cell' or 'auto'")
     sequence_options = dict(return_sequences=return_sequences, return_state=return_state,
                             go_backwards=go_backwards, name=name)
-    if implementation == "cell" or unsupported:
+    needs_cell = implementation == "auto" and cell_kwargs.get("recurrent_dropout", 0.0)
+    if implementation == "cell" or needs_cell:
         cell = SimpleRNNCell(units, activation=activation, **cell_kwargs)
         return keras.layers.RNN(cell, **sequence_options)
     return SimpleRNN(units, activation=activation, **cell_kwargs, **sequence_options)
