@@ -92,10 +92,11 @@ def test_predict_prints_json_lines_from_the_export(trained, python_subprocess, t
     assert all(1 <= line["stars"] <= 5 and abs(sum(line["probabilities"]) - 1) < 1e-3 for line in lines)
 
 
-def test_a_finished_run_dir_is_never_reused(trained):
+def test_a_finished_run_dir_is_never_reused(trained, capsys):
     root, run_dir, _ = trained
     with pytest.raises(SystemExit):
         train.main(tiny_args(root) + ["--run-dir", str(run_dir)])
+    assert "holds a finished run (metrics.json exists)" in capsys.readouterr().err
 
 
 def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys):
@@ -121,4 +122,5 @@ def test_a_data_error_leaves_no_empty_run_dir(tmp_path, capsys):
     (kept / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(SystemExit):
         train.main(args + ["--run-dir", str(kept)])
+    assert "reviews.csv:3: empty text" in capsys.readouterr().err
     assert (kept / "notes.txt").exists() and (kept / "config.yaml").exists()

@@ -19,7 +19,7 @@ class ModelConfig:
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.2  # on x_t (one mask per sequence) and before the output layer
     recurrent_dropout: float = 0.0  # on s_{t-1}; off by default, it slows convergence on short texts
-    implementation: Literal["auto", "cell", "fast"] = "auto"  # fast layer unless an option needs the cell (docs/speed.md)
+    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast layer unless an option needs the cell (docs/speed.md)
     class_weighting: bool = True  # balanced class weights: real star counts are skewed towards 5
 
     def __post_init__(self):

@@ -43,8 +43,6 @@ from typing import Sequence
 import pandas as pd
 
 GENERATOR = "sentiment_stars.corpus/2"  # bump when the rule or the lexicon changes: old files are then stale
-LANGUAGES = ("vi", "en")
-
 # Clause score = SCORES[modifier kind] * adjective polarity.
 SCORES = {"plain": 1, "strong": 2, "weak": 0, "not": -1, "not_very": 0, "very_not": -2}
 # How often each modifier is drawn for a polar adjective.
@@ -221,11 +219,6 @@ class Review:
     @property
     def stars(self) -> int:
         return 3 + self.deciding.score
-
-
-def star_rule(review: Review) -> int:
-    """The documented rule, as a function: 3 + the clipped sum of the deciding part's clause scores."""
-    return review.stars
 
 
 # ----------------------------------------------------------------------------------------------- sampling

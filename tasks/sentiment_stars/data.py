@@ -54,7 +54,7 @@ from tasks.sentiment_stars import corpus
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["text", "stars", "order_dependent"]
+COLUMNS = list(corpus.COLUMNS)
 DELIMITED = (".csv", ".tsv", ".txt")
 
 
@@ -171,8 +171,10 @@ def clean_text(text: str) -> str:
 
 
 def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, str) and not value.strip())
+    """None, NaN, pandas NA (nullable Parquet columns) or a blank string."""
+    if isinstance(value, str):
+        return not value.strip()
+    return bool(pd.isna(value)) if np.ndim(value) == 0 else False
 
 
 def _map_key(value) -> str:
@@ -186,7 +188,7 @@ def _map_key(value) -> str:
         number = float(text)
     except ValueError:
         return text
-    return str(int(number)) if number.is_integer() else text
+    return str(int(number)) if number.is_integer() else str(number)  # "2.50" -> "2.5", as 2.5 does
 
 
 def rating_to_stars(value, config: DataConfig) -> int:
@@ -242,9 +244,10 @@ def read_reviews(path: str | os.PathLike, config: DataConfig, skips: SkipCounter
     for number, (line, text, rating, flag) in enumerate(
             zip(frame.index, frame[config.text_column], frame[config.rating_column], flags), start=1):
         try:
-            if _is_missing(text) or not clean_text(str(text)):
+            cleaned = "" if _is_missing(text) else clean_text(str(text))
+            if not cleaned:
                 raise ValueError(f"empty text in column {config.text_column!r}")
-            rows.append((clean_text(str(text)), rating_to_stars(rating, config), _order_flag(flag)))
+            rows.append((cleaned, rating_to_stars(rating, config), _order_flag(flag)))
             lines.append(line)
         except ValueError as error:
             skips.bad(path, int(line), f"{error} (data row {number})")
@@ -267,19 +270,16 @@ def carve(frame: pd.DataFrame, fraction: float, seed: int, source: str) -> tuple
 
 def _load_files(config: DataConfig) -> Splits:
     skips = SkipCounter(config.on_bad_row)
-    if config.path:
-        rest, test = carve(read_reviews(config.path, config, skips), config.test_fraction, config.seed, config.path)
-        train, val = carve(rest, config.val_fraction / (1 - config.test_fraction), config.seed, config.path)
-        return Splits(train, val, test, f"files:{Path(config.path).name}", skips.report())
-    train = read_reviews(config.train_path, config, skips)
+    train_path = config.path or config.train_path  # one table (path) is a train file with nothing beside it
+    train = read_reviews(train_path, config, skips)
     test = read_reviews(config.test_path, config, skips) if config.test_path else None
     val = read_reviews(config.val_path, config, skips) if config.val_path else None
     if test is None:
-        train, test = carve(train, config.test_fraction, config.seed, config.train_path)
+        train, test = carve(train, config.test_fraction, config.seed, train_path)
     if val is None:  # fractions are of the original table, whichever splits were carved before
         share = config.val_fraction / (1 - (config.test_fraction if not config.test_path else 0))
-        train, val = carve(train, share, config.seed, config.train_path)
-    return Splits(train, val, test, f"files:{Path(config.train_path).name}", skips.report())
+        train, val = carve(train, share, config.seed, train_path)
+    return Splits(train, val, test, f"files:{Path(train_path).name}", skips.report())
 
 
 # ------------------------------------------------------------------------------------------------- builtin
@@ -335,10 +335,10 @@ def _load_builtin(config: DataConfig) -> Splits:
     directory = ensure_builtin(config)
     # Read the generated CSVs with the same loader as a user's files, with the built-in column names.
     reader = dataclasses.replace(config, text_column="text", rating_column="stars", rating_scale=(1.0, 5.0),
-                                 rating_map=None, on_bad_row="error")
+                                 rating_map=None)
     skips = SkipCounter("error")
     frames = {split: read_reviews(directory / f"{split}.csv", reader, skips) for split in corpus.SPLITS}
-    return Splits(**frames, name=f"builtin:{config.builtin_language}", skipped={})
+    return Splits(**frames, name=f"builtin:{config.builtin_language}")
 
 
 # ---------------------------------------------------------------------------------------------------- tfds

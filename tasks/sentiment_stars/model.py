@@ -40,7 +40,7 @@ def make_vectorizer(config, train_texts) -> keras.layers.TextVectorization:
 def recurrent_block(config, return_sequences: bool, name: str):
     """The lesson's RNN (fast layer or RNN(SimpleRNNCell)), wrapped in Bidirectional when configured."""
     layer = recurrent_layer(config.units, activation=config.activation, return_sequences=return_sequences,
-                            implementation=config.implementation, name=name, dropout=config.dropout,
+                            implementation=config.rnn_implementation, name=name, dropout=config.dropout,
                             recurrent_dropout=config.recurrent_dropout)
     return keras.layers.Bidirectional(layer, name=f"bi_{name}") if config.bidirectional else layer
 
