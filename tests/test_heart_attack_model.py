@@ -105,9 +105,9 @@ def test_model_shift_follows_the_class_weights():
 def test_baseline_rows_use_the_models_imputation():
     exams = np.array([[[NAN, NAN], [1.0, 5.0], [2.0, NAN]],
                       [[3.0, 4.0], [NAN, NAN], [NAN, NAN]]], np.float32)  # patient 2: last visit is the first
-    last = evaluate.baseline_rows("last_visit_logistic", exams)
+    last = evaluate.baseline_rows(exams)["last_visit_logistic"]
     np.testing.assert_array_equal(last, [[2.0, 5.0, 0, 1], [3.0, 4.0, 0, 0]])  # values, then missing flags
-    flat = evaluate.baseline_rows("all_visits_logistic", exams, imputation="mean")
+    flat = evaluate.baseline_rows(exams, imputation="mean")["all_visits_logistic"]
     assert flat.shape == (2, 12) and np.isnan(flat[0, :2]).all() and flat[0, 6] == flat[0, 11] == 1
 
 

@@ -50,29 +50,28 @@ def flatten_visits(exams: np.ndarray) -> np.ndarray:
 BASELINES = ("last_visit_logistic", "all_visits_logistic")
 
 
-def baseline_rows(name: str, exams: np.ndarray, imputation: str = "carry_forward",
-                  presence_features: int | None = None) -> np.ndarray:
-    """The one row per patient that baseline `name` sees: values imputed as the model does, then the
-    missing flags. Values with no earlier measurement stay NaN, for the pipeline's mean imputer."""
+def baseline_rows(exams: np.ndarray, imputation: str = "carry_forward",
+                  presence_features: int | None = None) -> dict[str, np.ndarray]:
+    """{baseline name: the one row per patient it sees}: values imputed as the model does (once for
+    both), then the missing flags. Values with no earlier measurement stay NaN, for the mean imputer."""
     missing = np.isnan(exams)
     values = np.asarray(carry_forward(exams, missing)) if imputation == "carry_forward" else exams
-    values = np.where(missing, values, exams)
-    if name == "last_visit_logistic":
-        last = last_present_visit_index(exams, presence_features)
-        rows = np.arange(len(exams))
-        return np.concatenate([values[rows, last], missing[rows, last]], axis=-1)
-    return np.concatenate([flatten_visits(values), flatten_visits(missing)], axis=-1)
+    last, rows = last_present_visit_index(exams, presence_features), np.arange(len(exams))
+    return {"last_visit_logistic": np.concatenate([values[rows, last], missing[rows, last]], axis=-1),
+            "all_visits_logistic": np.concatenate([flatten_visits(values), flatten_visits(missing)], axis=-1)}
 
 
 def fit_baselines(train, test, c: float = 1.0, imputation: str = "carry_forward",
                   presence_features: int | None = None, seed: int = 0):
     """Fits both baselines on `train` (a Cohort) -> ({name: metrics on test}, {name: risks on test})."""
     metrics, risks = {}, {}
+    train_rows = baseline_rows(train.exams, imputation, presence_features)
+    test_rows = baseline_rows(test.exams, imputation, presence_features)
     for name in BASELINES:
         pipeline = make_pipeline(SimpleImputer(strategy="mean", keep_empty_features=True), StandardScaler(),
                                  LogisticRegression(C=c, max_iter=5000, random_state=seed))
-        pipeline.fit(baseline_rows(name, train.exams, imputation, presence_features), train.labels)
-        risks[name] = pipeline.predict_proba(baseline_rows(name, test.exams, imputation, presence_features))[:, 1]
+        pipeline.fit(train_rows[name], train.labels)
+        risks[name] = pipeline.predict_proba(test_rows[name])[:, 1]
         metrics[name] = risk_metrics(test.labels, risks[name])
     return metrics, risks
 

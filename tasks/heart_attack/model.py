@@ -56,7 +56,7 @@ class VisitImputer(keras.layers.Layer):
         missing = ops.isnan(exams)  # (B, T, F)
         mean = ops.convert_to_tensor(self.mean, dtype=exams.dtype)
         if self.carry_forward:
-            filled = ops.where(missing, carry_forward(exams, missing), exams)
+            filled = carry_forward(exams, missing)  # present values stay as they are
             filled = ops.where(ops.isnan(filled), mean, filled)
         else:
             filled = ops.where(missing, mean, exams)

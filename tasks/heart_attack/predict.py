@@ -96,7 +96,8 @@ def main(argv=None):
         lines, exams = read_exams_lines(text, args.exams, len(names))
         keys = [{"line": int(number)} for number in lines]
     risk = loaded.signatures["serving_default"](exams=tf.constant(exams))["risk"].numpy()
-    visits = (~np.isnan(exams)).any(axis=-1).sum(axis=1)
+    measured = len(names) - (names[-1] == data.GAP_FEATURE)  # a visit with only a gap value is absent
+    visits = (~np.isnan(exams[..., :measured])).any(axis=-1).sum(axis=1)
     print_json_lines({**key, "risk": round(float(r), 6), "visits": int(v)} for key, r, v in zip(keys, risk, visits))
     return 0
 
