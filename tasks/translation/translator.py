@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from tasks.translation.decoding import StepDecoder, beam_search, greedy_search
-from tasks.translation.tokens import START_ID, Detokenizer, Vocabulary, split_tokens
+from tasks.translation.tokens import START_ID, UNK_ID, Detokenizer, Vocabulary, split_tokens
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
 BEAM_WIDTH = tf.TensorSpec([], tf.int32, name="beam_width")
@@ -47,24 +47,31 @@ class Translator(tf.Module):
         """(B,) raw strings -> (B, S + 1) ids padded with 0 (the extra column keeps S + 1 >= 1)."""
         return tf.pad(self.source_vocabulary.encode(text).to_tensor(), [[0, 0], [0, 1]])
 
-    def unknown_words(self, text, source_ids, ids):
+    def unknown_words(self, text, source_ids, ids, weights=None):
         """(B, L) source words, as written, to stand where the decoder wrote [UNK] (None without attention).
 
         At each output step, the source token the attention weighs most. A word outside the vocabulary is
-        usually a name or a number, which a translation keeps as it is.
+        usually a name or a number, which a translation keeps as it is. `weights` (B, L, S) are the
+        decoder's own attention weights when the search kept them (greedy); otherwise (beam) they are
+        recomputed by one teacher-forced pass over the output, only when some output holds [UNK].
         """
         if self._attention is None:
             return None
-        target_in = tf.concat([tf.fill([tf.shape(ids)[0], 1], START_ID), ids[:, :-1]], axis=1)
-        weights = self._attention({"source": source_ids, "target_in": target_in}, training=False)  # (B, L, S)
+        if weights is None:
+            target_in = tf.concat([tf.fill([tf.shape(ids)[0], 1], START_ID), ids[:, :-1]], axis=1)
+            weights = tf.cond(
+                tf.reduce_any(tf.equal(ids, UNK_ID)),
+                lambda: self._attention({"source": source_ids, "target_in": target_in}, training=False),
+                lambda: tf.zeros(tf.concat([tf.shape(ids), tf.shape(source_ids)[1:]], 0)))  # (B, L, S)
         attended = tf.argmax(weights, axis=-1, output_type=tf.int32)  # (B, L)
         words = split_tokens(text, lowercase=False).to_tensor(shape=tf.shape(source_ids))  # (B, S), like the ids
         return tf.gather(words, attended, batch_dims=1)
 
-    def _output(self, text, source_ids, ids, scores):
+    def _output(self, text, source_ids, ids, scores, weights=None):
         """Text outputs; a text without any token translates to "" with log-probability 0."""
         empty = tf.equal(tf.strings.length(tf.strings.regex_replace(text, r"[\s\p{Z}]", "")), 0)
-        translation = tf.where(empty, "", self.detokenizer(ids, self.unknown_words(text, source_ids, ids)))
+        unknown_words = self.unknown_words(text, source_ids, ids, weights)
+        translation = tf.where(empty, "", self.detokenizer(ids, unknown_words))
         return {"translation": translation, "log_probability": tf.where(empty, 0.0, scores)}
 
     @tf.function(input_signature=[TEXT])
@@ -90,7 +97,8 @@ class Translator(tf.Module):
         """Greedy translations with their source tokens, target tokens and attention weights (for plots)."""
         source_ids = self.source_ids(text)
         ids, scores, weights = greedy_search(self._decoder, source_ids, self.max_length)
-        return {**self._output(text, source_ids, ids, scores), "source_tokens": self.source_vocabulary.token_strings(source_ids),
+        return {**self._output(text, source_ids, ids, scores, weights),
+                "source_tokens": self.source_vocabulary.token_strings(source_ids),
                 "target_tokens": self.target_vocabulary.token_strings(ids), "target_ids": ids,
                 "attention": weights}
 
