@@ -7,8 +7,9 @@ import textwrap
 import numpy as np
 import pytest
 
+from tasks.common.config import load_config
 from tasks.video_actions import predict, train
-from tasks.video_actions.config import Config, ModelConfig
+from tasks.video_actions.config import Config
 from tasks.video_actions.model import build_model
 from tasks.video_actions.video_io import pad_frames, sample_frames
 
@@ -59,7 +60,7 @@ def test_export_reloads_in_a_tensorflow_only_process_and_matches(trained, tmp_pa
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    config = Config(model=ModelConfig(cnn_filters=(4, 8), cnn_grid=2, feature_units=8, rnn_units=8))
+    config = load_config(Config, run_dir / "config.yaml")  # the resolved config the run saved
     model = build_model(config.model, len(metrics["class_names"]), frame_size=32)
     model.load_weights(run_dir / "checkpoints" / "best.weights.h5")
     expected = model.predict(frames, verbose=0)

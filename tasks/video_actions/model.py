@@ -122,9 +122,9 @@ class ClipAugmentation(keras.layers.Layer):
         return {**super().get_config(), "max_shift": self.max_shift}
 
 
-def build_frame_encoder(config, frame_size: int, channels: int = 6) -> keras.Model:
+def build_frame_encoder(config, frame_size: int) -> keras.Model:
     """small_cnn: (S, S, 6) normalized frame -> (feature_units,); convs, then a coarse grid so position survives."""
-    frame = keras.Input((frame_size, frame_size, channels), name="frame")
+    frame = keras.Input((frame_size, frame_size, 6), name="frame")  # ClipNormalization's 6 channels
     x = frame
     for i, filters in enumerate(config.cnn_filters):
         x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=not config.cnn_batch_norm,
@@ -166,11 +166,11 @@ def build_head(config, steps, mask, num_classes: int):
     return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(state)
 
 
-def build_model(config, num_classes: int, *, frame_size: int | None = None, feature_dim: int | None = None,
-                encoder: keras.Model | None = None) -> keras.Model:
+def build_model(config, num_classes: int, *, frame_size: int | None = None,
+                feature_dim: int | None = None) -> keras.Model:
     """The RNN over frames (uint8 (B, T, S, S, 3), `frame_size`) or over features ((B, T, F), `feature_dim`).
 
-    `encoder` maps one frame to features; default: a new small_cnn. Padding (all-zero frames, or all-zero
+    Frames go through a new small_cnn (`build_frame_encoder`). Padding (all-zero frames, or all-zero
     feature rows) is masked; the features of padded frames are zeroed too, which the baseline relies on.
     """
     if feature_dim is not None:
@@ -178,7 +178,7 @@ def build_model(config, num_classes: int, *, frame_size: int | None = None, feat
         mask = StepMask(name="mask")(features)  # (B, T)
         return keras.Model(features, build_head(config, features, mask, num_classes), name="video_actions_head")
     frames = keras.Input((None, frame_size, frame_size, 3), dtype="uint8", name="frames")  # (B, T, S, S, 3)
-    encoder = encoder or build_frame_encoder(config, frame_size)
+    encoder = build_frame_encoder(config, frame_size)
     mask = StepMask(name="mask")(frames)  # (B, T), from the pixels: a dark real frame is still a frame
     normalized = ClipNormalization(name="clip_normalization")(frames, mask)  # (B, T, S, S, 6)
     if config.augment:

@@ -58,14 +58,18 @@ def main(argv=None):
     if config.train.reduce_lr_patience:
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, mode="min",
                                                            patience=config.train.reduce_lr_patience))
+    # monitor val_loss (fit's default): accuracy on a few dozen clips ties too often to pick the best epoch
     result = fit(model, to_tf_dataset(data.train, batch, shuffle=True, seed=seed), to_tf_dataset(data.val, batch),
-                 run, num_examples=len(data.train), callbacks=callbacks)  # val_loss: accuracy on a few dozen clips ties too often to pick the best epoch
+                 run, num_examples=len(data.train), callbacks=callbacks)
 
     test, matrix = evaluate.evaluate_order(model, data.test, data.class_names, pairs, batch, seed)
     log_figures(run.tensorboard_dir, {"test_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, "test")},
                 step=result.epochs_run)
-    features_of = (lambda x: x) if data.kind == "features" else \
-        (lambda x: evaluate.predict_batches(frame_features_model(model), x, batch))
+    if data.kind == "features":
+        features_of = lambda x: x  # noqa: E731
+    else:
+        features_model = frame_features_model(model)  # built once for the three splits
+        features_of = lambda x: evaluate.predict_batches(features_model, x, batch)  # noqa: E731
     baselines = {"order_blind": evaluate.order_blind_baseline(features_of, data, pairs, config.model.baseline_c, seed)}
 
     exported = attach_backbone(model, backbone, config.data.frame_size) if frozen else model
