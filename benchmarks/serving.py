@@ -65,7 +65,7 @@ class Requests:
 
         repeated = (reviews * (batch // len(reviews) + 2))
         self.batches = [tf.constant(repeated[start:start + batch])
-                        for start in range(0, len(reviews), batch)][:64]
+                        for start in range(0, len(reviews), batch)[:64]]
         self.serve, self.batch, self.samples, self.next = serve, batch, [], 0
         self.call()  # first call: trace and warm caches
         start, calls = time.perf_counter(), 0

@@ -9,7 +9,6 @@ import time
 import keras
 import pandas as pd
 
-from tasks.common import distribute
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +85,8 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
         return FitResult(**json.loads(done_marker.read_text(encoding="utf-8")))
     timer = _EpochTimer()
     if cfg.strategy != "default":
+        from tasks.common import distribute  # Keras internals patched only when a strategy needs them
+
         distribute.build_before_fit(model, train_ds, run.strategy)
         distribute.patch_multi_worker_reduce()
     standard = [
