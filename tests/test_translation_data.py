@@ -232,9 +232,10 @@ def test_load_corpus_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
 
 
 def test_source_without_path_is_refused_whatever_the_override_order():
-    config = load_config(Config, overrides=["data.source=parallel"])  # data.path may follow in another --set
-    with pytest.raises(ValueError, match="data.path must name the parallel files when data.source is 'parallel'"):
-        load_corpus(config.data)
+    for overrides in (["data.source=parallel", "data.path=talks"], ["data.path=talks", "data.source=parallel"]):
+        assert load_config(Config, overrides=overrides).data.path == "talks"
+    with pytest.raises(ConfigError, match="data.path must name the parallel files when data.source is 'parallel'"):
+        load_config(Config, overrides=["data.source=parallel"])
 
 
 def test_load_corpus_random_split_and_cap(tmp_path):

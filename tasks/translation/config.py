@@ -51,6 +51,9 @@ class DataConfig:
         for name in ("val_fraction", "test_fraction"):
             if not 0 < getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if self.source in ("tsv", "parallel") and not self.path:  # load_config checks after every --set
+            raise ValueError(f"data.path must name the {'pairs file' if self.source == 'tsv' else 'parallel files'} "
+                             f"when data.source is {self.source!r}")
 
 
 @dataclasses.dataclass

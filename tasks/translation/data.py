@@ -215,9 +215,6 @@ def clean_pairs(train: pd.DataFrame, val: pd.DataFrame | None, test: pd.DataFram
 
 def load_corpus(config) -> Corpus:
     """The train / validation / test pairs the data config describes, cleaned (see clean_pairs)."""
-    if config.source in ("tsv", "parallel") and not config.path:
-        raise ValueError(f"data.path must name the {'pairs file' if config.source == 'tsv' else 'parallel files'} "
-                         f"when data.source is {config.source!r}")
     skips = SkipCounter(config.on_bad_row)
     early_duplicates = 0
     if config.source == "builtin":
