@@ -84,6 +84,17 @@ def test_a_partial_section_keeps_the_task_defaults_of_the_other_fields(tmp_path)
     assert (config.train.epochs, config.train.learning_rate, config.train.batch_size) == (30, 3e-3, 8)
 
 
+@dataclasses.dataclass
+class OptionalSectionConfig:
+    train: TrainConfig | None = dataclasses.field(default_factory=lambda: TrainConfig(epochs=30))
+
+
+def test_an_optional_section_also_keeps_the_task_defaults():
+    config = load_config(OptionalSectionConfig, None, ["train.batch_size=8"])
+    assert (config.train.epochs, config.train.batch_size) == (30, 8)
+    assert load_config(OptionalSectionConfig, None, ["train=null"]).train is None
+
+
 def test_exponent_floats_that_yaml_reads_as_strings_are_accepted():
     assert load_config(ExampleConfig, None, ["train.learning_rate=5e-4"]).train.learning_rate == 5e-4
 

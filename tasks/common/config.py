@@ -53,8 +53,11 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _convert(value: Any, tp, key: str) -> Any:
-    """Checks `value` against the annotation `tp`, converting where it is lossless (int -> float, list -> tuple)."""
+def _convert(value: Any, tp, key: str, base=None) -> Any:
+    """Checks `value` against the annotation `tp`, converting where it is lossless (int -> float, list -> tuple).
+
+    A mapping for a dataclass section is built over `base`, the section's current value, when it is one.
+    """
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
         return value
@@ -64,7 +67,7 @@ def _convert(value: Any, tp, key: str) -> Any:
         errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
-                return _convert(value, arg, key)
+                return _convert(value, arg, key, base)
             except ConfigError as error:
                 errors.append(str(error))
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
@@ -75,7 +78,7 @@ def _convert(value: Any, tp, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
-        return _build(tp, value, key)
+        return _build(tp, value, key, base if isinstance(base, tp) else None)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
@@ -123,10 +126,7 @@ def _build(cls, values: dict, prefix: str = "", base=None):
     kwargs = {}
     for name, value in values.items():
         key = f"{prefix}.{name}" if prefix else name
-        if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
-            kwargs[name] = _build(hints[name], value, key, getattr(base, name))
-        else:
-            kwargs[name] = _convert(value, hints[name], key)
+        kwargs[name] = _convert(value, hints[name], key, getattr(base, name))
     try:
         return dataclasses.replace(base, **kwargs)
     except (ValueError, TypeError) as error:
