@@ -279,23 +279,25 @@ def load_cohort(data_config, path: str | Path | None = None, with_labels: bool =
     return Cohort(patient_ids, exams, labels, feature_names(cfg)), report
 
 
+# The DataConfig fields that decide how a visits file is read: saved with the export, reused by predict.
+SPEC_FIELDS = ("id_column", "time_column", "label_column", "feature_columns", "time_since_previous_visit",
+               "max_visits")
+
+
 def input_spec(data_config, time_format: str) -> dict:
     """What a visits file must hold for the exported model: written beside the export, read by predict."""
     cfg = data_config
-    return {"id_column": cfg.id_column, "time_column": cfg.time_column, "time_format": time_format,
-            "label_column": cfg.label_column,
-            "feature_columns": list(cfg.feature_columns), "time_since_previous_visit": cfg.time_since_previous_visit,
-            "max_visits": cfg.max_visits, "feature_names": list(feature_names(cfg)),
+    spec = {name: getattr(cfg, name) for name in SPEC_FIELDS}
+    return {**spec, "feature_columns": list(cfg.feature_columns), "time_format": time_format,
+            "feature_names": list(feature_names(cfg)),
             "gap_unit": "days" if time_format == "date" else f"units of {cfg.time_column}"}
 
 
 def data_config_for_prediction(spec: dict, path: str | Path, on_bad_row: str = "error") -> DataConfig:
     """A DataConfig that reads an unlabeled visits file the way the exported model was trained."""
-    return DataConfig(source="file", path=str(path), id_column=spec["id_column"], time_column=spec["time_column"],
-                      time_format=spec["time_format"], feature_columns=tuple(spec["feature_columns"]),
-                      label_column=spec["label_column"],
-                      time_since_previous_visit=spec["time_since_previous_visit"], max_visits=spec["max_visits"],
-                      on_bad_row=on_bad_row)
+    fields = {name: spec[name] for name in SPEC_FIELDS}
+    return DataConfig(source="file", path=str(path), time_format=spec["time_format"], on_bad_row=on_bad_row,
+                      **{**fields, "feature_columns": tuple(spec["feature_columns"])})
 
 
 def load_data(data_config, builtin_dir: str | Path) -> tuple[Cohort, dict, str]:
