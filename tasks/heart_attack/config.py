@@ -19,6 +19,7 @@ class DataConfig:
     time_column: str = data_builtin.TIME_COLUMN  # visit time: a date, or a number (days, months, exam period)
     time_format: Literal["auto", "date", "number"] = "auto"  # auto: number if most values parse as one, else date
     feature_columns: tuple[str, ...] = data_builtin.FEATURE_COLUMNS  # measurements, numeric (codes like sex 1/2 too)
+    categorical_columns: tuple[str, ...] = ()  # text codes (sex f/m, smoker yes/no): one 0/1 input per training code
     label_column: str = data_builtin.LABEL_COLUMN  # 0/1 outcome, constant within a patient
     time_since_previous_visit: bool = True  # add the gap since the previous visit as a feature (visits are irregular)
     max_visits: int = 12  # keep each patient's last K visits; fewer are padded and masked
@@ -36,10 +37,11 @@ class DataConfig:
             raise ValueError("path must name the visits table when source is 'file'")
         if not self.feature_columns:
             raise ValueError("feature_columns must list at least one measurement column")
-        named = [self.id_column, self.time_column, *self.feature_columns, self.label_column]
+        named = [self.id_column, self.time_column, *self.feature_columns, *self.categorical_columns,
+                 self.label_column]
         repeated = sorted({c for c in named if named.count(c) > 1})
         if repeated:
-            raise ValueError(f"id, time, feature and label columns must be distinct, got {repeated} more than once")
+            raise ValueError(f"id, time, feature, categorical and label columns must be distinct, got {repeated} more than once")
         if self.max_visits < 1:
             raise ValueError(f"max_visits must be >= 1, got {self.max_visits}")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
@@ -65,7 +67,9 @@ class ModelConfig:
     rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast: rnn_layers.SimpleRNN, same math as the cell
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.1  # dropout on the final state, before the risk head
-    l2: float = 1e-3  # L2 penalty on the weights: ~800 training positives are few
+    l2: float = 1e-3  # L2 penalty on the RNN path's weights: ~800 training positives are few
+    l2_reference_positives: int = 800  # l2 grows as 800/positives below that many training positives; 0: fixed
+    linear_path: bool = True  # logistic regression on the latest visit inside the model; the RNN adds to it
     class_weighting: Literal["balanced", "sqrt", "none"] = "sqrt"  # positives weigh (n_neg/n_pos), its sqrt, or 1x
     logistic_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
 
@@ -76,6 +80,8 @@ class ModelConfig:
             raise ValueError(f"visit_units must be >= 0, got {self.visit_units}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.l2_reference_positives < 0:
+            raise ValueError(f"l2_reference_positives must be >= 0, got {self.l2_reference_positives}")
         if self.l2 < 0:
             raise ValueError(f"l2 must be >= 0, got {self.l2}")
         if self.logistic_c <= 0:
@@ -88,7 +94,9 @@ class HeartAttackTrainConfig(TrainConfig):
     `train:` section that sets one key keeps these defaults for the others."""
 
     epochs: int = 60  # upper bound; early stopping ends sooner
-    early_stopping_patience: int = 8  # the validation loss is noisy with ~180 positives in the split
+    early_stopping_patience: int = 8  # the validation metric is noisy with ~180 positives in the split
+    monitor: Literal["val_loss", "val_roc_auc"] = "val_roc_auc"  # best epoch by: what the task is judged on
+    select_against_start: bool = True  # keep the warm-started linear model if training ends below its val ROC-AUC
 
 
 @dataclasses.dataclass

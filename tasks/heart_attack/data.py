@@ -11,6 +11,11 @@ a patient has fewer than K visits. Missing values are kept as NaN: the model imp
 missing indicator, so nothing is dropped. With `time_since_previous_visit`, the last feature is the
 gap to the patient's previous visit (days for dates, the column's own unit for numbers; 0 at the
 first visit).
+
+Text-coded columns (`categorical_columns`: sex f/m, smoker yes/no) are read as codes (trimmed and
+lowercased) into `Cohort.codes`; `fit_categories` lists the codes of the training patients and
+`encode_categories` turns each into one 0/1 feature (`sex=f`, `sex=m`; NaN where the cell is empty), placed
+after the numeric measurements and before the visit gap.
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from tasks.heart_attack.config import DataConfig
 log = logging.getLogger(__name__)
 
 GAP_FEATURE = "time_since_previous_visit"
+MAX_CATEGORIES = 50  # codes per categorical column; more is free text or an id, not a code list
 # Cells that mean "not measured" besides an empty cell: R's NA, SAS's ".", spreadsheets' "n/a".
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "."})
 
@@ -43,19 +49,33 @@ class Cohort:
     exams: np.ndarray  # (N, K, F) float32; NaN = missing value; all-NaN row = no visit (padding)
     labels: np.ndarray | None  # (N,) int64 0/1; None for unlabeled data (predict)
     feature_names: tuple[str, ...]  # the F feature names, in the order of the last axis
+    codes: np.ndarray | None = None  # (N, K, C) object: text codes of the categorical columns, None = missing
+    lines: np.ndarray | None = None  # (N, K) int: file line of each visit (-1 for padding), for error messages
+    categorical_columns: tuple[str, ...] = ()  # the C columns of `codes`, until `encode_categories`
 
     def __len__(self) -> int:
         return len(self.patient_ids)
 
     def subset(self, index) -> "Cohort":
         """The patients at `index` (an integer array)."""
-        return Cohort(self.patient_ids[index], self.exams[index],
-                      None if self.labels is None else self.labels[index], self.feature_names)
+        return dataclasses.replace(
+            self, patient_ids=self.patient_ids[index], exams=self.exams[index],
+            labels=None if self.labels is None else self.labels[index],
+            codes=None if self.codes is None else self.codes[index],
+            lines=None if self.lines is None else self.lines[index])
+
+    @property
+    def measurements(self) -> int:
+        """How many leading features are measurements (a visit is present if one is); the gap is not."""
+        return len(self.feature_names) - (self.feature_names[-1] == GAP_FEATURE)
 
 
-def feature_names(data_config) -> tuple[str, ...]:
-    """The F features of `exams`, in order: the measurement columns, then the visit gap if enabled."""
-    return tuple(data_config.feature_columns) + ((GAP_FEATURE,) if data_config.time_since_previous_visit else ())
+def feature_names(data_config, categories: dict[str, list[str]] | None = None) -> tuple[str, ...]:
+    """The F features of `exams`, in order: the numeric measurement columns, one `column=code` per code
+    of each categorical column (given its `categories`), then the visit gap if enabled."""
+    coded = tuple(f"{column}={code}" for column, codes in (categories or {}).items() for code in codes)
+    return (tuple(data_config.feature_columns) + coded
+            + ((GAP_FEATURE,) if data_config.time_since_previous_visit else ()))
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -136,7 +156,7 @@ def read_visits(path: str | Path, data_config, skips: SkipCounter, with_labels: 
     cfg = data_config
     frame = _read(path)
     label_in_file = with_labels and not cfg.labels_path
-    require_columns(frame, [cfg.id_column, cfg.time_column, *cfg.feature_columns]
+    require_columns(frame, [cfg.id_column, cfg.time_column, *cfg.feature_columns, *cfg.categorical_columns]
                     + ([cfg.label_column] if label_in_file else []), path)
     problems: list[tuple[int, str]] = []
     parsed = pd.DataFrame(index=frame.index)
@@ -155,9 +175,14 @@ def read_visits(path: str | Path, data_config, skips: SkipCounter, with_labels: 
 
     for name in cfg.feature_columns:
         values, bad = _parse_numbers(frame[name], _missing(frame[name]))
-        problems += [(line, f"column {name!r}: cannot parse {_show(frame.at[line, name])} as a number")
+        hint = " (a text code? list the column in data.categorical_columns)" if bad.sum() * 2 > len(bad) else ""
+        problems += [(line, f"column {name!r}: cannot parse {_show(frame.at[line, name])} as a number{hint}")
                      for line in frame.index[bad]]
         parsed[name] = values
+
+    for name in cfg.categorical_columns:  # codes compare trimmed and lowercased: "F", "f " and "f" are one code
+        missing = _missing(frame[name])
+        parsed[name] = _as_text(frame[name]).astype(str).str.lower().where(~missing, None)
 
     if label_in_file:
         labels, bad = _parse_labels(frame[cfg.label_column], _missing(frame[cfg.label_column]))
@@ -224,10 +249,10 @@ def read_patient_labels(path: str | Path, data_config, skips: SkipCounter) -> pd
 
 
 def to_sequences(visits: pd.DataFrame, data_config) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(patient ids, exams (N, K, F) right-aligned and NaN-padded, counts) from parsed visits."""
+    """(patient ids, exams (N, K, F) right-aligned and NaN-padded, counts, codes (N, K, C), file lines (N, K))."""
     cfg = data_config
-    features = list(cfg.feature_columns)
-    has_measurement = visits[features].notna().any(axis=1)
+    features, coded = list(cfg.feature_columns), list(cfg.categorical_columns)
+    has_measurement = visits[features + coded].notna().any(axis=1)
     counts = {"visits_without_measurements": int((~has_measurement).sum())}
     visits = visits[has_measurement].sort_values(["id", "time"], kind="stable")
     if cfg.time_since_previous_visit:
@@ -239,9 +264,14 @@ def to_sequences(visits: pd.DataFrame, data_config) -> tuple[np.ndarray, np.ndar
     visits, from_end = visits[kept], from_end[kept]
     patient_ids, patient_index = np.unique(visits["id"].to_numpy(dtype=str), return_inverse=True)
     exams = np.full((len(patient_ids), cfg.max_visits, len(features)), np.nan, dtype=np.float32)
-    exams[patient_index, cfg.max_visits - 1 - from_end] = visits[features].to_numpy(dtype=np.float32)
+    position = (patient_index, cfg.max_visits - 1 - from_end)
+    exams[position] = visits[features].to_numpy(dtype=np.float32)
+    codes = np.full((len(patient_ids), cfg.max_visits, len(coded)), None, dtype=object)
+    codes[position] = visits[coded].to_numpy(dtype=object)
+    lines = np.full((len(patient_ids), cfg.max_visits), -1, dtype=np.int64)
+    lines[position] = visits.index.to_numpy()
     counts["visits_used"] = len(visits)
-    return patient_ids, exams, counts
+    return patient_ids, exams, counts, codes, lines
 
 
 def load_cohort(data_config, path: str | Path | None = None, with_labels: bool = True) -> tuple[Cohort, dict]:
@@ -264,7 +294,7 @@ def load_cohort(data_config, path: str | Path | None = None, with_labels: bool =
             table = _patient_labels_from_visits(visits, path, cfg.label_column, skips)
         report["patients_dropped_for_labels"] = int((~pd.Index(visits["id"].unique()).isin(table.index)).sum())
         visits = visits[visits["id"].isin(table.index)]
-    patient_ids, exams, counts = to_sequences(visits, cfg)
+    patient_ids, exams, counts, codes, lines = to_sequences(visits, cfg)
     if len(patient_ids) == 0:
         raise DataError(path, None, "no patient with a usable visit")
     if with_labels:
@@ -276,28 +306,89 @@ def load_cohort(data_config, path: str | Path | None = None, with_labels: bool =
     log.info("%s: %d patients from %d rows; %d visits used, %d older than the last %d, %d without any measurement",
              path, len(patient_ids), report["rows_read"], counts["visits_used"],
              counts["visits_older_than_max_visits"], cfg.max_visits, counts["visits_without_measurements"])
-    return Cohort(patient_ids, exams, labels, feature_names(cfg)), report
+    if not cfg.categorical_columns:
+        codes = None
+    return Cohort(patient_ids, exams, labels, feature_names(cfg), codes, lines, tuple(cfg.categorical_columns)), report
+
+
+def fit_categories(cohort: Cohort) -> dict[str, list[str]]:
+    """{categorical column: its codes in `cohort` (the training patients), sorted}: one model input per code."""
+    categories = {}
+    for index, column in enumerate(cohort.categorical_columns):
+        present = cohort.codes[..., index]
+        codes = sorted({code for code in present.ravel() if code is not None})
+        if not codes:
+            raise ValueError(f"categorical column {column!r} has no value in the training patients")
+        if len(codes) > MAX_CATEGORIES:
+            raise ValueError(f"categorical column {column!r} has {len(codes)} distinct codes in the training "
+                             f"patients (at most {MAX_CATEGORIES}): is it free text or an id?")
+        categories[column] = codes
+    return categories
+
+
+def encode_categories(cohort: Cohort, categories: dict[str, list[str]], path=None,
+                      on_unknown: str = "error") -> tuple[Cohort, int]:
+    """(cohort with one 0/1 feature per code inserted before the gap, count of unknown codes).
+
+    An empty cell gives NaN in all of its column's features (the model imputes and flags it). A code not in
+    `categories`: "error" raises naming the file line; "missing" treats it as an empty cell and counts it.
+    """
+    if not cohort.categorical_columns:
+        return cohort, 0
+    if list(categories) != list(cohort.categorical_columns):
+        raise ValueError(f"categories are for columns {list(categories)}, the data has "
+                         f"{list(cohort.categorical_columns)}")
+    blocks, unknown = [], 0
+    visited = cohort.lines >= 0  # (N, K): a visit of the file, not padding
+    for index, (column, codes) in enumerate(categories.items()):
+        cells = cohort.codes[..., index]
+        known = np.isin(cells, codes) | (cells == None)  # noqa: E711 (element-wise on an object array)
+        bad = ~known & visited
+        if bad.any():
+            patient, visit = np.argwhere(bad)[0]
+            if on_unknown == "error":
+                raise DataError(path, int(cohort.lines[patient, visit]),
+                                f"column {column!r}: code {cells[patient, visit]!r} was not in the training data "
+                                f"(known: {', '.join(codes)}); use --on-bad-row skip to treat it as missing")
+            unknown += int(bad.sum())
+        onehot = np.stack([cells == code for code in codes], axis=-1).astype(np.float32)  # (N, K, codes)
+        onehot[(cells == None) | bad | ~visited] = np.nan  # noqa: E711
+        blocks.append(onehot)
+    gap = cohort.feature_names[-1] == GAP_FEATURE
+    numeric, tail = (cohort.exams[..., :-1], cohort.exams[..., -1:]) if gap else (cohort.exams, cohort.exams[..., :0])
+    names = [n for n in cohort.feature_names if n != GAP_FEATURE]
+    names += [f"{column}={code}" for column, codes in categories.items() for code in codes]
+    names += [GAP_FEATURE] if gap else []
+    exams = np.concatenate([numeric, *blocks, tail], axis=-1)
+    if unknown:
+        log.warning("%s: %d cell(s) with a code not seen in training, treated as missing", path, unknown)
+    return dataclasses.replace(cohort, exams=exams, feature_names=tuple(names), codes=None,
+                               categorical_columns=()), unknown
 
 
 # The DataConfig fields that decide how a visits file is read: saved with the export, reused by predict.
-SPEC_FIELDS = ("id_column", "time_column", "label_column", "feature_columns", "time_since_previous_visit",
-               "max_visits")
+SPEC_FIELDS = ("id_column", "time_column", "label_column", "feature_columns", "categorical_columns",
+               "time_since_previous_visit", "max_visits")
 
 
-def input_spec(data_config, time_format: str) -> dict:
-    """What a visits file must hold for the exported model: written beside the export, read by predict."""
+def input_spec(data_config, time_format: str, categories: dict[str, list[str]] | None = None) -> dict:
+    """What a visits file must hold for the exported model: written beside the export, read by predict.
+
+    `categories` (from `fit_categories`) is the code -> input mapping of the categorical columns."""
     cfg = data_config
     spec = {name: getattr(cfg, name) for name in SPEC_FIELDS}
-    return {**spec, "feature_columns": list(cfg.feature_columns), "time_format": time_format,
-            "feature_names": list(feature_names(cfg)),
+    return {**spec, "feature_columns": list(cfg.feature_columns), "categorical_columns": list(cfg.categorical_columns),
+            "categories": categories or {}, "time_format": time_format,
+            "feature_names": list(feature_names(cfg, categories)),
             "gap_unit": "days" if time_format == "date" else f"units of {cfg.time_column}"}
 
 
 def data_config_for_prediction(spec: dict, path: str | Path, on_bad_row: str = "error") -> DataConfig:
     """A DataConfig that reads an unlabeled visits file the way the exported model was trained."""
-    fields = {name: spec[name] for name in SPEC_FIELDS}
+    fields = {name: spec[name] for name in SPEC_FIELDS if name in spec}  # exports older than a field lack it
     return DataConfig(source="file", path=str(path), time_format=spec["time_format"], on_bad_row=on_bad_row,
-                      **{**fields, "feature_columns": tuple(spec["feature_columns"])})
+                      **{**fields, "feature_columns": tuple(spec["feature_columns"]),
+                         "categorical_columns": tuple(spec.get("categorical_columns", ()))})
 
 
 def load_data(data_config, builtin_dir: str | Path) -> tuple[Cohort, dict, str]:

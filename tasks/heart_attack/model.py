@@ -6,6 +6,11 @@ Everything the raw exams need happens inside the model, so the export takes raw 
   training mean; standardizes with the training mean and standard deviation; appends one 0/1 "not measured
   at this visit" flag per feature; and masks the visits whose measurements are all NaN (padding, or a
   missed visit), so the RNN carries s_{t-1} over them unchanged;
+- a linear path: a logistic regression on the latest present visit (its imputed values and missing flags),
+  warm-started from scikit-learn's fit on the training split (`warm_start_linear_path`); the RNN over the
+  visits adds its logit to it through a head that starts at zero. The model starts as the last-visit
+  logistic regression and the RNN only adds what the sequence holds beyond it, so on a small cohort
+  explained by the latest values it degrades to the linear model instead of below it;
 - `RiskOutput` is the sigmoid of the logit. Training with class weights w1 (positives) and w0 makes the
   network's odds about w1/w0 times too high; at inference the layer subtracts log(w1/w0) from the logit
   (the prior correction of King and Zeng, 2001), so the reported risk is again a probability.
@@ -76,6 +81,26 @@ class VisitImputer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="heart_attack")
+class LatestVisit(keras.layers.Layer):
+    """(B, T, D) masked visits -> (B, D): each patient's latest present visit (the last step if none is)."""
+
+    def call(self, visits, mask=None):
+        steps = ops.shape(visits)[1]
+        if mask is None:
+            return visits[:, -1]
+        position = ops.arange(steps)[None, :]  # (1, T)
+        latest = ops.max(ops.where(mask, position, -1), axis=1)  # (B,)
+        latest = ops.where(latest >= 0, latest, steps - 1)
+        return ops.take_along_axis(visits, latest[:, None, None], axis=1)[:, 0]
+
+    def compute_mask(self, visits, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="heart_attack")
 class RiskOutput(keras.layers.Layer):
     """sigmoid(logit) in training; sigmoid(logit - log_odds_shift) at inference (undoes class weighting)."""
 
@@ -123,19 +148,32 @@ def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None
     return {0: float(raw[0]), 1: float(raw[1])}
 
 
+def effective_l2(model_config, positives: int | None) -> float:
+    """The RNN path's L2: `l2`, times reference/positives when the training split has fewer positives than
+    `l2_reference_positives` (fewer positives overfit sooner), else `l2` itself."""
+    cfg = model_config
+    if not cfg.l2_reference_positives or not positives:
+        return cfg.l2
+    return cfg.l2 * max(1.0, cfg.l2_reference_positives / positives)
+
+
 def build_model(model_config, n_features: int, mean, std, class_weight: dict | None = None,
-                presence_features: int | None = None) -> keras.Model:
+                presence_features: int | None = None, positives: int | None = None,
+                patients: int | None = None) -> keras.Model:
     """The functional risk model: exams (B, T, F) float32 with NaN -> risk (B, 1).
 
     `mean`/`std` come from `fit_normalization` on the training split; `class_weight` (as passed to
-    fit) sets the inference-time correction of the odds.
+    fit) sets the inference-time correction of the odds; `positives` and `patients` of the training split
+    scale the regularization (`effective_l2`, and the linear path's L2 that matches sklearn's C).
     """
     cfg = model_config
     shift = float(np.log(class_weight[1] / class_weight[0])) if class_weight else 0.0
-    regularizer = keras.regularizers.L2(cfg.l2) if cfg.l2 else None
+    l2 = effective_l2(cfg, positives)
+    regularizer = keras.regularizers.L2(l2) if l2 else None
     exams = keras.Input(shape=(None, n_features), dtype="float32", name="exams")
     x = VisitImputer(mean, std, presence_features, cfg.imputation == "carry_forward",
                      name="impute_and_standardize")(exams)  # (B, T, 2F)
+    visits = x
     if cfg.visit_units:
         x = keras.layers.Dense(cfg.visit_units, activation=cfg.visit_activation, kernel_regularizer=regularizer,
                                name="visit_features")(x)  # (B, T, visit_units)
@@ -143,9 +181,34 @@ def build_model(model_config, n_features: int, mean, std, class_weight: dict | N
                           kernel_regularizer=regularizer, recurrent_regularizer=regularizer)
     state = rnn(x)  # (B, rnn_units): s_T, the state after the last present visit
     state = keras.layers.Dropout(cfg.dropout, name="dropout")(state)
-    logit = keras.layers.Dense(1, kernel_regularizer=regularizer, name="logit")(state)  # (B, 1)
+    if cfg.linear_path:
+        # sklearn's penalty ||w||^2 / (2C) on a summed loss is this L2 on Keras's mean loss.
+        linear_l2 = 1.0 / (2.0 * cfg.logistic_c * patients) if patients else 0.0
+        latest = LatestVisit(name="latest_visit")(visits)  # (B, 2F)
+        linear = keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(linear_l2) if linear_l2 else None,
+                                    name="linear_logit")(latest)  # (B, 1)
+        residual = keras.layers.Dense(1, kernel_initializer="zeros", kernel_regularizer=regularizer,
+                                      name="logit")(state)  # (B, 1): starts at 0, the RNN adds to the linear model
+        logit = keras.layers.Add(name="linear_plus_rnn")([linear, residual])
+    else:
+        logit = keras.layers.Dense(1, kernel_regularizer=regularizer, name="logit")(state)  # (B, 1)
     risk = RiskOutput(shift, name="risk")(logit)
     return keras.Model(exams, risk, name="heart_attack_rnn")
+
+
+def warm_start_linear_path(model: keras.Model, exams: np.ndarray, labels: np.ndarray, class_weight: dict | None,
+                           c: float = 1.0, seed: int = 0) -> None:
+    """Sets the linear path to scikit-learn's logistic regression (L2, inverse strength `c`) fitted on the
+    model's own latest-visit features of the training exams, weighted like the network's loss."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = keras.Model(model.input, model.get_layer("latest_visit").output).predict(exams, batch_size=1024,
+                                                                                        verbose=0)
+    weights = None if class_weight is None else np.where(labels == 1, class_weight[1], class_weight[0])
+    regression = LogisticRegression(C=c, max_iter=5000, random_state=seed)
+    regression.fit(features, labels, sample_weight=weights)
+    model.get_layer("linear_logit").set_weights([regression.coef_.T.astype(np.float32),
+                                                 regression.intercept_.astype(np.float32)])
 
 
 def predict_risk(model: keras.Model, exams: np.ndarray, batch_size: int = 1024) -> np.ndarray:

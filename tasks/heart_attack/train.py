@@ -6,6 +6,7 @@ import json
 import logging
 
 import keras
+from sklearn.metrics import roc_auc_score
 
 from tasks.common.export import export_saved_model
 from tasks.common.metrics import write_metrics
@@ -15,7 +16,7 @@ from tasks.common.training import compile_model, fit
 from tasks.heart_attack import SUMMARY, data, evaluate
 from tasks.heart_attack.config import Config
 from tasks.heart_attack.model import (ServingModule, build_model, class_weights, fit_normalization,
-                                      predict_risk)
+                                      predict_risk, warm_start_linear_path)
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +42,22 @@ def train_and_export(run) -> Trained:
     cohort, load_report, dataset = data.load_data(config.data, run.worker_dir / "data")  # per worker: no races
     splits = data.split_by_patient(cohort, config.data.val_fraction, config.data.test_fraction,
                                    config.data.split_seed)
+    categories = data.fit_categories(splits["train"])  # text codes -> inputs, from training patients only
+    unknown_codes = {}
+    for name in splits:  # a code only val/test patients have is treated as missing (and counted)
+        splits[name], unknown_codes[name] = data.encode_categories(splits[name], categories, load_report["path"],
+                                                                   on_unknown="missing")
     train, val, test = splits["train"], splits["val"], splits["test"]
-    measurements = len(config.data.feature_columns)  # a visit is present if one of these is measured
+    feature_names, measurements = train.feature_names, train.measurements  # present visit: a measurement
 
     class_weight = class_weights(train.labels, config.model.class_weighting)
     mean, std = fit_normalization(train.exams)  # training patients only
     with run.strategy.scope():
-        model = build_model(config.model, len(cohort.feature_names), mean, std, class_weight, measurements)
+        model = build_model(config.model, len(feature_names), mean, std, class_weight, measurements,
+                            positives=int(train.labels.sum()), patients=len(train))
+        if config.model.linear_path:
+            warm_start_linear_path(model, train.exams, train.labels, class_weight, config.model.logistic_c,
+                                   config.train.seed)
         compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
                       metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
 
@@ -55,9 +65,16 @@ def train_and_export(run) -> Trained:
         return evaluate.figures(val.labels, {"rnn": predict_risk(model, val.exams)}, "val")
 
     batch, seed = config.train.batch_size, config.train.seed
+    start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)  # the linear model, if warm-started
     result = fit(model, data.make_dataset(train, batch, shuffle_seed=seed), data.make_dataset(val, batch), run,
                  num_examples=len(train), class_weight=class_weight,
-                 callbacks=[ImageLogger(run.tensorboard_dir, val_figures, every=5)])
+                 callbacks=[ImageLogger(run.tensorboard_dir, val_figures, every=5)],
+                 monitor=config.train.monitor, mode="max" if config.train.monitor == "val_roc_auc" else "min")
+    selected = "trained"
+    if config.model.linear_path and config.train.select_against_start and _val_roc_auc(model, val) < start_val_auc:
+        model.set_weights(start_weights)  # no epoch beat the warm-started linear model on the validation patients
+        selected = "linear_start"
+    log.info("selected weights: %s (val ROC-AUC at the start %.4f)", selected, start_val_auc)
 
     risk = predict_risk(model, test.exams)
     test_metrics = evaluate.risk_metrics(test.labels, risk)
@@ -66,19 +83,25 @@ def train_and_export(run) -> Trained:
     log_figures(run.tensorboard_dir, evaluate.figures(test.labels, {"rnn": risk, **baseline_risks}, "test"),
                 step=result.epochs_run)
 
-    serving = ServingModule(model, cohort.feature_names)
-    input_spec = data.input_spec(config.data, load_report["time_format"])
+    serving = ServingModule(model, feature_names)
+    input_spec = data.input_spec(config.data, load_report["time_format"], categories)
     export_path = export_saved_model(serving, run, serving.signatures(), assets={
-        "feature_names.txt": "\n".join(cohort.feature_names) + "\n",
+        "feature_names.txt": "\n".join(feature_names) + "\n",
         "input_spec.json": json.dumps(input_spec, indent=2) + "\n"})
     metrics = write_metrics(
         run, dataset=dataset, test=test_metrics, baselines=baselines, fit_result=result, export_path=export_path,
         quality_bar=SUMMARY["quality_bar"], roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
         data=load_report, split_patients={name: len(split) for name, split in splits.items()},
-        class_weight=class_weight, feature_names=list(cohort.feature_names))
+        class_weight=class_weight, feature_names=list(feature_names), categories=categories,
+        unknown_codes=unknown_codes, selected_weights=selected, val_roc_auc_at_start=start_val_auc)
     log.info("test %s | last visit %s | all visits %s | export %s", metrics["test"],
              metrics["baselines"]["last_visit_logistic"], metrics["baselines"]["all_visits_logistic"], export_path)
     return Trained(model, splits, metrics)
+
+
+def _val_roc_auc(model, val) -> float:
+    """ROC-AUC of the model's risks on the validation patients."""
+    return float(roc_auc_score(val.labels, predict_risk(model, val.exams)))
 
 
 if __name__ == "__main__":
