@@ -4,8 +4,9 @@ import pytest
 
 from tasks.heart_attack import evaluate
 from tasks.heart_attack.config import ModelConfig
-from tasks.heart_attack.model import (RiskOutput, VisitImputer, build_model, carry_forward, class_weights,
-                                      fit_normalization, predict_risk)
+from tasks.heart_attack.model import (LatestVisit, RiskOutput, VisitImputer, build_model, carry_forward,
+                                      class_weights, effective_l2, fit_normalization, predict_risk,
+                                      warm_start_linear_path)
 
 NAN = np.nan
 
@@ -19,8 +20,11 @@ def random_exams(rng, patients=6, visits=5, features=4, missing=0.3):
 
 def small_model(features=4, implementation="auto", **overrides):
     config = ModelConfig(visit_units=8, rnn_units=6, dropout=0.0, rnn_implementation=implementation, **overrides)
-    return build_model(config, features, mean=[100.0] * features, std=[20.0] * features,
-                       class_weight={0: 0.6, 1: 2.4}, presence_features=features - 1)
+    model = build_model(config, features, mean=[100.0] * features, std=[20.0] * features,
+                        class_weight={0: 0.6, 1: 2.4}, presence_features=features - 1)
+    head = model.get_layer("logit")  # the RNN's head starts at zero beside the linear path; give it weights
+    head.set_weights([np.linspace(-1, 1, head.kernel.shape[0])[:, None].astype(np.float32), np.zeros(1, np.float32)])
+    return model
 
 
 def test_carry_forward_uses_the_latest_earlier_value():
@@ -117,3 +121,38 @@ def test_risk_metrics_match_hand_computed_values():
     assert metrics["roc_auc"] == pytest.approx(0.75)
     assert metrics["brier"] == pytest.approx((0.01 + 0.16 + 0.4225 + 0.04) / 4)
     assert metrics["pr_auc"] == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_latest_visit_skips_missed_visits_at_the_end():
+    exams = np.array([[[1.0, 2.0], [3.0, NAN], [NAN, NAN]],  # last visit missed: the latest present is step 1
+                      [[NAN, NAN], [NAN, NAN], [5.0, 6.0]]], np.float32)
+    mask = ~np.isnan(exams).all(axis=-1)
+    latest = np.asarray(LatestVisit()(np.nan_to_num(exams, nan=-9.0), mask=mask))
+    np.testing.assert_array_equal(latest, [[3.0, -9.0], [5.0, 6.0]])
+
+
+def test_the_model_starts_as_the_logistic_regression_on_the_latest_visit():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    exams = random_exams(rng, patients=200, visits=4, features=3)
+    exams[:20, -1] = NAN  # some patients missed their last visit
+    labels = (np.nan_to_num(exams[:, -1, 1], nan=100.0) + rng.normal(0, 20, 200) > 100).astype(np.int64)
+    config = ModelConfig(visit_units=4, rnn_units=4, dropout=0.0)
+    mean, std = fit_normalization(exams)
+    model = build_model(config, 3, mean, std, class_weight=None, presence_features=3, positives=int(labels.sum()),
+                        patients=len(labels))
+    warm_start_linear_path(model, exams, labels, None, c=1.0)
+    # The reference: scikit-learn on the model's own latest-visit features (imputed values and missing flags).
+    imputed = np.asarray(VisitImputer(mean, std, 3)(exams))
+    last = evaluate.last_present_visit_index(exams, 3)
+    rows = imputed[np.arange(len(exams)), last]
+    expected = LogisticRegression(C=1.0, max_iter=5000).fit(rows, labels).predict_proba(rows)[:, 1]
+    np.testing.assert_allclose(predict_risk(model, exams), expected, atol=1e-5)  # the RNN head starts at 0
+
+
+def test_l2_grows_as_training_positives_get_fewer():
+    config = ModelConfig(l2=1e-3, l2_reference_positives=800)
+    assert effective_l2(config, 1600) == pytest.approx(1e-3)
+    assert effective_l2(config, 200) == pytest.approx(4e-3)
+    assert effective_l2(ModelConfig(l2=1e-3, l2_reference_positives=0), 200) == pytest.approx(1e-3)

@@ -267,7 +267,9 @@ def to_sequences(visits: pd.DataFrame, data_config) -> tuple[np.ndarray, np.ndar
     position = (patient_index, cfg.max_visits - 1 - from_end)
     exams[position] = visits[features].to_numpy(dtype=np.float32)
     codes = np.full((len(patient_ids), cfg.max_visits, len(coded)), None, dtype=object)
-    codes[position] = visits[coded].to_numpy(dtype=object)
+    cells = visits[coded].to_numpy(dtype=object, copy=True)
+    cells[pd.isna(cells)] = None  # pandas may hold an empty cell as NaN or None
+    codes[position] = cells
     lines = np.full((len(patient_ids), cfg.max_visits), -1, dtype=np.int64)
     lines[position] = visits.index.to_numpy()
     counts["visits_used"] = len(visits)

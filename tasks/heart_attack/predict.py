@@ -14,6 +14,12 @@ missed visit). Prints {"line": n, "risk": ...} per patient.
 
 The feature order is recorded in the export: `--features` prints it, the SavedModel's "feature_names"
 signature returns it, and assets.extra/feature_names.txt lists it.
+
+Categorical columns (data.categorical_columns, e.g. sex f/m): --csv reads their text codes and turns them
+into the export's `column=code` 0/1 features with the mapping fitted on the training patients (stored in
+assets.extra/input_spec.json, printed by --features as "categories"). A code the training data did not
+have stops with file:line; with --on-bad-row skip it is treated as not measured (and counted). --exams
+takes the 0/1 features themselves, in the feature order.
 """
 from __future__ import annotations
 
@@ -80,13 +86,17 @@ def main(argv=None):
     directory = resolve_export(args.model)
     loaded = tf.saved_model.load(str(directory))
     names = [name.decode() for name in loaded.signatures["feature_names"]()["feature_names"].numpy()]
+    spec = json.loads((directory / "assets.extra" / "input_spec.json").read_text(encoding="utf-8"))
     if args.features:
-        print(json.dumps({"feature_names": names}))
+        print(json.dumps({"feature_names": names, "categories": spec.get("categories", {})}))
         return 0
     if args.csv:
-        spec = json.loads((directory / "assets.extra" / "input_spec.json").read_text(encoding="utf-8"))
         cohort, report = data.load_cohort(data.data_config_for_prediction(spec, args.csv, args.on_bad_row),
                                           with_labels=False)
+        cohort, unknown = data.encode_categories(cohort, spec.get("categories", {}), args.csv,
+                                                 "error" if args.on_bad_row == "error" else "missing")
+        if unknown:
+            print(f"codes not seen in training, treated as missing: {unknown}", file=sys.stderr)
         keys = [{"patient_id": patient_id} for patient_id in cohort.patient_ids]
         exams = cohort.exams
         if report["skipped_rows"]:
