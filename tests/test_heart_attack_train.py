@@ -111,3 +111,14 @@ def test_predict_on_a_visits_csv_and_on_json_exams(trained, tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text(json.dumps([[1.0, 2.0]]) + "\n")
     with pytest.raises(DataError, match=r"bad.jsonl:1: visit 1 has 2 values; the model takes 14"):
         predict.read_exams_lines((tmp_path / "bad.jsonl").read_text(), str(tmp_path / "bad.jsonl"), 14)
+
+
+def test_a_small_cohort_gets_smaller_batches_not_fewer_steps():
+    from tasks.heart_attack.config import HeartAttackTrainConfig
+    from tasks.heart_attack.train import batch_size
+
+    config = HeartAttackTrainConfig(batch_size=64, min_steps_per_epoch=12)
+    assert batch_size(config, 7800) == 64  # large cohorts keep the configured size
+    assert batch_size(config, 190) == 15  # 190 patients: 12 steps an epoch instead of 3
+    assert batch_size(config, 40) == 8  # never below 8
+    assert batch_size(HeartAttackTrainConfig(batch_size=4), 190) == 4

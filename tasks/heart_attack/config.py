@@ -68,7 +68,7 @@ class ModelConfig:
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.1  # dropout on the final state, before the risk head
     l2: float = 1e-3  # L2 penalty on the RNN path's weights: ~800 training positives are few
-    l2_reference_positives: int = 800  # l2 grows as 800/positives below that many training positives; 0: fixed
+    l2_reference_positives: int = 0  # >0: l2 x (this / training positives) below it; 0 (default, measured): fixed l2
     linear_path: bool = True  # logistic regression on the latest visit inside the model; the RNN adds to it
     class_weighting: Literal["balanced", "sqrt", "none"] = "sqrt"  # positives weigh (n_neg/n_pos), its sqrt, or 1x
     logistic_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
@@ -96,6 +96,7 @@ class HeartAttackTrainConfig(TrainConfig):
     epochs: int = 60  # upper bound; early stopping ends sooner
     early_stopping_patience: int = 8  # the validation metric is noisy with ~180 positives in the split
     monitor: Literal["val_loss", "val_roc_auc"] = "val_roc_auc"  # best epoch by: what the task is judged on
+    min_steps_per_epoch: int = 12  # a small cohort's batches shrink (not below 8) to this many steps an epoch
     select_against_start: bool = True  # keep the warm-started linear model if training ends below its val ROC-AUC
 
 

@@ -64,7 +64,7 @@ def train_and_export(run) -> Trained:
     def val_figures(epoch):
         return evaluate.figures(val.labels, {"rnn": predict_risk(model, val.exams)}, "val")
 
-    batch, seed = config.train.batch_size, config.train.seed
+    batch, seed = batch_size(config.train, len(train)), config.train.seed
     start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)  # the linear model, if warm-started
     result = fit(model, data.make_dataset(train, batch, shuffle_seed=seed), data.make_dataset(val, batch), run,
                  num_examples=len(train), class_weight=class_weight,
@@ -93,10 +93,19 @@ def train_and_export(run) -> Trained:
         quality_bar=SUMMARY["quality_bar"], roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
         data=load_report, split_patients={name: len(split) for name, split in splits.items()},
         class_weight=class_weight, feature_names=list(feature_names), categories=categories,
-        unknown_codes=unknown_codes, selected_weights=selected, val_roc_auc_at_start=start_val_auc)
+        unknown_codes=unknown_codes, selected_weights=selected, val_roc_auc_at_start=start_val_auc,
+        batch_size=batch)
     log.info("test %s | last visit %s | all visits %s | export %s", metrics["test"],
              metrics["baselines"]["last_visit_logistic"], metrics["baselines"]["all_visits_logistic"], export_path)
     return Trained(model, splits, metrics)
+
+
+def batch_size(train_config, patients: int) -> int:
+    """The configured batch size, smaller for a small cohort so that an epoch still takes
+    `min_steps_per_epoch` optimizer steps: 190 patients in batches of 64 are 3 steps an epoch, and early
+    stopping's patience would end training before the RNN path has moved from its start."""
+    wanted = max(8, patients // max(1, train_config.min_steps_per_epoch))
+    return max(1, min(train_config.batch_size, wanted))
 
 
 def _val_roc_auc(model, val) -> float:
