@@ -41,7 +41,8 @@ class DataConfig:
                  self.label_column]
         repeated = sorted({c for c in named if named.count(c) > 1})
         if repeated:
-            raise ValueError(f"id, time, feature, categorical and label columns must be distinct, got {repeated} more than once")
+            raise ValueError(f"id, time, feature, categorical and label columns must be distinct, got {repeated} "
+                             "more than once")
         if self.max_visits < 1:
             raise ValueError(f"max_visits must be >= 1, got {self.max_visits}")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
