@@ -430,7 +430,8 @@ def main(argv=None):
         rows.extend(shape_rows)
         per_shape.append({"shape": list(shape), **outcome})
     after = machine_info()
-    report = {"machine": {**before, "load_average_before": before.pop("load_average"),
+    machine = {key: value for key, value in before.items() if key != "load_average"}
+    report = {"machine": {**machine, "load_average_before": before["load_average"],
                           "load_average_after": after["load_average"]},
               "tensorflow_matmul_gflops": {"1024": round(tf_matmul["1024"], 1),
                                            "step": {f"{b}x{m}": round(v, 1) for (b, m), v in tf_matmul["step"].items()}},
