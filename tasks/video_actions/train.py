@@ -22,7 +22,8 @@ from tasks.video_actions.data import load_data, to_tf_dataset
 from tasks.video_actions.features import extract_features
 from tasks.video_actions.model import (ServingModule, attach_backbone, build_backbone, build_model,
                                        frame_features_model)
-from tasks.video_actions.sequences import build_sequence_model, front_end_stride, training_plan
+from tasks.video_actions.sequences import (build_sequence_model, cosine_learning_rate, front_end_stride,
+                                           training_plan)
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def sequences_fit_settings(run, num_train: int):
     """data.source=features: the run with features.* epochs (no early stopping), the monitor, the plan."""
     plan = training_plan(run.config.features, num_train)
     train = dataclasses.replace(run.config.train, epochs=plan["epochs"], batch_size=plan["batch_size"],
-                                early_stopping_patience=0)
+                                learning_rate=run.config.features.learning_rate, early_stopping_patience=0)
     fit_run = dataclasses.replace(run, config=dataclasses.replace(run.config, train=train))
     # train_loss: the lowest training loss, i.e. near the end of the schedule; a 10-clip val split moves in
     # steps of 0.1 and its loss is noisy, so it picks a lucky epoch as often as a good one (docs' table).
@@ -59,6 +60,10 @@ def main(argv=None):
     if data.kind == "frames":
         log_figures(run.tensorboard_dir, {"sampled_frames": plots.sampled_frames_figure(data.train, data.class_names)})
 
+    fit_run, monitor, plan = run, "val_loss", None
+    if config.data.source == "features":
+        fit_run, monitor, plan = sequences_fit_settings(run, len(data.train))
+        batch = plan["batch_size"]
     frozen = data.kind == "frames" and config.model.backbone != "small_cnn"
     speed = {"decode": data.decode}
     with run.strategy.scope():
@@ -71,7 +76,7 @@ def main(argv=None):
             model = build_model(config.model, len(data.class_names), feature_dim=data.train.inputs.shape[-1])
         else:
             model = build_model(config.model, len(data.class_names), frame_size=config.data.frame_size)
-        compile_model(model, config.train, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compile_model(model, fit_run.config.train, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     def val_confusion(epoch):
         predicted = evaluate.predict_classes(model, data.val.inputs, batch)
@@ -79,13 +84,13 @@ def main(argv=None):
         return {"val_confusion_matrix": confusion_matrix_figure(matrix, data.class_names, f"validation, epoch {epoch + 1}")}
 
     callbacks = [ImageLogger(run.tensorboard_dir, val_confusion, every=5)]
-    fit_run, monitor, plan = run, "val_loss", None
-    if config.data.source == "features":
-        fit_run, monitor, plan = sequences_fit_settings(run, len(data.train))
-        batch = plan["batch_size"]
+    if plan:
         sample = data.train.inputs[:64], data.train.labels[:64]
         callbacks.append(GradientNormLogger(run.tensorboard_dir, *sample, every=max(1, plan["epochs"] // 10)))
         vanishing = {"at_start": gradient_picture(model, *sample)}
+        if config.features.schedule == "cosine":
+            callbacks.append(keras.callbacks.LearningRateScheduler(
+                cosine_learning_rate(config.features.learning_rate, plan["epochs"])))
     elif config.train.reduce_lr_patience:
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, mode="min",
                                                            patience=config.train.reduce_lr_patience))
