@@ -104,6 +104,46 @@ class ModelConfig:
 
 
 @dataclasses.dataclass
+class FeaturesConfig:
+    """The model and training of data.source=features: a few dozen long sequences of raw, unscaled values.
+
+    That is another problem than the built-in clips (hundreds of 30-frame clips, CNN trained end to end), so
+    it has its own defaults here; train.clipnorm, seed and the run/export dirs still apply, while
+    train.epochs, batch_size, learning_rate and early_stopping_patience are replaced by the fields below.
+    """
+
+    scaling: bool = True  # standardize each channel with the training split's mean/std, inside the model
+    augment: float = 0.1  # training only: random gain/offset per clip and noise per step, in standard units; 0: off
+    front_end: Literal["conv", "pool", "none"] = "conv"  # before the RNN: strided Conv1D, mean pooling, nothing
+    target_steps: int = 50  # front-end stride = round(training length / target_steps): the RNN sees ~50 steps
+    conv_filters: int = 32  # conv front end: filters of the Conv1D (ReLU)
+    conv_kernel: int = 0  # conv front end: kernel in frames; 0: 2 x stride + 1, so windows overlap
+    rnn_units: int = 64  # size of the RNN state s_t
+    activation: Literal["tanh", "relu"] = "relu"  # ReLU + identity W is the IRNN of Le et al. (2015)
+    recurrent_initializer: Literal["identity", "orthogonal", "glorot_uniform"] = "identity"  # initial W
+    dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
+    learning_rate: float = 1e-3  # Adam's default; train.learning_rate (4e-3, for the CNN) blew up the IRNN
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch
+    batch_size: int = 8  # a few dozen sequences: small batches give more updates per epoch
+    updates: int = 1500  # gradient steps to train for; epochs = ceil(updates / batches per epoch), capped
+    max_epochs: int = 400  # cap on those epochs (keeps a tiny set from running for hours)
+    selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)
+
+    def __post_init__(self):
+        for name in ("target_steps", "conv_filters", "rnn_units", "batch_size", "updates", "max_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.conv_kernel < 0:
+            raise ValueError(f"conv_kernel must be >= 0 (0: automatic), got {self.conv_kernel}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.augment < 0:
+            raise ValueError(f"augment must be >= 0, got {self.augment}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+@dataclasses.dataclass
 class VideoTrainConfig(TrainConfig):
     """The shared training settings with this task's defaults (a subclass, so `--set train.x=...` keeps them)."""
 
@@ -121,8 +161,9 @@ class VideoTrainConfig(TrainConfig):
 
 @dataclasses.dataclass
 class Config:
-    """The whole video_actions config: data, model, train."""
+    """The whole video_actions config: data, model (frames), features (feature sequences), train."""
 
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    features: FeaturesConfig = dataclasses.field(default_factory=FeaturesConfig)  # only for data.source=features
     train: VideoTrainConfig = dataclasses.field(default_factory=VideoTrainConfig)

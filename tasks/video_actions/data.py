@@ -253,7 +253,8 @@ def load_features(config: DataConfig, seed: int) -> VideoData:
     """A .npz with `features` (clips, frames, F) and `labels` (clips,), from a big CNN run elsewhere.
 
     Optional arrays: `class_names` (when labels are integers), `lengths` (valid frames per clip; later steps
-    are zeroed, i.e. masked) and `split` ("train" | "val" | "test" per clip; else a seeded random split).
+    are zeroed, i.e. masked) and `split` ("train" | "val" | "test" per clip; else a seeded random split; with no "val" clips,
+    data.val_fraction of the train clips are held out, seeded).
     """
     path = Path(config.path)
     if not path.is_file():
@@ -305,6 +306,8 @@ def load_features(config: DataConfig, seed: int) -> VideoData:
             raise DataError(path, int(unknown[0]) if len(unknown) else None, "'split' must be train, val or test")
         pick = lambda name: _subset(everything, np.flatnonzero(which == name))  # noqa: E731
         train, val, test = pick("train"), pick("val"), pick("test")
+        if not len(val):  # a file with only train/test (the UEA/UCR habit): hold out val from train, seeded
+            train, val = _holdout(train, config.val_fraction, seed + 1)
     else:
         rest, test = _holdout(everything, config.test_fraction, seed)
         train, val = _holdout(rest, config.val_fraction, seed + 1)

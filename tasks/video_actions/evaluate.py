@@ -111,3 +111,23 @@ def order_blind_baseline(features_of, data, pairs, c: float, seed: int) -> dict:
     classifier.fit((train_x - mean) / scale, train_y)
     predicted = classifier.predict((masked_mean(features_of(data.test.inputs)) - mean) / scale)
     return classification_metrics(data.test.labels, predicted, data.class_names, pairs)
+
+
+def dtw_1nn_baseline(data, pairs) -> dict:
+    """1-nearest-neighbour DTW (dtaidistance, C; no warping window) from the test clips to train + val clips.
+
+    The classic baseline for feature sequences, on the features as given (no rescaling) and only their
+    real steps, so clips of different lengths are compared as they are.
+    """
+    from dtaidistance import dtw_ndim
+
+    reference = [data.train, data.val]
+    series = [clip[:length].astype(np.float64) for split in [data.test] + reference
+              for clip, length in zip(split.inputs, step_lengths(split.inputs))]
+    tests = len(data.test)
+    if not tests:
+        return classification_metrics([], [], data.class_names, pairs)
+    distances = dtw_ndim.distance_matrix_fast(series, block=((0, tests), (tests, len(series))), compact=False,
+                                              parallel=False)[:tests, tests:]  # (test, train + val)
+    labels = np.concatenate([split.labels for split in reference])
+    return classification_metrics(data.test.labels, labels[np.argmin(distances, axis=1)], data.class_names, pairs)

@@ -26,3 +26,34 @@ def sampled_frames_figure(split, class_names, clips: int = 4, max_frames: int = 
                           ha="right", va="center", fontsize=8)
     figure.suptitle(f"frames sampled at 1 per step (first {columns} of {split.inputs.shape[1]})", fontsize=9)
     return figure
+
+
+def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0):
+    """||dL/ds_t|| at initialization on a features .npz's training clips, for the plain vanilla RNN and the
+    cures (IRNN; IRNN + strided Conv1D). The docs' picture: `python -c "from tasks.video_actions.plots import
+    vanishing_gradient_figure as f; f('sim.npz', 'docs/images/video_actions_vanishing.png')"`."""
+    import keras
+
+    from rnn_layers.vanishing import plot_norms_over_time, state_gradient_norms
+    from tasks.video_actions.config import DataConfig, FeaturesConfig
+    from tasks.video_actions.data import load_features
+    from tasks.video_actions.sequences import build_sequence_model
+
+    data = load_features(DataConfig(source="features", path=path_npz), seed)
+    inputs, labels = data.train.inputs, data.train.labels
+    variants = {"tanh, orthogonal W, every frame": dict(activation="tanh", recurrent_initializer="orthogonal",
+                                                        front_end="none"),
+                "IRNN (ReLU, W = I), every frame": dict(front_end="none"),
+                "IRNN + Conv1D stride 3 (default)": {}}
+    curves = {}
+    for name, options in variants.items():
+        keras.utils.set_random_seed(seed)
+        model = build_sequence_model(FeaturesConfig(dropout=0.0, augment=0.0, **options), len(data.class_names),
+                                     inputs)
+        model.compile(loss="sparse_categorical_crossentropy")
+        norms = state_gradient_norms(model, inputs, labels)
+        curves[name] = norms / norms[-1]  # relative to the last step: how much reaches step t
+    figure = plot_norms_over_time(curves, "||dL/ds_t|| / ||dL/ds_T|| at initialization", "relative gradient norm")
+    figure.axes[0].set_xlabel("RNN step t (the strided model has T / 3 steps)")
+    figure.savefig(out_png, dpi=90)
+    return {name: float(c[0]) for name, c in curves.items()}

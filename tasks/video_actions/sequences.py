@@ -1,0 +1,147 @@
+"""data.source=features: raw feature sequences (B, T, F) -> scaling -> strided front end -> IRNN -> softmax.
+
+Real feature sequences are few (tens), long (100-300 steps) and unscaled (channels in pixels next to
+channels in 0.01s). Each piece below answers one of those (measured in docs/video_actions.md):
+- scaling: per-channel mean/std of the training split's real steps, a Normalization layer inside the
+  model, so the export takes raw features;
+- a strided front end (Conv1D, or mean pooling) that shortens T to about `target_steps` before the RNN:
+  the product of Jacobians in BPTT has fewer factors, so early steps still reach the loss;
+- the lesson's vanilla cell as an IRNN (ReLU, W initialized to the identity: Le et al. 2015), whose
+  Jacobians start near the identity instead of shrinking the gradient at every step.
+Padding (all-zero raw rows) is masked throughout: the mask is taken from the raw input and pooled with
+the front end's stride.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from tasks.common.layers import recurrent_layer
+from tasks.video_actions.evaluate import step_lengths
+from tasks.video_actions.model import StepMask
+
+
+def front_end_stride(config, train_inputs: np.ndarray) -> int:
+    """round(median training length / target_steps), at least 1; 1 when there is no front end."""
+    if config.front_end == "none":
+        return 1
+    return max(1, round(float(np.median(step_lengths(train_inputs))) / config.target_steps))
+
+
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
+class StrideMask(keras.layers.Layer):
+    """(B, T) bool -> (B, ceil(T / stride)): window i is real when step i * stride is (the last step it sees).
+
+    Windows end at steps 0, stride, 2 stride, ... (causal), so a clip gives the same windows padded or cut.
+    """
+
+    def __init__(self, stride: int, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = stride
+
+    def call(self, steps_real):  # not `mask`: Keras treats an argument of that name as its implicit mask
+        return steps_real[:, ::self.stride]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0], None
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
+class MaskedMeanPool(keras.layers.Layer):
+    """(B, T, F) + real steps (B, T) -> (B, ceil(T / stride), F): mean of the real steps of each causal window
+    (steps i * stride - stride + 1 .. i * stride), through a cumulative sum."""
+
+    def __init__(self, stride: int, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = stride
+
+    def call(self, steps, steps_real):
+        weight = ops.cast(steps_real, steps.dtype)[:, :, None]  # (B, T, 1)
+        window_sum = lambda x: self._window_sum(ops.cumsum(x, axis=1))  # noqa: E731
+        count = window_sum(weight)  # (B, T', 1)
+        return window_sum(steps * weight) / ops.maximum(count, 1.0)
+
+    def _window_sum(self, cumulative):
+        earlier = ops.pad(cumulative, [[0, 0], [self.stride, 0], [0, 0]])[:, :-self.stride]  # sum up to t - stride
+        return (cumulative - earlier)[:, ::self.stride]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0], None, input_shape[-1]
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
+class SequenceAugmentation(keras.layers.Layer):
+    """Training only, on standardized steps: per clip and channel a random gain exp(N(0, scale)) and offset
+    N(0, scale), plus noise N(0, scale / 2) per step; padding stays 0. With a few dozen clips the RNN
+    otherwise memorizes each clip's level and height instead of its shape. At inference: the identity."""
+
+    def __init__(self, scale: float = 0.1, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, steps, steps_real, training=None):
+        if not training or not self.scale:
+            return steps
+        batch, features = ops.shape(steps)[0], steps.shape[-1]
+        gain = ops.exp(keras.random.normal((batch, 1, features), stddev=self.scale, seed=self.seed_generator))
+        offset = keras.random.normal((batch, 1, features), stddev=self.scale, seed=self.seed_generator)
+        noise = keras.random.normal(ops.shape(steps), stddev=self.scale / 2, seed=self.seed_generator)
+        weight = ops.expand_dims(ops.cast(steps_real, steps.dtype), -1)
+        return (steps * gain + offset + noise) * weight
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> keras.Model:
+    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`."""
+    feature_dim = train_inputs.shape[-1]
+    features = keras.Input((None, feature_dim), name="features")  # (B, T, F), raw values
+    mask = StepMask(name="mask")(features)  # (B, T), from the raw rows: padding is all zeros
+    x = features
+    if config.scaling:
+        scaling = keras.layers.Normalization(axis=-1, name="scaling")
+        real = train_inputs[np.arange(train_inputs.shape[1])[None, :] < step_lengths(train_inputs)[:, None]]
+        scaling.adapt(real.astype(np.float32))  # (real steps, F): padding does not count
+        x = scaling(x) * ops.expand_dims(ops.cast(mask, x.dtype), -1)  # padding back to 0 after the shift
+    if config.augment:
+        x = SequenceAugmentation(config.augment, name="augmentation")(x, mask)
+    stride = front_end_stride(config, train_inputs)
+    if config.front_end == "conv":
+        kernel = config.conv_kernel or 2 * stride + 1
+        x = keras.layers.Conv1D(config.conv_filters, kernel, strides=stride, padding="causal", activation="relu",
+                                name="front_end")(x)  # (B, ceil(T / stride), filters); window i ends at i * stride
+    elif config.front_end == "pool" and stride > 1:
+        x = MaskedMeanPool(stride, name="front_end")(x, mask)  # (B, ceil(T / stride), F)
+    if stride > 1:
+        mask = StrideMask(stride, name="strided_mask")(mask)
+    x = keras.layers.Dropout(config.dropout, name="feature_dropout")(x)
+    rnn = recurrent_layer(config.rnn_units, config.activation, name="rnn",
+                          recurrent_initializer=config.recurrent_initializer)
+    state = keras.layers.Dropout(config.dropout, name="state_dropout")(rnn(x, mask=mask))  # (B, units): s_T
+    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(state)
+    return keras.Model(features, probabilities, name="video_actions_sequences")
+
+
+def cosine_learning_rate(base: float, epochs: int):
+    """epoch -> learning rate, from `base` down to ~0 along a half cosine: the last epochs settle, so the
+    last weights are a good choice without trusting a tiny val split."""
+    return lambda epoch, _=None: base * 0.5 * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
+
+
+def training_plan(config, num_train: int) -> dict:
+    """Epochs and batch size for `num_train` sequences: about `updates` gradient steps, capped at max_epochs."""
+    batch_size = min(config.batch_size, num_train)
+    batches = math.ceil(num_train / batch_size)
+    epochs = min(config.max_epochs, math.ceil(config.updates / batches))
+    return {"batch_size": batch_size, "epochs": epochs, "updates": epochs * batches, "selection": config.selection}

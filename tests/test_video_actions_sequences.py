@@ -1,0 +1,137 @@
+"""video_actions on feature sequences (data.source=features): scaling in the model, strided front ends,
+masking, the training plan, the DTW baseline, the simulator, and a small end-to-end run."""
+import json
+
+import numpy as np
+import pytest
+
+from tasks.common.config import ConfigError, load_config
+from tasks.video_actions import simulate, train
+from tasks.video_actions.config import Config, DataConfig, FeaturesConfig
+from tasks.video_actions.data import Split, VideoData, load_features
+from tasks.video_actions.evaluate import dtw_1nn_baseline
+from tasks.video_actions.sequences import (MaskedMeanPool, StrideMask, build_sequence_model, cosine_learning_rate,
+                                           front_end_stride, training_plan)
+
+QUIET = dict(dropout=0.0, augment=0.0)
+
+
+def raw_features(clips=4, steps=30, seed=0):
+    """Channels on very different scales: around 300 (pixels) and around 0.01."""
+    rng = np.random.default_rng(seed)
+    return np.stack([300 + 40 * rng.normal(size=(clips, steps)), 0.01 + 0.001 * rng.normal(size=(clips, steps))],
+                    axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("front_end", ["conv", "pool", "none"])
+def test_padding_is_masked_through_every_front_end(front_end):
+    x = raw_features()
+    model = build_sequence_model(FeaturesConfig(front_end=front_end, target_steps=10, **QUIET), 3, x)
+    for length in (17, 18, 30):  # a multiple of the stride (3) and not
+        padded = x[:1].copy()
+        padded[0, length:] = 0
+        np.testing.assert_allclose(model.predict(padded, verbose=0), model.predict(x[:1, :length], verbose=0),
+                                   atol=1e-5)
+
+
+def test_scaling_is_fitted_on_real_training_steps_inside_the_model():
+    x = raw_features(clips=8)
+    x[:4, 20:] = 0  # padding must not pull the mean towards 0
+    model = build_sequence_model(FeaturesConfig(**QUIET), 2, x)
+    scaling = model.get_layer("scaling")
+    real = np.concatenate([x[:4, :20], x[4:]], axis=1).reshape(-1, 2)
+    np.testing.assert_allclose(np.ravel(scaling.mean), real.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(np.sqrt(np.ravel(scaling.variance)), real.std(0), rtol=1e-3)
+
+
+def test_stride_follows_the_training_length_and_the_rnn_is_an_irnn():
+    config = FeaturesConfig(**QUIET)  # target 50 steps
+    assert front_end_stride(config, np.ones((2, 150, 1))) == 3
+    assert front_end_stride(config, np.ones((2, 50, 1))) == 1  # every 3rd frame given: no more striding
+    assert front_end_stride(FeaturesConfig(front_end="none"), np.ones((2, 150, 1))) == 1
+    model = build_sequence_model(config, 2, np.ones((2, 150, 1), np.float32))
+    assert model.get_layer("front_end").strides == (3,)
+    rnn = model.get_layer("rnn")
+    np.testing.assert_allclose(rnn.get_weights()[1], np.eye(64))  # W = I, ReLU: Le et al.'s IRNN
+    assert rnn.activation == "relu"
+
+
+def test_strided_mask_and_mean_pool_use_causal_windows():
+    steps = np.arange(1, 8, dtype=np.float32)[None, :, None]  # 1..7
+    real = np.array([[True] * 5 + [False] * 2])
+    np.testing.assert_array_equal(StrideMask(3)(real), [[True, True, False]])  # windows end at steps 0, 3, 6
+    # windows {1}, {2, 3, 4}, {5, (6), (7)}: padded steps do not count
+    np.testing.assert_allclose(np.asarray(MaskedMeanPool(3)(steps, real))[0, :, 0], [1.0, 3.0, 5.0])
+
+
+def test_training_plan_scales_epochs_to_the_data():
+    config = FeaturesConfig(updates=1500, batch_size=8, max_epochs=400)
+    assert training_plan(config, 40) == {"batch_size": 8, "epochs": 300, "updates": 1500, "selection": "train_loss"}
+    assert training_plan(config, 4000)["epochs"] == 3  # big sets need few epochs for the same number of updates
+    assert training_plan(config, 3)["epochs"] == 400 and training_plan(config, 3)["batch_size"] == 3
+    lr = cosine_learning_rate(1e-3, 100)
+    assert lr(0) == pytest.approx(1e-3) and lr(50) == pytest.approx(5e-4) and lr(99) < 1e-6
+
+
+@pytest.mark.parametrize("override, message", [("features.target_steps=0", "target_steps must be >= 1"),
+                                               ("features.augment=-1", "augment must be >= 0"),
+                                               ("features.front_end=lstm", "must be one of")])
+def test_bad_features_values_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(Config, None, [override])
+
+
+def test_dtw_baseline_matches_warped_shapes_that_euclid_would_confuse():
+    # Class 0: one bump early or late (time-shifted); class 1: a dip. 1-NN DTW aligns the shifts.
+    t = np.linspace(0, 1, 40)
+
+    def clip(label, shift):
+        return ((1 if label == 0 else -1) * np.exp(-((t - 0.3 - shift) ** 2) / 0.005))[:, None]
+
+    def split(shifts):
+        labels = np.arange(len(shifts)) % 2
+        return Split(np.stack([clip(y, s) for y, s in zip(labels, shifts)]).astype(np.float32), labels, [])
+
+    data = VideoData(split([0.0, 0.0]), split([0.4, 0.4]), split([0.2, 0.25, 0.1, 0.35]), ["bump", "dip"], "x",
+                     "features")
+    assert dtw_1nn_baseline(data, [])["accuracy"] == 1.0
+
+
+def test_simulated_set_is_order_dependent_and_loads(tmp_path):
+    path = simulate.write_npz(tmp_path / "sim.npz", train=8, val=2, test=4, steps=60, channels=3, stride=3)
+    data = load_features(DataConfig(source="features", path=str(path)), seed=0)
+    assert data.train.inputs.shape == (8, 20, 3) and (len(data.val), len(data.test)) == (2, 4)
+    assert data.class_names == ["draw", "point"]
+    features, labels = simulate.simulate_features(200, steps=150, seed=1)
+    draw, point = features[labels == "draw", :, 0], features[labels == "point", :, 0]
+    assert abs(draw.mean() - point.mean()) < 0.1  # the mean level does not tell them apart...
+    assert draw.min(axis=1).mean() < point.min(axis=1).mean() - 0.05  # ...the dips below rest do
+
+
+def test_a_file_without_val_gets_one_held_out_from_train(tmp_path):
+    path = tmp_path / "uea.npz"
+    np.savez(path, features=raw_features(clips=20), labels=np.arange(20) % 2, split=["train"] * 14 + ["test"] * 6)
+    data = load_features(DataConfig(source="features", path=str(path), val_fraction=0.15), seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (12, 2, 6)
+
+
+@pytest.mark.slow
+def test_features_run_reports_plan_baselines_and_gradients(tmp_path):
+    path = simulate.write_npz(tmp_path / "sim.npz", train=16, val=4, test=8, steps=60)
+    overrides = [f"data.path={path}", "data.source=features", "data.reversal_pairs=[]", "features.updates=20",
+                 "features.rnn_units=8", f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'ex'}",
+                 "train.histogram_freq=0", "train.steps_per_execution=1"]
+    run_dir = tmp_path / "run"
+    assert train.main(["--run-dir", str(run_dir)] + [a for o in overrides for a in ("--set", o)]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["baselines"]) == {"order_blind", "dtw_1nn"}
+    plan = metrics["training"]
+    assert plan["epochs"] == plan["epochs_run"] == 10 and plan["batch_size"] == 8 and plan["front_end_stride"] == 1
+    assert 1 <= plan["kept_epoch"] <= 10 and plan["selection"] == "train_loss"
+    assert plan["vanishing_gradient"]["at_start"]["steps"] == 60 and plan["vanishing_gradient"]["at_end"]["last_step"] > 0
+    # The export takes raw, unscaled features and gives what the model gives.
+    import tensorflow as tf
+
+    served = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
+    raw = np.load(path)["features"][:2]
+    assert served(features=tf.constant(raw))["probabilities"].shape == (2, 2)
