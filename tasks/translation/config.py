@@ -93,6 +93,9 @@ class ModelConfig:
         for value in (self.length_penalty, *self.length_penalty_candidates):
             if value is not None and not 0 <= value <= 3:
                 raise ValueError(f"length_penalty and its candidates must be in [0, 3], got {value}")
+        if self.bidirectional and self.cell == "simple" and self.rnn_implementation != "cell":
+            raise ValueError(f"bidirectional needs rnn_implementation 'cell' (keras.layers.Bidirectional wraps "
+                             f"keras.layers.RNN, not the fast layer), got {self.rnn_implementation!r}")
         if not self.length_penalty_candidates:
             raise ValueError("length_penalty_candidates must hold at least one value")
 

@@ -45,7 +45,8 @@ def corpus_scores(hypotheses: list[str], references: list[list[str]] | list[str]
     streams = [[normalize_for_scoring(refs[k]) if k < len(refs) else None for refs in references]
                for k in range(max(map(len, references)))]  # sacrebleu: None = this sentence has fewer
     hypotheses_normalized = [normalize_for_scoring(h) for h in hypotheses]
-    return {"bleu": sacrebleu.corpus_bleu(hypotheses_normalized, streams).score,
+    # force: the text is tokenized on purpose (the protocol), which sacrebleu would otherwise warn about.
+    return {"bleu": sacrebleu.corpus_bleu(hypotheses_normalized, streams, force=True).score,
             "chrf": sacrebleu.corpus_chrf(hypotheses_normalized, streams).score,
             "exact_match": float(np.mean([normalize_for_scoring(h) in map(normalize_for_scoring, refs)
                                           for h, refs in zip(hypotheses, references)]))}
