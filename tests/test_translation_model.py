@@ -170,3 +170,16 @@ def test_unknown_words_are_copied_from_the_attended_source_word():
     plain.get_layer("logits").bias.assign(model.get_layer("logits").bias)
     plain_translator = Translator(plain, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, 4)
     assert translate_all(plain_translator.greedy, [text])[0] == ["[UNK] [UNK] [UNK] [UNK]"]
+
+
+def test_length_penalty_is_tuned_on_validation_without_retracing(translator):
+    from tasks.translation.evaluate import tune_length_penalty
+
+    before = translator.beam.experimental_get_tracing_count()
+    tuning = tune_length_penalty(translator, ENGLISH, VIETNAMESE, 3, (0.0, 1.0, 2.0))
+    assert set(tuning["validation_bleu_beam"]) == {0.0, 1.0, 2.0}
+    best = max(tuning["validation_bleu_beam"].values())
+    assert tuning["validation_bleu_beam"][tuning["chosen"]] == best
+    assert float(translator.length_penalty.numpy()) == tuning["chosen"]
+    assert translator.beam.experimental_get_tracing_count() <= max(before, 1)  # a variable, not a constant
+    translator.length_penalty.assign(0.0)
