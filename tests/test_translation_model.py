@@ -25,13 +25,14 @@ def _source(rows, width=None):
     return tf.constant([row + [PAD_ID] * (width - len(row)) for row in rows], tf.int32)
 
 
-@pytest.fixture(scope="module", params=[("luong", "fast"), ("none", "fast"), ("luong", "cell")])
+@pytest.fixture(scope="module", params=[("luong", "fast", "simple", False), ("none", "cell", "simple", True),
+                                        ("luong", "cell", "simple", True), ("luong", "cell", "gru", True)])
 def untrained(request):
-    """A randomly initialised model: its decoders must be exact whatever the weights (fast layer or cell)."""
+    """A randomly initialised model: its decoders must be exact whatever the weights (layer, cell, encoder)."""
     keras.utils.set_random_seed(1)
-    attention, implementation = request.param
+    attention, implementation, cell, bidirectional = request.param
     config = ModelConfig(units=16, embedding_dim=8, attention=attention, dropout=0.0,
-                         rnn_implementation=implementation)
+                         rnn_implementation=implementation, cell=cell, bidirectional=bidirectional)
     model = build_model(config, source_vocab_size=30, target_vocab_size=12)
     rng = np.random.default_rng(0)
     source = _source([list(rng.integers(4, 30, size=n)) for n in (5, 3, 7, 1, 6)])
@@ -39,15 +40,34 @@ def untrained(request):
 
 
 def test_training_model_shapes_and_layer_names():
-    model = build_model(ModelConfig(units=16, embedding_dim=8), 30, 12)
+    model = build_model(ModelConfig(units=16, embedding_dim=8, bidirectional=False), 30, 12)
     logits = model({"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5, 0], [2, 6, 0, 0]])})
     assert logits.shape == (2, 4, 12)
     assert {"encoder", "decoder", "attention", "attentional", "logits"} <= {layer.name for layer in model.layers}
-    fast_model = build_model(ModelConfig(units=16, embedding_dim=8, rnn_implementation="fast"), 30, 12)
+    fast_model = build_model(ModelConfig(units=16, embedding_dim=8, rnn_implementation="fast", bidirectional=False),
+                             30, 12)
     for name in ("encoder", "decoder"):  # the cell by default (faster for this task); the fast layer on request
         assert model.get_layer(name).cell.__class__.__name__ == "SimpleRNNCell"
         assert fast_model.get_layer(name).__class__.__name__ == "SimpleRNN"
     assert "attention" not in {layer.name for layer in build_model(ModelConfig(attention="none"), 30, 12).layers}
+
+
+def test_bidirectional_encoder_and_gru_reference():
+    model = build_model(ModelConfig(units=16, embedding_dim=8), 30, 12)  # bidirectional by default
+    encoder = model.get_layer("encoder")
+    assert isinstance(encoder, keras.layers.Bidirectional) and model.get_layer("bridge").units == 16
+    assert encoder.forward_layer.cell.__class__.__name__ == "SimpleRNNCell"
+    assert model.get_layer("attention").key_projection.kernel.shape == (32, 16)  # W_a maps [fwd; bwd] to H
+    one_way = build_model(ModelConfig(units=16, embedding_dim=8, bidirectional=False), 30, 12)
+    assert "bridge" not in {layer.name for layer in one_way.layers}
+    gru = build_model(ModelConfig(units=16, embedding_dim=8, bidirectional=False), 30, 12, cell="gru")
+    assert isinstance(gru.get_layer("encoder"), keras.layers.GRU) and isinstance(gru.get_layer("decoder"),
+                                                                                keras.layers.GRU)
+    assert gru.name == "translation_gru"
+    with pytest.raises(ValueError, match="bidirectional needs rnn_implementation 'cell'"):
+        ModelConfig(rnn_implementation="fast")
+    with pytest.raises(ValueError, match="cell must be"):
+        build_model(ModelConfig(units=16, embedding_dim=8), 30, 12, cell="lstm")
 
 
 def test_attention_ignores_padding():
@@ -118,7 +138,8 @@ def test_translator_handles_nfd_case_and_empty_input(translator):
     beam = lambda text: translator.beam(text, tf.constant(3))  # noqa: E731  (`translate` is beam with width 3)
     for method in (translator.greedy, beam):
         translations, scores = translate_all(method, texts)
-        assert translations[0] == translations[1] and scores[0] == pytest.approx(scores[1])
+        # Equal up to case: a copied unknown word keeps the case it was written in ("LOVE").
+        assert translations[0].lower() == translations[1].lower() and scores[0] == pytest.approx(scores[1])
         assert translations[2:4] == ["", ""] and scores[2:4] == [0.0, 0.0]
         assert np.isfinite(scores[4]) and scores[4] < 0  # unknown words read as [UNK]: still a translation
     wide = translate_all(translator.beam, texts, beam_width=tf.constant(1000))
@@ -149,3 +170,16 @@ def test_unknown_words_are_copied_from_the_attended_source_word():
     plain.get_layer("logits").bias.assign(model.get_layer("logits").bias)
     plain_translator = Translator(plain, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, 4)
     assert translate_all(plain_translator.greedy, [text])[0] == ["[UNK] [UNK] [UNK] [UNK]"]
+
+
+def test_length_penalty_is_tuned_on_validation_without_retracing(translator):
+    from tasks.translation.evaluate import tune_length_penalty
+
+    before = translator.beam.experimental_get_tracing_count()
+    tuning = tune_length_penalty(translator, ENGLISH, VIETNAMESE, 3, (0.0, 1.0, 2.0))
+    assert set(tuning["validation_bleu_beam"]) == {0.0, 1.0, 2.0}
+    best = max(tuning["validation_bleu_beam"].values())
+    assert tuning["validation_bleu_beam"][tuning["chosen"]] == best
+    assert float(translator.length_penalty.numpy()) == tuning["chosen"]
+    assert translator.beam.experimental_get_tracing_count() <= max(before, 1)  # a variable, not a constant
+    translator.length_penalty.assign(0.0)

@@ -19,6 +19,7 @@ def tiny_args(root: Path) -> list[str]:
         "data.builtin_dir": root / "data", "data.builtin_train_pairs": 300, "data.builtin_val_pairs": 40,
         "data.builtin_test_pairs": 40, "model.units": 24, "model.embedding_dim": 16, "model.beam_width": 2,
         "model.max_decode_length": 20, "train.epochs": 2, "train.batch_size": 64, "train.sample_translations": 2,
+        "model.length_penalty_candidates": "[0.0]",  # beam then ranks by plain log p, comparable with greedy's
         "train.runs_dir": root / "runs", "train.export_dir": root / "exports", "train.verbose": 0,
     }
     return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
@@ -52,6 +53,17 @@ def test_metrics_json_has_the_contract_keys(trained):
     assert metrics["split_sizes"] == {"train": 300, "validation": 40, "test": 40}
     assert metrics["lesson_example"]["english"] == "I love Vietnam"
     assert Path(metrics["export"]).name == "1" and metrics["train_seconds"] > 0
+    tuning = metrics["length_penalty_tuning"]["model"]  # the beam's length penalty, chosen on validation
+    assert tuning["chosen"] == 0.0 and list(tuning["validation_bleu_beam"]) == ["0.0"]
+    assert metrics["test"]["length_penalty"] == pytest.approx(tuning["chosen"])
+    assert set(metrics["baselines"]) == {"no_attention"}  # builtin data: no GRU reference by default
+
+
+@pytest.mark.slow
+def test_checkpoints_follow_validation_bleu(trained):
+    _, run_dir, _ = trained
+    history = (run_dir / "history.csv").read_text(encoding="utf-8").splitlines()
+    assert "val_bleu" in history[0].split(",") and len(history) == 3  # header + 2 epochs, a BLEU each
 
 
 @pytest.mark.slow
@@ -104,6 +116,26 @@ def test_predict_prints_translations_from_the_export(trained, capsys, tmp_path):
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["text"] for line in lines] == ["I love Vietnam", "Do you like cats?"]
     assert lines[0]["translation"] == metrics["lesson_example"]["greedy"] and lines[0]["log_probability"] < 0
+
+
+@pytest.mark.slow
+def test_user_pairs_train_the_gru_reference_and_score_repeated_lines_as_references(tmp_path):
+    pairs = [("I love Vietnam.", "Tôi yêu Việt Nam."), ("I love cats.", "Tôi yêu mèo."),
+             ("You love dogs.", "Bạn yêu chó."), ("We eat rice.", "Chúng tôi ăn cơm.")] * 15
+    train_file, test_file = tmp_path / "train.tsv", tmp_path / "test.tsv"
+    train_file.write_text("".join(f"{e} {i}\t{v} {i}\n" for i, (e, v) in enumerate(pairs)), encoding="utf-8")
+    test_file.write_text("I love Vietnam.\tTôi yêu Việt Nam.\nI love Vietnam.\tTôi thương Việt Nam.\n"
+                         "We eat rice.\tChúng tôi ăn cơm.\n", encoding="utf-8")
+    args = tiny_args(tmp_path)[:-2] + ["--set", "train.verbose=0", "--set", "train.epochs=1",
+                                       "--set", "data.source=tsv", "--set", f"data.path={train_file}",
+                                       "--set", f"data.test_path={test_file}"]
+    assert train.main(args) == 0
+    (run_dir,) = (tmp_path / "runs" / "translation").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics["baselines"]) == {"gru"} and (run_dir / "gru" / "checkpoints" / "best.weights.h5").exists()
+    assert metrics["test"]["sentences"] == metrics["baselines"]["gru"]["sentences"] == 2  # 3 lines, 2 sentences
+    assert [sample["english"] for sample in metrics["samples"]] == ["I love Vietnam.", "I love Vietnam.",
+                                                                    "We eat rice."]
 
 
 def test_predict_and_train_errors_are_one_line(tmp_path, capsys):

@@ -66,11 +66,13 @@ def _previous_best(history_csv, monitor: str, mode: str):
 
 
 def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_weight=None, callbacks=(),
-        monitor: str = "val_loss", mode: str = "min") -> FitResult:
+        monitor: str = "val_loss", mode: str = "min", metric_callbacks=()) -> FitResult:
     """Trains with TensorBoard, best and backup checkpoints, early stopping and NaN guard; restores the best weights.
 
     `num_examples` is the size of the training split (for examples/second). A killed run restarted with
     the same command continues from its last finished epoch (BackupAndRestore in run.checkpoint_dir).
+    `metric_callbacks` add values to each epoch's logs in `on_epoch_end` (e.g. a validation BLEU to
+    monitor); they run before the standard callbacks, which read those logs.
     """
     cfg = run.config.train
     run.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -104,7 +106,7 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
         standard.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
                                                       patience=cfg.early_stopping_patience))
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, class_weight=class_weight,
-                        callbacks=standard + list(callbacks), verbose=cfg.verbose,
+                        callbacks=list(metric_callbacks) + standard + list(callbacks), verbose=cfg.verbose,
                         shuffle=False)  # datasets arrive shuffled by their loaders, seeded
     if best_path.exists():
         model.load_weights(str(best_path))

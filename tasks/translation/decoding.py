@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from tasks.common.layers import step_function
+from tasks.translation.model import encode
 from tasks.translation.tokens import END_ID, PAD_ID, START_ID
 
 NEG_INF = -1e9  # finite, so that sums of "impossible" scores never produce NaN
@@ -28,6 +29,7 @@ class StepDecoder:
         layer_names = {layer.name for layer in model.layers}
         self.source_embedding = model.get_layer("source_embedding")
         self.encoder = model.get_layer("encoder")
+        self.bridge = model.get_layer("bridge") if "bridge" in layer_names else None  # bidirectional encoder
         self.target_embedding = model.get_layer("target_embedding")
         self.decoder_step = step_function(model.get_layer("decoder"))  # (x_t, s_{t-1}) -> s_t
         self.attention = model.get_layer("attention") if "attention" in layer_names else None
@@ -40,7 +42,7 @@ class StepDecoder:
     def encode(self, source_ids: tf.Tensor):
         """(B, S) ids -> encoder states (B, S, H), last state (B, H), source mask (B, S)."""
         mask = tf.not_equal(source_ids, PAD_ID)
-        states, last = self.encoder(self.source_embedding(source_ids), mask=mask)
+        states, last = encode(self.source_embedding(source_ids), self.encoder, self.bridge, mask=mask)
         return states, last, mask
 
     def step(self, tokens: tf.Tensor, state: tf.Tensor, encoder_states: tf.Tensor, source_mask: tf.Tensor):

@@ -56,12 +56,37 @@ class LuongAttention(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def build_model(config, source_vocab_size: int, target_vocab_size: int, attention: str | None = None) -> keras.Model:
+def recurrent(config, cell: str, name: str, **options) -> keras.layers.Layer:
+    """The lesson's RNN (cell "simple") or, for the reference model, keras.layers.GRU (cell "gru")."""
+    if cell == "gru":
+        return keras.layers.GRU(config.units, name=name, **options)
+    if cell != "simple":
+        raise ValueError(f"cell must be 'simple' or 'gru', got {cell!r}")
+    return recurrent_layer(config.units, config.activation, implementation=config.rnn_implementation, name=name,
+                           **options)
+
+
+def encode(source_embedded, encoder, bridge, mask=None):
+    """Encoder states (B, S, H or 2H) and the decoder's initial state (B, H), for training and decoding alike.
+
+    A bidirectional encoder's last forward and backward states pass through `bridge`, tanh(W [s_fwd; s_bwd]),
+    to the size of the decoder's state.
+    """
+    outputs = encoder(source_embedded, mask=mask)
+    if bridge is None:
+        return outputs[0], outputs[1]
+    return outputs[0], bridge(ops.concatenate(outputs[1:], axis=-1))
+
+
+def build_model(config, source_vocab_size: int, target_vocab_size: int, attention: str | None = None,
+                cell: str | None = None) -> keras.Model:
     """Teacher-forced training model: {"source", "target_in"} ids -> next-syllable logits (B, T, V).
 
-    `attention` overrides `config.attention` ("luong" | "none"), for the attention-free baseline.
+    `attention` overrides `config.attention` ("luong" | "none"), for the attention-free baseline; `cell`
+    overrides `config.cell` ("simple" | "gru"), for the GRU reference.
     """
     attention = config.attention if attention is None else attention
+    cell = config.cell if cell is None else cell
     source = keras.Input(shape=(None,), dtype="int32", name="source")  # (B, S), 0 = padding
     target_in = keras.Input(shape=(None,), dtype="int32", name="target_in")  # (B, T), [START] first
 
@@ -69,23 +94,25 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
     x = keras.layers.Embedding(source_vocab_size, config.embedding_dim, mask_zero=True,
                                name="source_embedding")(source)  # (B, S, E)
     x = keras.layers.Dropout(config.dropout, name="source_dropout")(x)
-    encoder = recurrent_layer(config.units, config.activation, return_sequences=True, return_state=True,
-                              implementation=config.rnn_implementation, name="encoder")
-    encoder_states, last_state = encoder(x)  # (B, S, H), (B, H)
+    encoder = recurrent(config, cell, "encoder", return_sequences=True, return_state=True)
+    bridge = None
+    if config.bidirectional:
+        encoder = keras.layers.Bidirectional(encoder, merge_mode="concat", name="encoder")
+        bridge = keras.layers.Dense(config.units, activation="tanh", name="bridge")
+    encoder_states, last_state = encode(x, encoder, bridge)  # (B, S, H or 2H), (B, H)
 
     y = keras.layers.Embedding(target_vocab_size, config.embedding_dim, mask_zero=True,
                                name="target_embedding")(target_in)  # (B, T, E)
     y = keras.layers.Dropout(config.dropout, name="target_dropout")(y)
-    decoder = recurrent_layer(config.units, config.activation, return_sequences=True,
-                              implementation=config.rnn_implementation, name="decoder")
+    decoder = recurrent(config, cell, "decoder", return_sequences=True)
     hidden = decoder(y, initial_state=[last_state])  # (B, T, H); decoding.StepDecoder steps it
     if attention == "luong":
         context, _ = LuongAttention(config.units, name="attention")(hidden, encoder_states, source_mask)
-        hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H)
+        hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H or 3H)
         hidden = keras.layers.Dense(config.units, activation="tanh", name="attentional")(hidden)  # (B, T, H)
     elif attention != "none":
         raise ValueError(f"attention must be 'luong' or 'none', got {attention!r}")
     hidden = keras.layers.Dropout(config.dropout, name="output_dropout")(hidden)
     logits = keras.layers.Dense(target_vocab_size, name="logits")(hidden)  # (B, T, V)
-    name = "translation" if attention == "luong" else "translation_no_attention"
+    name = "translation" + ("" if attention == "luong" else "_no_attention") + ("_gru" if cell == "gru" else "")
     return keras.Model({"source": source, "target_in": target_in}, logits, name=name)

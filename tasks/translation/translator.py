@@ -35,7 +35,9 @@ class Translator(tf.Module):
         self.detokenizer = Detokenizer(target_vocabulary, truecasing)
         self.default_beam_width = beam_width
         self.max_length = max_length
-        self.length_penalty = length_penalty
+        # A variable, so that tuning it on the validation split (evaluate.tune_length_penalty) needs no retrace.
+        self.length_penalty = tf.Variable(float(length_penalty), trainable=False, dtype=tf.float32,
+                                          name="length_penalty")
         self._decoder = StepDecoder(model)
         # Teacher-forced attention weights (B, L, S) of a decoded output, to copy words the vocabulary lacks
         # (Luong et al., 2015, "Addressing the rare word problem"); None for an attention-free model.
