@@ -245,7 +245,7 @@ def read_reviews(path: str | os.PathLike, config: DataConfig, skips: SkipCounter
             zip(frame.index, frame[config.text_column], frame[config.rating_column], flags), start=1):
         try:
             cleaned = "" if _is_missing(text) else clean_text(str(text))
-            if not cleaned:
+            if not has_visible_text(cleaned):  # also text of only zero-width characters
                 raise ValueError(f"empty text in column {config.text_column!r}")
             rows.append((cleaned, rating_to_stars(rating, config), _order_flag(flag)))
             lines.append(line)

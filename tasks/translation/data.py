@@ -56,7 +56,7 @@ def _pairs_frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
 
 def _check_sides(path, line: int, english: str, vietnamese: str, skips: SkipCounter) -> bool:
     for side, text in zip(SIDE_NAMES, (english, vietnamese)):
-        if not text:
+        if not has_visible_text(text):  # also a side of only zero-width characters
             skips.bad(path, line, f"empty {side} side")
             return False
     return True
