@@ -105,7 +105,8 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
         shutil.rmtree(scratch, ignore_errors=True)
         return None
     _remove_stale_staging(root)
-    earlier = _version_of_run(root, run.run_dir)
+    run_dir = getattr(run, "run_dir", None)  # None: an export not tied to a run dir (tools, tests)
+    earlier = _version_of_run(root, run_dir) if run_dir is not None else None
     if earlier is not None:  # killed after the rename and before metrics.json: the rerun keeps that version
         log.info("this run was already exported to %s", earlier)
         return earlier
@@ -113,7 +114,8 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         # The run's own record goes in before the rename, so "exported" and "knows its run" happen at once.
-        assets = {**(assets or {}), RUN_ASSET: json.dumps({"run_dir": str(Path(run.run_dir).resolve())}) + "\n"}
+        if run_dir is not None:
+            assets = {**(assets or {}), RUN_ASSET: json.dumps({"run_dir": str(Path(run_dir).resolve())}) + "\n"}
         for name, text in assets.items():
             extra = staging / "assets.extra"
             extra.mkdir(exist_ok=True)

@@ -50,6 +50,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from tasks.common.errors import DataError, SkipCounter
 from tasks.common.tables import read_table, require_columns
+from tasks.common.text import has_visible_text
 from tasks.sentiment_stars import corpus
 
 log = logging.getLogger(__name__)

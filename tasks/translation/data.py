@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tasks.common.errors import DataError, SkipCounter
 from tasks.common.tables import read_text
+from tasks.common.text import has_visible_text
 from tasks.translation import grammar
 from tasks.translation.tokens import END_ID, START_ID, Vocabulary, tokenize
 
