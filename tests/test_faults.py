@@ -184,7 +184,7 @@ def test_predict_errors_are_one_line(sentiment_export, tmp_path):
     root, export = sentiment_export
     utf16 = tmp_path / "reviews.txt"
     utf16.write_text("rất tốt\n", encoding="utf-16")
-    result = predict("sentiment_stars", "--model", tmp_path, "--file", utf16)
+    result = predict("sentiment_stars", "--model", tmp_path, "rất tốt")
     assert error_line(result).startswith(f"error: {tmp_path}: no SavedModel here and no numbered versions")
     result = predict("sentiment_stars", "--model", export, "--file", utf16)
     assert error_line(result).startswith(f"error: {utf16}:1: line is not valid utf-8 (byte 0xff at offset 0)")
@@ -296,4 +296,4 @@ def test_zero_width_only_text_is_empty(tmp_path):
     reviews.write_text("text,stars\nrất tốt,5\n\u200b\u200d\u2060,4\n", encoding="utf-8")
     with pytest.raises(DataError) as error:
         sentiment_data.read_reviews(reviews, sentiment_data.DataConfig(), SkipCounter("error"))
-    assert str(error.value) == f"{reviews}:3: empty text in column 'text'"
+    assert str(error.value) == f"{reviews}:3: empty text in column 'text' (data row 2)"
