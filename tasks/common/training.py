@@ -55,6 +55,13 @@ class _EpochTimer(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.start, self.durations = time.perf_counter(), []
         self._epoch_start = self.start
+        # BackupAndRestore (earlier in the callback list) set the epoch training resumes at; a kill between
+        # its save and our record loses that epoch's time, so fill it with the mean of the known ones.
+        done = getattr(self.model, "_initial_epoch", None) if self.model is not None else None
+        if done is not None:
+            known = self.earlier[:done]
+            fill = sum(known) / len(known) if known else 0.0
+            self.earlier = known + [fill] * (done - len(known))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
