@@ -20,8 +20,9 @@ train: $(STAMP)  ## train every task on its built-in data, export each, print a 
 test: $(STAMP)  ## the whole test suite, notebooks included
 	$(PY) -m pytest -n 2 --dist loadfile
 
-tensorboard: $(STAMP)  ## serve runs/ on http://localhost:6006
-	$(VENV)/bin/tensorboard --logdir runs --bind_all
+HOST ?= localhost
+tensorboard: $(STAMP)  ## serve runs/ on http://localhost:6006; all interfaces only when asked: make tensorboard HOST=0.0.0.0
+	$(VENV)/bin/tensorboard --logdir runs --host $(HOST)
 
 gradcheck: $(STAMP)
 	$(VENV)/bin/rnn-tasks gradcheck

@@ -116,11 +116,11 @@ def test_a_data_error_leaves_no_empty_run_dir(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "reviews.csv:3: empty text" in capsys.readouterr().err
     assert not any((tmp_path / "runs" / "sentiment_stars").iterdir())  # the failed attempt's dir is gone
-    # A run dir given explicitly that already holds work is never removed.
+    # A run dir given explicitly that already holds someone's files is refused and left as it was.
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(SystemExit):
         train.main(args + ["--run-dir", str(kept)])
-    assert "reviews.csv:3: empty text" in capsys.readouterr().err
-    assert (kept / "notes.txt").exists() and (kept / "config.yaml").exists()
+    assert "is not empty and is not a run dir (no config.yaml)" in capsys.readouterr().err
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]

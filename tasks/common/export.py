@@ -5,6 +5,7 @@ TF Serving (which polls the directory) and `resolve_export` never see a half-wri
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -30,11 +31,64 @@ class KerasServingModule(tf.Module):
         self._model_variables = [v.value for v in model.variables]
 
 
+STAGING_PREFIX = ".staging-"
+
+
 def versions(root: Path) -> list[int]:
-    """Integer version directories under an export root, ascending."""
+    """Complete integer version directories (holding saved_model.pb) under an export root, ascending."""
     if not root.is_dir():
         return []
-    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+    return sorted(int(p.name) for p in root.iterdir()
+                  if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file())
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _make_readable(directory: Path) -> None:
+    """mkdtemp makes 0700 directories; give the export the mode of any directory made here (0777 & ~umask)."""
+    mode = 0o777 & ~_umask()
+    for path in [directory, *directory.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(mode)
+
+
+def _remove_stale_staging(root: Path) -> None:
+    """Deletes .staging-<pid>-* directories left by killed exports (their pid no longer runs)."""
+    for path in root.glob(f"{STAGING_PREFIX}*"):
+        pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed %s, left by a killed export", path)
+
+
+RUN_ASSET = "run.json"  # assets.extra/run.json: the run dir that produced this version
+
+
+def _version_of_run(root: Path, run_dir) -> Path | None:
+    wanted = str(Path(run_dir).resolve())
+    for version in versions(root):
+        record = root / str(version) / "assets.extra" / RUN_ASSET
+        try:
+            if json.loads(record.read_text(encoding="utf-8")).get("run_dir") == wanted:
+                return root / str(version)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | None = None) -> Path | None:
@@ -50,13 +104,23 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
         tf.saved_model.save(module, str(scratch), signatures=signatures)
         shutil.rmtree(scratch, ignore_errors=True)
         return None
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    _remove_stale_staging(root)
+    run_dir = getattr(run, "run_dir", None)  # None: an export not tied to a run dir (tools, tests)
+    earlier = _version_of_run(root, run_dir) if run_dir is not None else None
+    if earlier is not None:  # killed after the rename and before metrics.json: the rerun keeps that version
+        log.info("this run was already exported to %s", earlier)
+        return earlier
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
-        for name, text in (assets or {}).items():
+        # The run's own record goes in before the rename, so "exported" and "knows its run" happen at once.
+        if run_dir is not None:
+            assets = {**(assets or {}), RUN_ASSET: json.dumps({"run_dir": str(Path(run_dir).resolve())}) + "\n"}
+        for name, text in assets.items():
             extra = staging / "assets.extra"
             extra.mkdir(exist_ok=True)
             (extra / name).write_text(text, encoding="utf-8")
+        _make_readable(staging)
         while True:
             taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]  # files too: never rename onto one
             target = root / str(max(taken, default=0) + 1)
@@ -78,8 +142,8 @@ def resolve_export(path: str | os.PathLike) -> Path:
     path = Path(path)
     if (path / "saved_model.pb").exists():
         return path
-    found = versions(path)
+    found = versions(path)  # complete versions only: a numbered directory without saved_model.pb is skipped
     if not found:
-        raise FileNotFoundError(f"{path}: no SavedModel here and no numbered versions under it; "
-                                "train first (make train) or pass --model exports/<task>/<version>")
+        raise FileNotFoundError(f"{path}: no SavedModel here and no numbered versions with a saved_model.pb under "
+                                "it; train first (make train) or pass --model exports/<task>/<version>")
     return path / str(found[-1])

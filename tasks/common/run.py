@@ -81,13 +81,67 @@ def _chief_and_worker_id(strategy) -> tuple[bool, str | None]:
     return is_chief, f"{task_type}-{task_id}"
 
 
+class RunDirError(ValueError):
+    """The run dir cannot be used: another live process owns it, it holds a finished run or foreign files."""
+
+
+LOCK_NAME = ".lock"  # run_dir/.lock holds the pid of the one process that writes the run dir
+
+
+def _lock_owner(run_dir: Path) -> int | None:
+    """Pid of the live process holding run_dir's lock, else None (no lock, or a stale one from a dead process)."""
+    from tasks.common.export import pid_alive
+
+    try:
+        pid = int((run_dir / LOCK_NAME).read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if pid != os.getpid() and pid_alive(pid) else None
+
+
+def acquire_run_dir(run_dir: Path) -> None:
+    """Makes this process the run dir's only writer: a lock file with its pid, released at exit.
+
+    A lock left by a dead process (SIGKILL) is taken over, so the same command resumes after a kill; a lock
+    of a live process is a RunDirError naming it, so two processes never write one checkpoints/.
+    """
+    import atexit
+
+    lock = run_dir / LOCK_NAME
+    for _ in range(2):
+        owner = _lock_owner(run_dir)
+        if owner is not None:
+            raise RunDirError(f"{run_dir} is in use by process {owner} (its {LOCK_NAME}); wait for it to finish "
+                              "or choose another --run-dir")
+        lock.unlink(missing_ok=True)  # stale or ours
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:  # another process took it over between our check and now; check again
+            continue
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()}\n")
+        atexit.register(release_run_dir, run_dir)
+        return
+    raise RunDirError(f"{run_dir} is in use by process {_lock_owner(run_dir)}; choose another --run-dir")
+
+
+def release_run_dir(run_dir: Path) -> None:
+    """Removes run_dir's lock if this process holds it."""
+    lock = run_dir / LOCK_NAME
+    try:
+        if int(lock.read_text(encoding="utf-8").split()[0]) == os.getpid():
+            lock.unlink()
+    except (OSError, ValueError, IndexError):
+        pass
+
+
 def _find_resumable(task_root: Path, resolved: dict) -> Path | None:
-    """Newest run dir with the same config and no metrics.json: a run that was interrupted."""
+    """Newest run dir with the same config, no metrics.json and no live owner: a run that was interrupted."""
     if not task_root.is_dir():
         return None
     for candidate in sorted((p for p in task_root.iterdir() if p.is_dir()), reverse=True):
         config_file = candidate / "config.yaml"
-        if (candidate / "metrics.json").exists() or not config_file.exists():
+        if (candidate / "metrics.json").exists() or not config_file.exists() or _lock_owner(candidate):
             continue
         if yaml.safe_load(config_file.read_text(encoding="utf-8")) == resolved:
             return candidate
@@ -106,24 +160,31 @@ def _new_run_dir(task_root: Path) -> Path:
     raise RuntimeError(f"cannot create a new run dir under {task_root}")
 
 
-def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool) -> tuple[Path, bool]:
+def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool) -> tuple[Path, bool, bool]:
+    """(run dir, resumed, created by this process)."""
     resolved = config_to_dict(config)
     if explicit:
         run_dir = Path(explicit)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunDirError(f"--run-dir {run_dir} is a file, not a directory")
         if (run_dir / "metrics.json").exists():
-            raise ValueError(f"{run_dir} holds a finished run (metrics.json exists); choose another --run-dir")
+            raise RunDirError(f"{run_dir} holds a finished run (metrics.json exists); choose another --run-dir")
         saved = run_dir / "config.yaml"
+        if run_dir.is_dir() and not saved.exists() and any(run_dir.iterdir()):
+            # Someone else's files: appending to their history.csv or reading their val_accuracy is wrong.
+            raise RunDirError(f"--run-dir {run_dir} is not empty and is not a run dir (no config.yaml); "
+                              "choose a new or empty directory")
         if saved.exists() and yaml.safe_load(saved.read_text(encoding="utf-8")) != resolved:
-            raise ValueError(f"{run_dir} holds a run with a different config ({saved}); "
-                             "choose another --run-dir or rerun with the same config to resume")
-        return run_dir, saved.exists()
+            raise RunDirError(f"{run_dir} holds a run with a different config ({saved}); "
+                              "choose another --run-dir or rerun with the same config to resume")
+        return run_dir, saved.exists(), not run_dir.exists()
     if multi_worker:  # workers must agree on one directory; timestamps taken on each may differ
-        raise ValueError("--strategy multi_worker needs an explicit --run-dir shared by all workers")
+        raise RunDirError("--strategy multi_worker needs an explicit --run-dir shared by all workers")
     task_root = Path(config.train.runs_dir) / task
     previous = _find_resumable(task_root, resolved)
     if previous is not None:
-        return previous, True
-    return _new_run_dir(task_root), False
+        return previous, True, False
+    return _new_run_dir(task_root), False, True
 
 
 def start_run(task: str, config_cls, argv=None, description: str | None = None) -> Run:
@@ -137,12 +198,13 @@ def start_run(task: str, config_cls, argv=None, description: str | None = None) 
 
     keras.utils.set_random_seed(config.train.seed)
     is_chief, worker_id = _chief_and_worker_id(strategy)
-    run_dir, resumed = _choose_run_dir(task, config, args.run_dir, config.train.strategy == "multi_worker")
+    run_dir, resumed, created = _choose_run_dir(task, config, args.run_dir, config.train.strategy == "multi_worker")
     worker_dir = run_dir if is_chief else run_dir / "workers" / worker_id
-    if is_chief and not (run_dir.exists() and any(run_dir.iterdir())):
+    if is_chief and created:  # only a directory this process made may be removed again
         _created_run_dirs.append(run_dir)
     worker_dir.mkdir(parents=True, exist_ok=True)
     if is_chief:
+        acquire_run_dir(run_dir)
         save_config(config, run_dir / "config.yaml")
     log.info("%s run dir %s (%s)", "resuming" if resumed else "starting", run_dir, task)
     return Run(task=task, config=config, run_dir=run_dir, strategy=strategy, is_chief=is_chief,
@@ -153,6 +215,7 @@ def _remove_unused_run_dirs() -> None:
     """Deletes run dirs this process created that still hold only config.yaml and empty folders."""
     while _created_run_dirs:
         run_dir = _created_run_dirs.pop()
+        release_run_dir(run_dir)
         files = [p for p in run_dir.rglob("*") if not p.is_dir()] if run_dir.is_dir() else None
         if files is not None and all(p == run_dir / "config.yaml" for p in files):
             shutil.rmtree(run_dir)

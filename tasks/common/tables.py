@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,11 +18,21 @@ import pandas as pd
 from tasks.common.errors import DataError
 
 READERS = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
+# Python's csv module refuses fields over 131,072 characters by default; pandas reads them, so the line
+# counter must too (a long review is data, not an error).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:
     """Decodes a whole file, naming the line of the first undecodable byte."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, None, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, None, "is a directory, not a file") from None
+    except OSError as error:
+        raise DataError(path, None, f"cannot read: {error.strerror or error}") from None
     try:
         return data.decode("utf-8-sig" if encoding.lower().replace("_", "-") == "utf-8" else encoding)
     except UnicodeDecodeError as error:
@@ -41,6 +52,16 @@ def _record_lines(text: str, delimiter: str) -> list[int]:
     return starts
 
 
+def _check_header(path: Path, text: str, delimiter: str, line: int) -> None:
+    """A repeated column name is an error: pandas would rename the copy ("text.1") and read the first silently."""
+    header = next(csv.reader(io.StringIO(text.split("\n", line - 1)[-1]), delimiter=delimiter), [])
+    seen = set()
+    for name in header:
+        if name.strip() in seen:
+            raise DataError(path, line, f"column {name.strip()!r} appears more than once in the header")
+        seen.add(name.strip())
+
+
 def _read_delimited(path: Path, text: str, delimiter: str, **kwargs) -> pd.DataFrame:
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, **kwargs)
@@ -48,6 +69,7 @@ def _read_delimited(path: Path, text: str, delimiter: str, **kwargs) -> pd.DataF
         raise DataError(path, None, f"cannot parse as {'TSV' if delimiter == chr(9) else 'CSV'}: {error}") from None
     lines = _record_lines(text, delimiter)
     if kwargs.get("header", "infer") is not None:
+        _check_header(path, text, delimiter, lines[0] if lines else 1)
         lines = lines[1:]
     if len(lines) == len(frame):
         frame.index = pd.Index(lines, name="line")

@@ -48,14 +48,16 @@ _MAX_MARKS = 3  # rounds of composition; precomposed Latin letters carry at most
 def _compose_once(codes: tf.RaggedTensor) -> tf.RaggedTensor:
     """Merges each (letter, following mark) pair found in the table into one code point."""
     values, row_ids = codes.values, codes.value_rowids()
-    nxt = tf.concat([values[1:], [0]], axis=0)
-    same_row = tf.concat([tf.equal(row_ids[1:], row_ids[:-1]), [False]], axis=0)
+    # A sentinel after the last code point keeps every vector the length of `values`, also when a batch
+    # holds no code point at all (all-empty strings): concatenating [0] to an empty slice would not.
+    nxt = tf.concat([values, [0]], axis=0)[1:]
+    same_row = tf.equal(tf.concat([row_ids, [-1]], axis=0)[1:], row_ids)
     keys = tf.bitwise.left_shift(tf.cast(values, tf.int64), _KEY_SHIFT) | tf.cast(nxt, tf.int64)
     keys_table = tf.constant(_KEYS)
     index = tf.minimum(tf.searchsorted(keys_table, keys), len(_KEYS) - 1)
     found = tf.logical_and(same_row, tf.equal(tf.gather(keys_table, index), keys))
     merged = tf.where(found, tf.gather(tf.constant(_VALUES), index), values)
-    absorbed = tf.concat([[False], found[:-1]], axis=0)  # the mark now lives in the letter before it
+    absorbed = tf.concat([[False], found], axis=0)[:-1]  # the mark now lives in the letter before it
     keep = tf.logical_not(absorbed)
     return tf.RaggedTensor.from_value_rowids(
         tf.boolean_mask(merged, keep), tf.boolean_mask(row_ids, keep), nrows=codes.nrows())
@@ -69,6 +71,12 @@ def normalize_nfc(text: tf.Tensor) -> tf.Tensor:
     for _ in range(_MAX_MARKS):
         codes = _compose_once(codes)
     return tf.reshape(tf.strings.unicode_encode(codes, "UTF-8"), tf.shape(text))
+
+
+def has_visible_text(text: str) -> bool:
+    """False for text made only of spaces, control and format characters (zero-width space U+200B, joiner
+    U+200D, word joiner U+2060, BOM): such a "review" or "sentence" is empty to a reader and to the tokenizer."""
+    return any(unicodedata.category(char)[0] not in "ZC" for char in text)
 
 
 # A token is a run of letters, digits and combining marks; anything else visible (punctuation, emoji,

@@ -34,24 +34,50 @@ def compile_model(model: keras.Model, train_config, loss, metrics=(), **kwargs) 
 @dataclasses.dataclass
 class FitResult:
     history: dict  # metric name -> list of per-epoch values, this process's epochs only
-    train_seconds: float  # wall time of model.fit in this process
+    train_seconds: float  # seconds of finished epochs over the whole run, across resumes
     examples_per_second: float  # training examples per second, median over epochs after the first
-    epoch_end_seconds: list  # seconds since fit began at the end of each epoch, for time-to-quality
+    epoch_end_seconds: list  # run's training seconds at the end of each epoch in `history`, for time-to-quality
     epochs_run: int
 
 
 class _EpochTimer(keras.callbacks.Callback):
+    """Seconds per finished epoch, kept in `record` (a JSON list) so a resumed run counts the killed process's
+    epochs too: epochs_run and train_seconds then cover the whole run, not only the last process."""
+
+    def __init__(self, record):
+        super().__init__()
+        self.record = record
+        try:
+            self.earlier = [float(x) for x in json.loads(record.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, TypeError):
+            self.earlier = []
+
     def on_train_begin(self, logs=None):
-        self.start, self.ends, self.durations = time.perf_counter(), [], []
+        self.start, self.durations = time.perf_counter(), []
         self._epoch_start = self.start
+        # BackupAndRestore (earlier in the callback list) set the epoch training resumes at; a kill between
+        # its save and our record loses that epoch's time, so fill it with the mean of the known ones.
+        done = getattr(self.model, "_initial_epoch", None) if self.model is not None else None
+        if done is not None:
+            known = self.earlier[:done]
+            fill = sum(known) / len(known) if known else 0.0
+            self.earlier = known + [fill] * (done - len(known))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.perf_counter()
-        self.durations.append(now - self._epoch_start)
-        self.ends.append(now - self.start)
+        self.durations.append(time.perf_counter() - self._epoch_start)
+        self.record.write_text(json.dumps(self.earlier + self.durations), encoding="utf-8")
+
+    @property
+    def ends(self) -> list[float]:
+        """Training seconds at the end of each epoch of the whole run (this process's and earlier ones)."""
+        total, ends = 0.0, []
+        for seconds in self.earlier + self.durations:
+            total += seconds
+            ends.append(total)
+        return ends
 
 
 def _previous_best(history_csv, monitor: str, mode: str):
@@ -85,7 +111,7 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
         log.info("training of this run already finished (%s); loading its best weights", done_marker)
         model.load_weights(str(best_path))
         return FitResult(**json.loads(done_marker.read_text(encoding="utf-8")))
-    timer = _EpochTimer()
+    timer = _EpochTimer(run.checkpoint_dir / "epoch_seconds.json")
     if cfg.strategy != "default":
         from tasks.common import distribute  # Keras internals patched only when a strategy needs them
 
@@ -118,6 +144,7 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
     result = FitResult(history={k: [float(v) for v in vs] for k, vs in history.history.items()},
                        train_seconds=train_seconds,
                        examples_per_second=num_examples / median if median else float("nan"),
-                       epoch_end_seconds=list(timer.ends), epochs_run=len(timer.ends))
+                       epoch_end_seconds=timer.ends[len(timer.earlier):],  # aligned with this process's history
+                       epochs_run=len(timer.ends))
     done_marker.write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
     return result

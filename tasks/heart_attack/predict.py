@@ -32,8 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from tasks.common.errors import DataError
-from tasks.common.export import resolve_export
-from tasks.common.predict import print_json_lines
+from tasks.common.predict import open_export, print_json_lines
 from tasks.common.run import main_guard
 from tasks.common.tables import iter_json_lines, read_text
 from tasks.heart_attack import data
@@ -60,8 +59,16 @@ def read_exams_lines(text: str, path: str, n_features: int) -> tuple[np.ndarray,
             if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in visit):
                 raise DataError(path, number, f"visit {index}: values must be numbers or null, "
                                               f"got {json.dumps(visit)}")
-        patients.append((number, np.array([[np.nan if v is None else v for v in visit] for visit in visits],
-                                          dtype=np.float32)))
+        with np.errstate(over="ignore"):
+            values = np.array([[np.nan if v is None else v for v in visit] for visit in visits], dtype=np.float32)
+        infinite = np.isinf(values)  # Infinity in the JSON, or a number beyond float32 such as 1e300
+        if infinite.any():
+            visit, feature = (int(i) for i in np.argwhere(infinite)[0])
+            raise DataError(path, number, f"visit {visit + 1}: value {visits[visit][feature]!r} is not a finite "
+                                          "float32 number")
+        if np.isnan(values).all():
+            raise DataError(path, number, "the patient has no measured value (every value is null)")
+        patients.append((number, values))
     if not patients:
         raise DataError(path, None, "no patients")
     longest = max(len(visits) for _, visits in patients)
@@ -83,8 +90,7 @@ def main(argv=None):
     parser.add_argument("--on-bad-row", choices=["error", "skip"], default="error",
                         help="--csv: stop at a bad row, or skip it and count it")
     args = parser.parse_args(argv)
-    directory = resolve_export(args.model)
-    loaded = tf.saved_model.load(str(directory))
+    loaded, directory = open_export(args.model, inputs={"exams"}, outputs={"risk"}, signatures=("feature_names",))
     names = [name.decode() for name in loaded.signatures["feature_names"]()["feature_names"].numpy()]
     spec = json.loads((directory / "assets.extra" / "input_spec.json").read_text(encoding="utf-8"))
     if args.features:
@@ -105,9 +111,15 @@ def main(argv=None):
         text = sys.stdin.read() if args.exams == "-" else read_text(args.exams)
         lines, exams = read_exams_lines(text, args.exams, len(names))
         keys = [{"line": int(number)} for number in lines]
-    risk = loaded.signatures["serving_default"](exams=tf.constant(exams))["risk"].numpy()
     measured = len(names) - (names[-1] == data.GAP_FEATURE)  # a visit with only a gap value is absent
     visits = (~np.isnan(exams[..., :measured])).any(axis=-1).sum(axis=1)
+    if not visits.all():  # a risk computed from nothing would look like a real one
+        key = keys[int(np.argmin(visits))]
+        who = f"patient {key['patient_id']}" if "patient_id" in key else "the patient"
+        raise DataError(args.csv or args.exams, key.get("line"), f"{who} has no measured value")
+    if not np.isfinite(exams[~np.isnan(exams)]).all():
+        raise DataError(args.csv or args.exams, None, "a value is not a finite float32 number")
+    risk = loaded.signatures["serving_default"](exams=tf.constant(exams))["risk"].numpy()
     print_json_lines({**key, "risk": round(float(r), 6), "visits": int(v)} for key, r, v in zip(keys, risk, visits))
     return 0
 

@@ -50,6 +50,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from tasks.common.errors import DataError, SkipCounter
 from tasks.common.tables import read_table, require_columns
+from tasks.common.text import has_visible_text
 from tasks.sentiment_stars import corpus
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ def read_reviews(path: str | os.PathLike, config: DataConfig, skips: SkipCounter
             zip(frame.index, frame[config.text_column], frame[config.rating_column], flags), start=1):
         try:
             cleaned = "" if _is_missing(text) else clean_text(str(text))
-            if not cleaned:
+            if not has_visible_text(cleaned):  # also text of only zero-width characters
                 raise ValueError(f"empty text in column {config.text_column!r}")
             rows.append((cleaned, rating_to_stars(rating, config), _order_flag(flag)))
             lines.append(line)

@@ -13,9 +13,11 @@ import sys
 import tensorflow as tf
 
 from tasks.common.predict import load_export, print_json_lines
+from tasks.common.run import main_guard
 from tasks.common.tables import read_text
 
 
+@main_guard
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tasks.sentiment_stars.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,7 +31,7 @@ def main(argv=None):
         texts += [line for line in content.splitlines() if line.strip()]
     if not texts:
         parser.error("give reviews as arguments or --file")
-    serve, _ = load_export(args.model)
+    serve, _ = load_export(args.model, inputs={"text"}, outputs={"stars", "probabilities"})
     for start in range(0, len(texts), 256):
         chunk = texts[start:start + 256]
         outputs = serve(text=tf.constant(chunk))

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tasks.common.errors import DataError, SkipCounter
 from tasks.common.tables import read_text
+from tasks.common.text import has_visible_text
 from tasks.translation import grammar
 from tasks.translation.tokens import END_ID, START_ID, Vocabulary, tokenize
 
@@ -56,7 +57,7 @@ def _pairs_frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
 
 def _check_sides(path, line: int, english: str, vietnamese: str, skips: SkipCounter) -> bool:
     for side, text in zip(SIDE_NAMES, (english, vietnamese)):
-        if not text:
+        if not has_visible_text(text):  # also a side of only zero-width characters
             skips.bad(path, line, f"empty {side} side")
             return False
     return True

@@ -23,10 +23,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
-import os
 import random
 from pathlib import Path
 from typing import NamedTuple
+
+from tasks.common.files import write_generated
 
 
 class Phrase(NamedTuple):
@@ -538,7 +539,8 @@ def write_corpus(directory, num_train: int, num_val: int, num_test: int, seed: i
     """Writes train.tsv, valid.tsv and test.tsv (english<TAB>vietnamese, no header); returns split -> path.
 
     The files depend only on the arguments; an existing file with the same content is left untouched,
-    and a new one is written beside it and renamed into place, so readers never see half a file.
+    and a new one is written beside it and renamed into place, so readers never see half a file. A file
+    the generator did not write (a user's train.tsv) is never replaced: that is a DataError.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -546,9 +548,5 @@ def write_corpus(directory, num_train: int, num_val: int, num_test: int, seed: i
     for split, pairs in generate_corpus(num_train, num_val, num_test, seed).items():
         path = directory / SPLIT_FILES[split]
         text = "".join(f"{english}\t{vietnamese}\n" for english, vietnamese in pairs)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            staging.write_text(text, encoding="utf-8")
-            os.replace(staging, path)
-        paths[split] = path
+        paths[split] = write_generated(path, text)  # never replaces a train.tsv the user put there
     return paths

@@ -14,8 +14,7 @@ import sys
 
 import tensorflow as tf
 
-from tasks.common.export import resolve_export
-from tasks.common.predict import print_json_lines
+from tasks.common.predict import open_export, print_json_lines
 from tasks.common.run import main_guard
 from tasks.common.tables import read_text
 
@@ -43,7 +42,8 @@ def main(argv=None):
     if not texts:
         parser.error("give English sentences as arguments or --file")
 
-    loaded = tf.saved_model.load(str(resolve_export(args.model)))
+    loaded, _ = open_export(args.model, inputs={"text"}, outputs={"translation", "log_probability"},
+                            signatures=("greedy", "beam"))
     if args.greedy:
         translate = loaded.signatures["greedy"]
     elif args.beam_width is not None:

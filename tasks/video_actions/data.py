@@ -60,14 +60,29 @@ class VideoData:
 
 # --- folders of video files -------------------------------------------------------------------------------
 
-def list_videos(root: str | Path, extensions=(".avi", ".mp4")) -> list[tuple[Path, str]]:
-    """(file, class) for every video in root/<class>/, sorted; raises DataError when there is none."""
+def list_videos(root: str | Path, extensions=(".avi", ".mp4"), skips: SkipCounter | None = None
+                ) -> list[tuple[Path, str]]:
+    """(file, class) for every video in root/<class>/, sorted; raises DataError when there is none.
+
+    An entry named like a video that is not a readable file (a directory "x.mp4", a dangling link, a link
+    loop) is a DataError naming it, or is counted and left out when `skips` is in "skip" mode.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, None, "not a folder; expected one subfolder of videos per class (UCF101 layout)")
+    skips = skips or SkipCounter("error")
     suffixes = {e.lower() for e in extensions}
-    items = [(path, folder.name) for folder in sorted(p for p in root.iterdir() if p.is_dir())
-             for path in sorted(folder.iterdir()) if path.suffix.lower() in suffixes]
+    items = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in suffixes:
+                continue
+            if path.is_file():  # follows links; False for a directory, a dangling link and a loop (ELOOP)
+                items.append((path, folder.name))
+            else:
+                kind = "a directory" if path.is_dir() else "a dangling or looping link" if path.is_symlink() \
+                    else "not a regular file"
+                skips.bad(path, None, f"not a video file: {kind}")
     if not items:
         raise DataError(root, None, f"no video files ({', '.join(sorted(suffixes))}) in its class subfolders")
     return items
@@ -150,7 +165,8 @@ def _to_split(clips, items, class_index: dict[str, int], shape) -> Split:
 def load_folder(config: DataConfig, root: str | Path, seed: int, dataset: str | None = None) -> VideoData:
     """A UCF101-style folder: root/<class>/*.avi|mp4, with optional split lists, else a seeded group split."""
     root = Path(root)
-    items = list_videos(root, config.extensions)
+    skips = SkipCounter(config.on_bad_file)
+    items = list_videos(root, config.extensions, skips)
     class_names = sorted({label for _, label in items})
     rng = np.random.default_rng(seed)
     if config.train_list or config.test_list:
@@ -166,7 +182,7 @@ def load_folder(config: DataConfig, root: str | Path, seed: int, dataset: str | 
     else:
         train_items, test_items = split_by_group(items, config.test_fraction, rng)
     train_items, val_items = split_by_group(train_items, config.val_fraction, rng)
-    cache, skips = ArrayCache(config.cache_dir), SkipCounter(config.on_bad_file)
+    cache = ArrayCache(config.cache_dir)
     stats = dict(decoded_clips=0, decoded_frames=0, decode_seconds=0.0)
     shape = (config.num_frames, config.frame_size, config.frame_size, 3)
     index = {name: i for i, name in enumerate(class_names)}

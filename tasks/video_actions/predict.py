@@ -41,18 +41,16 @@ def main(argv=None):
     parser.add_argument("--model", default="exports/video_actions", help="export root (newest version) or a version dir")
     parser.add_argument("files", nargs="+", help="video files (.mp4, .avi, ...) or, for a features export, .npy files")
     args = parser.parse_args(argv)
-    serve, directory = load_export(args.model)
+    serve, directory = load_export(args.model, inputs={"frames", "features"}, outputs={"action", "probabilities"})
     settings = json.loads((directory / "assets.extra" / "video_actions.json").read_text(encoding="utf-8"))
     input_name = next(iter(serve.structured_input_signature[1]))
-    records = []
-    for path in args.files:
+    for path in args.files:  # each line printed when ready: a bad file later on does not hide the good ones
         clip = read_input(path, settings, input_name)
         outputs = serve(**{input_name: clip[None]})
         probabilities = outputs["probabilities"].numpy()[0]
-        records.append({"file": path, "action": outputs["action"].numpy()[0], "frames": int(
+        print_json_lines([{"file": path, "action": outputs["action"].numpy()[0], "frames": int(
             (clip.reshape(len(clip), -1) != 0).any(axis=1).sum()), "probabilities": {
-            name: round(float(p), 4) for name, p in zip(settings["class_names"], probabilities)}})
-    print_json_lines(records)
+            name: round(float(p), 4) for name, p in zip(settings["class_names"], probabilities)}}])
     return 0
 
 

@@ -1,0 +1,299 @@
+"""Faults and bad inputs a new user hit (issue #15), each driven as the user met it, with the exact message."""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import types
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tasks.common.config import TrainConfig
+from tasks.common.errors import DataError, SkipCounter
+from tasks.common.export import export_saved_model, resolve_export
+from tasks.common.run import LOCK_NAME, RunDirError, _choose_run_dir, acquire_run_dir
+from tasks.common.tables import read_table
+from tasks.common.text import normalize_nfc, standardize_text
+from tasks.common.training import _EpochTimer
+from tasks.sentiment_stars.config import Config as SentimentConfig, ModelConfig
+from tasks.sentiment_stars.model import ServingModule, build_model
+from tests.conftest import REPO, run_python
+
+
+def _run(task, export_dir, run_dir=None):
+    config = types.SimpleNamespace(train=TrainConfig(export_dir=str(export_dir)))
+    return types.SimpleNamespace(task=task, config=config, is_chief=True, worker_dir=run_dir, run_dir=run_dir)
+
+
+@pytest.fixture(scope="module")
+def sentiment_export(tmp_path_factory):
+    """An untrained tiny sentiment export: enough to test what predict and the export do with odd requests."""
+    root = tmp_path_factory.mktemp("faults")
+    old = os.umask(0o022)
+    try:
+        model = build_model(ModelConfig(units=4, embedding_dim=4, max_tokens=50),
+                            np.array(["rất tốt", "tệ quá", "ứng dụng tốt"]))
+        serving = ServingModule(model)
+        path = export_saved_model(serving, _run("sentiment_stars", root / "exports", root / "run"),
+                                  {"serving_default": serving.serve.get_concrete_function()})
+    finally:
+        os.umask(old)
+    return root, path
+
+
+def predict(task, *args):
+    return run_python(["-m", f"tasks.{task}.predict", *map(str, args)], check=False, timeout=300)
+
+
+def error_line(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return lines[0]
+
+
+# 1. an all-empty batch of strings
+def test_normalization_and_the_export_answer_an_all_empty_batch(sentiment_export):
+    assert normalize_nfc(tf.constant(["", ""])).numpy().tolist() == [b"", b""]
+    assert standardize_text(tf.constant([""])).numpy().tolist() == [b""]
+    assert normalize_nfc(tf.constant(["Vie\u0323\u0302t", ""])).numpy()[0].decode() == "Việt"
+    serve = tf.saved_model.load(str(sentiment_export[1])).signatures["serving_default"]
+    for batch in ([""], ["", ""], ["", "rất tốt"]):
+        assert serve(text=tf.constant(batch))["stars"].shape == (len(batch),)
+
+
+def test_predict_of_an_empty_review_prints_a_line(sentiment_export):
+    result = predict("sentiment_stars", "--model", sentiment_export[1], "")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["text"] == ""
+
+
+# 2. the built-in generator never replaces a user's file
+def test_translation_generator_leaves_a_users_train_tsv_alone(tmp_path):
+    from tasks.translation import grammar
+
+    grammar.write_corpus(tmp_path, 20, 5, 5, seed=1)
+    grammar.write_corpus(tmp_path, 30, 5, 5, seed=1)  # its own files: regenerated
+    user = tmp_path / "train.tsv"
+    user.write_text("my\tcủa tôi\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        grammar.write_corpus(tmp_path, 20, 5, 5, seed=1)
+    assert str(error.value) == (f"{user}: exists and was not written by the built-in generator; it is left untouched: "
+                                "point data.builtin_dir at another folder, or load it as your data")
+    assert user.read_text(encoding="utf-8") == "my\tcủa tôi\n"
+
+
+# 3. exports readable like the files around them
+def test_export_version_directories_follow_the_umask(sentiment_export):
+    path = sentiment_export[1]
+    for directory in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
+
+
+# 4. heart exams: non-finite values and patients with nothing measured
+@pytest.mark.parametrize("visits, message", [
+    ("[[Infinity, 1]]", "p.jsonl:1: visit 1: value inf is not a finite float32 number"),
+    ("[[1e300, 1]]", "p.jsonl:1: visit 1: value 1e+300 is not a finite float32 number"),
+    ("[[null, null], [null, null]]", "p.jsonl:1: the patient has no measured value (every value is null)"),
+])
+def test_heart_exams_reject_non_finite_values_and_empty_patients(visits, message):
+    from tasks.heart_attack.predict import read_exams_lines
+
+    with pytest.raises(DataError) as error:
+        read_exams_lines(visits + "\n", "p.jsonl", 2)
+    assert str(error.value) == message
+
+
+# 5. a CSV field longer than Python's csv limit
+def test_a_field_over_131072_characters_loads(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,stars\n\"" + "tốt " * 40000 + "\",5\nok,4\n", encoding="utf-8")
+    frame = read_table(path)
+    assert frame.index.tolist() == [2, 3] and len(frame.text.iloc[0]) == 160000
+
+
+# 9. a repeated column in the header
+def test_a_repeated_header_column_is_an_error(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,text,stars\na,b,5\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        read_table(path)
+    assert str(error.value) == f"{path}:1: column 'text' appears more than once in the header"
+
+
+# 6. a run dir is owned by one live process
+def test_a_live_lock_blocks_the_run_dir_and_a_dead_one_is_taken_over(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_NAME).write_text(f"{sleeper.pid}\n")
+        with pytest.raises(RunDirError) as error:
+            acquire_run_dir(tmp_path)
+        assert str(error.value) == (f"{tmp_path} is in use by process {sleeper.pid} (its {LOCK_NAME}); wait for it "
+                                    "to finish or choose another --run-dir")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    acquire_run_dir(tmp_path)  # the owner died: taken over
+    assert (tmp_path / LOCK_NAME).read_text().split() == [str(os.getpid())]
+
+
+def test_the_same_command_beside_a_live_run_starts_a_new_run_dir(tmp_path):
+    from tasks.common.config import config_to_dict, save_config
+
+    config = SentimentConfig(train=TrainConfig(runs_dir=str(tmp_path)))
+    live = tmp_path / "sentiment_stars" / "20260101-000000"
+    live.mkdir(parents=True)
+    save_config(config, live / "config.yaml")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (live / LOCK_NAME).write_text(f"{sleeper.pid}\n")
+        run_dir, resumed, created = _choose_run_dir("sentiment_stars", config, None, False)
+        assert run_dir != live and not resumed and created
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert _choose_run_dir("sentiment_stars", config, None, False)[:2] == (live, True)
+    assert config_to_dict(config)  # the saved config is what matched
+
+
+# 10. --run-dir at a directory the project did not make
+def test_a_foreign_run_dir_is_refused_and_an_empty_one_is_kept(tmp_path):
+    foreign = tmp_path / "theirs"
+    foreign.mkdir()
+    (foreign / "history.csv").write_text("epoch,val_accuracy\n0,0.99\n")
+    args = ["-m", "tasks.sentiment_stars.train", "--set", f"train.runs_dir={tmp_path / 'runs'}",
+            "--set", "data.source=files", "--set", f"data.path={tmp_path / 'missing.csv'}"]
+    result = run_python(args + ["--run-dir", str(foreign)], check=False)
+    assert error_line(result) == (f"error: --run-dir {foreign} is not empty and is not a run dir (no config.yaml); "
+                                  "choose a new or empty directory (set RNN_TASKS_DEBUG=1 for a traceback)")
+    assert (foreign / "history.csv").read_text() == "epoch,val_accuracy\n0,0.99\n"
+    empty = tmp_path / "mine"
+    empty.mkdir()
+    result = run_python(args + ["--run-dir", str(empty)], check=False)
+    assert "missing.csv" in error_line(result)
+    assert empty.is_dir()  # the user's directory: never deleted
+
+
+# 7. predict's bad --model and --file, through the command line
+def test_predict_errors_are_one_line(sentiment_export, tmp_path):
+    root, export = sentiment_export
+    utf16 = tmp_path / "reviews.txt"
+    utf16.write_text("rất tốt\n", encoding="utf-16")
+    result = predict("sentiment_stars", "--model", tmp_path, "rất tốt")
+    assert error_line(result).startswith(f"error: {tmp_path}: no SavedModel here and no numbered versions")
+    result = predict("sentiment_stars", "--model", export, "--file", utf16)
+    assert error_line(result).startswith(f"error: {utf16}:1: line is not valid utf-8 (byte 0xff at offset 0)")
+    result = predict("sentiment_stars", "--model", export, "--file", tmp_path)
+    assert error_line(result) == f"error: {tmp_path}: is a directory, not a file (set RNN_TASKS_DEBUG=1 for a traceback)"
+    result = predict("heart_attack", "--model", export, "--exams", utf16)
+    assert error_line(result).startswith(f"error: {export}: no 'feature_names' signature")
+    result = predict("translation", "--model", export, "hello")
+    assert error_line(result).startswith(f"error: {export}: no 'greedy' signature")
+    result = predict("video_actions", "--model", export, utf16)
+    assert error_line(result).startswith(f"error: {export}: its serving signature takes ['text'] and returns "
+                                         "['probabilities', 'stars']; this task needs ['features', 'frames']")
+
+
+# 8. video folders with entries that are not files
+def test_video_entries_that_are_not_files_are_named_or_skipped(tmp_path):
+    from tasks.video_actions.data import list_videos
+
+    (tmp_path / "wave").mkdir()
+    (tmp_path / "wave" / "good.mp4").write_bytes(b"x")
+    (tmp_path / "wave" / "x.mp4").mkdir()
+    (tmp_path / "wave" / "dangling.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (tmp_path / "wave" / "loop.mp4").symlink_to(tmp_path / "wave" / "loop.mp4")
+    with pytest.raises(DataError) as error:
+        list_videos(tmp_path)
+    assert str(error.value) == f"{tmp_path / 'wave' / 'dangling.mp4'}: not a video file: a dangling or looping link"
+    skips = SkipCounter("skip")
+    assert [p.name for p, _ in list_videos(tmp_path, skips=skips)] == ["good.mp4"]
+    assert skips.total == 3
+
+
+# 11. TensorBoard on localhost unless asked
+def test_make_tensorboard_serves_localhost_unless_asked():
+    default = subprocess.run(["make", "-n", "tensorboard", "STAMP=Makefile"], cwd=REPO, capture_output=True,
+                             text=True, check=True).stdout
+    assert "--host localhost" in default and "--bind_all" not in default
+    everyone = subprocess.run(["make", "-n", "tensorboard", "STAMP=Makefile", "HOST=0.0.0.0"], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+    assert "--host 0.0.0.0" in everyone
+
+
+# 12. kills during export, incomplete versions, a rerun after the rename, epochs across resumes
+KILLED_EXPORT = textwrap.dedent("""
+    import sys, time, types
+    import tensorflow as tf
+    from tasks.common.config import TrainConfig
+    from tasks.common import export
+
+    def slow_save(*args, **kwargs):  # the process dies while the staging directory is being written
+        print("saving", flush=True)
+        time.sleep(120)
+
+    tf.saved_model.save = slow_save
+    run = types.SimpleNamespace(task="toy", config=types.SimpleNamespace(train=TrainConfig(export_dir=sys.argv[1])),
+                                is_chief=True, worker_dir=None, run_dir=None)
+    export.export_saved_model(tf.Module(), run, {})
+""")
+
+
+def test_a_kill_during_export_leaves_nothing_the_next_export_keeps(sentiment_export, tmp_path):
+    exports = tmp_path / "exports"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_EXPORT, str(exports)], cwd=REPO, stdout=subprocess.PIPE,
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert process.stdout.readline().strip() == b"saving"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert [p.name.startswith(".staging-") for p in (exports / "toy").iterdir()] == [True]
+    (exports / "toy" / "7").mkdir()  # a numbered directory without saved_model.pb is not a version
+    with pytest.raises(FileNotFoundError):
+        resolve_export(exports / "toy")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    module = tf.Module()
+    module.model = model
+    module.serve = tf.function(lambda x: {"y": model(x)}, input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+    signatures = {"serving_default": module.serve.get_concrete_function()}
+    run = _run("toy", exports, tmp_path / "run")
+    first = export_saved_model(module, run, signatures)
+    assert sorted(p.name for p in (exports / "toy").iterdir()) == ["7", "8"]  # stale staging removed
+    assert resolve_export(exports / "toy") == first
+    assert export_saved_model(module, run, signatures) == first  # a rerun of the same run: no second version
+
+
+def test_epochs_and_seconds_count_every_process_of_a_run(tmp_path):
+    record = tmp_path / "epoch_seconds.json"
+    first = _EpochTimer(record)
+    first.on_train_begin()
+    for epoch in range(2):
+        first.on_epoch_begin(epoch)
+        first.on_epoch_end(epoch)
+    second = _EpochTimer(record)  # the rerun after a kill
+    second.on_train_begin()
+    second.on_epoch_begin(2)
+    time.sleep(0.01)
+    second.on_epoch_end(2)
+    assert len(second.ends) == 3 and second.ends[-1] >= 0.01 and second.ends[:2] == first.ends
+
+
+# 13. text of only zero-width characters
+def test_zero_width_only_text_is_empty(tmp_path):
+    from tasks.sentiment_stars import data as sentiment_data
+    from tasks.translation.data import read_tsv_pairs
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("Hello.\tXin chào.\nI run.\t\u200b\u200d\u2060\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        read_tsv_pairs(pairs)
+    assert str(error.value) == f"{pairs}:2: empty Vietnamese side"
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("text,stars\nrất tốt,5\n\u200b\u200d\u2060,4\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        sentiment_data.read_reviews(reviews, sentiment_data.DataConfig(), SkipCounter("error"))
+    assert str(error.value) == f"{reviews}:3: empty text in column 'text' (data row 2)"
