@@ -13,6 +13,7 @@ from tasks.common.tensorboard import ImageLogger, log_figures
 from tasks.common.training import compile_model, fit
 from tasks.sentiment_stars import SUMMARY, data, evaluate
 from tasks.sentiment_stars.config import Config
+from tasks.sentiment_stars.decision import MacroF1, MeanStarError
 from tasks.sentiment_stars.model import ServingModule, build_model
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,13 @@ def main(argv=None):
 
     with run.strategy.scope():
         model = build_model(config.model, splits.train.text)
-        compile_model(model, config.train, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        decision = config.model.decision
+        compile_model(model, config.train, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy", MacroF1(decision), MeanStarError(decision)])
 
     def val_confusion(epoch):
         return {"val_confusion_matrix": evaluate.confusion_figure(
-            splits.val.stars, evaluate.predict_stars(model, splits.val.text), f"validation, epoch {epoch + 1}")}
+            splits.val.stars, evaluate.predict_stars(model, splits.val.text, decision), f"validation, epoch {epoch + 1}")}
 
     callbacks = [ImageLogger(run.tensorboard_dir, val_confusion)]
     if config.gradient_norm_every:
@@ -42,20 +45,21 @@ def main(argv=None):
                                             every=config.gradient_norm_every))
     class_weight = data.class_weights(splits.train) if config.model.class_weighting else None
     result = fit(model, train_ds, val_ds, run, num_examples=len(splits.train), class_weight=class_weight,
-                 callbacks=callbacks, monitor="val_accuracy", mode="max")
+                 callbacks=callbacks, monitor=config.model.monitor,
+                 mode="min" if config.model.monitor in ("val_loss", "val_mae_stars") else "max")
 
-    predicted = evaluate.predict_stars(model, splits.test.text)
+    predicted = evaluate.predict_stars(model, splits.test.text, decision)
     test = evaluate.star_metrics(splits.test.stars, predicted, splits.test.order_dependent)
     log_figures(run.tensorboard_dir, {"test_confusion_matrix": evaluate.confusion_figure(
         splits.test.stars, predicted, "test")}, step=result.epochs_run)
     baselines = {"bag_of_words": evaluate.bag_of_words_baseline(splits.train, splits.test, seed,
-                                                                config.model.class_weighting)}
-    serving = ServingModule(model)
+                                                                config.model.class_weighting),
+                 "tfidf_logistic": evaluate.tfidf_logistic_baseline(splits.train, splits.test, seed)}
+    serving = ServingModule(model, decision)
     export_path = export_saved_model(serving, run, {"serving_default": serving.serve.get_concrete_function()})
     metrics = write_metrics(run, dataset=splits.name, test=test, baselines=baselines, fit_result=result,
                             export_path=export_path, quality_bar=SUMMARY["quality_bar"], skipped_rows=splits.skipped)
-    log.info("test %s | bag of words %s | export %s", metrics["test"], metrics["baselines"]["bag_of_words"],
-             export_path)
+    log.info("test %s | baselines %s | export %s", metrics["test"], metrics["baselines"], export_path)
     return 0
 
 
