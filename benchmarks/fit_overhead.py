@@ -245,8 +245,10 @@ def main(argv=None):
                                         workdir=workdir),
             "shared_fit": SharedFit(args.layer, x, y, workdir),
         }
-        for _ in range(args.repeats):
-            for method in methods.values():
+        order = list(methods.values())
+        for repetition in range(args.repeats):
+            shift = repetition % len(order)  # each round starts at another variant: no fixed position
+            for method in order[shift:] + order[:shift]:
                 method.epoch()
     ceiling = methods["bare_epoch"].median()
     rows = [{"variant": name, "train_seq_per_s": round(method.median(), 1),

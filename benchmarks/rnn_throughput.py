@@ -1,135 +1,145 @@
-"""Training and inference throughput of the lesson's RNN: cell, fast layer, Keras, PyTorch.
+"""Training and inference throughput of the lesson's RNN: the fast layer against Keras and PyTorch at their best.
 
-    python -m benchmarks.rnn_throughput [--quick] [--ablation] [--json PATH]
+    python -m benchmarks.rnn_throughput [--quick] [--ablation] [--no-torch] [--json PATH]
 
-Every implementation gets the same model (RNN over (batch, T, features) -> last state ->
-Dense(1)), the same MSE loss and Adam, and a compiled train step: a `tf.function` with
-GradientTape and the Keras optimizer for the Keras layers (8 steps per call, like
-model.fit's steps_per_execution), eager autograd for `torch.nn.RNN`. Repetitions are interleaved (rep 1 of every implementation, then rep 2,
-...) so that machine load hits them alike; the table shows medians and the ratio of
-each to `keras.layers.SimpleRNN` at the same shape.
+Every implementation gets the same model (RNN over (batch, T, features) -> last state -> Dense(1)), the
+same MSE loss and Adam, and a compiled train step: a `tf.function` with GradientTape and the Keras
+optimizer for the TensorFlow rows (8 steps per call, like model.fit's steps_per_execution).
 
-Throughputs are medians over repetitions; the ratios (`x keras`, `x torch`) are medians
-of per-repetition ratios, each against the reference measured in the same repetition.
-`train seq/cpu-s` divides by the process's CPU time instead of wall time: the work a
-training step costs, whatever the load on a shared machine and however well it spreads
-over the cores.
+Peers, each in every configuration a user could pick, so that a ratio is against the peer at its best:
+- Keras: `keras.layers.SimpleRNN` and `RNN(SimpleRNNCell)`, each with and without `unroll`, with and
+  without `jit_compile` (XLA). `x keras*` is the ratio to the fastest of these at the same shape.
+- PyTorch: `torch.nn.RNN` in processes of its own (benchmarks/torch_peer.py, so that its OpenMP pool never
+  shares a process with TensorFlow), 1 and 2 threads, OpenMP waiting default and PASSIVE, eager /
+  `torch.compile` / `torch.jit.script`, `Adam(foreach=True)`. `x torch*` is the ratio to the fastest.
+  The full sweep runs at the --quick shapes; the rest of the grid uses the configuration that won at the
+  headline shape.
+Shapes: the headline (batch 64, T 30, 128 units, fixed T), the sentiment task's path (batch 64, T 256,
+64 units, 64 features, unknown T at graph time and a mask: lengths T/4..T, the padded batches of real
+reviews; Keras's unrolled rows need a fixed T and get it), and with the full grid every batch x T x units.
 
-The arithmetic bound: a training step costs about 3x the forward multiply-adds
-(forward, plus two products of the same size per product in the backward pass), the
-forward being 2*T*(n*m + m*m) FLOPs per sequence. `% matmul` is the achieved FLOP rate
-over the machine's large float32 matmul rate (`matmul_gflops`, measured here).
+Repetitions are interleaved, each round starting at another peer, so that machine load hits them alike;
+the table shows medians with the interquartile range of training rates, and paired ratios (the median
+over repetitions of the ratio to the reference measured in the same repetition).
+`train seq/cpu-s` divides by the process's CPU time instead of wall time.
+
+Useful FLOPs of a training step (the input gradient dL/dx is not needed by this model and not counted):
+forward 2T(nm + m^2) (projection and recurrence), backward 2T(nm + 2m^2) (dU, dW and the chain
+dL/ds_{t-1} = delta_t W^T). `% matmul` is that rate over the runtime's float32 matmul rate measured in
+the same run, at 1024^2 (`% matmul`) and at the recurrence's own shape (batch x m) @ (m x m) (`% step mm`).
 """
 
 import argparse
 import itertools
 import json
 import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy as np
 
-IMPLS = ("fast", "cell", "keras_simple_rnn", "torch_rnn")
-# Variants of the fast layer and of Keras, to show what each idea buys (--ablation).
-ABLATION = (
-    "fast_while_loop", "fast_autodiff", "fast_while_loop_autodiff", "fast_xla",
-    "keras_simple_rnn_xla",
-)
+from benchmarks.torch_peer import STEPS_PER_CALL, inputs
+
+KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cell")
+                    for unroll in ("", "_unroll") for xla in ("", "_xla"))
+IMPLS = ("fast", "fast_while_loop", *KERAS_PEERS)
+# Variants of the fast layer, to show what each idea buys (--ablation).
+ABLATION = ("fast_autodiff", "fast_while_loop_autodiff", "fast_xla")
+TORCH_MODES = ("eager", "compile", "jit_script")
+TORCH_SWEEP = tuple(itertools.product((1, 2), ("default", "PASSIVE"), TORCH_MODES))
 BATCHES, STEPS, UNITS = (32, 64, 256), (30, 100), (64, 128, 512)
-QUICK_SHAPE = (64, 30, 128)
-# Batches per call of a step function, as model.fit's steps_per_execution (TrainConfig: 8):
-# one Python -> TensorFlow call per batch would time the dispatch more than the layer.
-STEPS_PER_CALL = 8
+HEADLINE = (64, 30, 128, False)  # batch, steps, units, masked
+SENTIMENT = (64, 256, 64, True)  # the sentiment task's padded, masked batches (embedding 64, 64 units)
+
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="only batch 64, T 30, 128 units")
-    parser.add_argument("--shape", action="append", metavar="BxTxUNITS",
-                        help="run this shape instead, e.g. 64x100x128 (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="only the headline and the sentiment shapes")
+    parser.add_argument("--shape", action="append", metavar="BxTxUNITS[m]",
+                        help="run this shape instead, e.g. 64x100x128, or 64x256x64m for the masked path")
     parser.add_argument("--ablation", action="store_true", help="also run " + ", ".join(ABLATION))
-    parser.add_argument("--impls", nargs="+", help="implementations to run (default: all)")
+    parser.add_argument("--impls", nargs="+", help="TensorFlow implementations to run (default: all)")
+    parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch peers")
+    parser.add_argument("--torch-sweep", choices=("quick", "all"), default="quick",
+                        help="where every PyTorch configuration runs: the --quick shapes (default) or every shape")
     parser.add_argument("--json", help="write the rows to this JSON file")
     parser.add_argument("--features", type=int, default=64, help="input size n")
     parser.add_argument("--repeats", type=int, help="interleaved repetitions "
                         "(default: 15 with --quick or --shape, 7 for the full grid)")
     parser.add_argument("--seconds", type=float, default=0.25, help="time per repetition")
-    parser.add_argument(
-        "--threads", type=int, default=len(os.sched_getaffinity(0)),
-        help="intra-op threads for TensorFlow and PyTorch alike (default: usable cores)",
-    )
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="intra-op threads for TensorFlow (default: usable cores)")
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 15 if args.quick or args.shape else 7
     if args.repeats < 1 or args.seconds <= 0 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1 and --seconds > 0")
-    try:
-        args.shape = [tuple(int(v) for v in shape.split("x", 2)) for shape in args.shape or ()]
-    except ValueError:
-        parser.error(f"--shape must look like 64x30x128 (batch x steps x units), got {args.shape}")
-    if any(len(shape) != 3 or min(shape) < 1 for shape in args.shape):
-        parser.error(f"--shape must be three positive integers like 64x30x128, got {args.shape}")
-    known = IMPLS + ABLATION
+    shapes = []
+    for text in args.shape or ():
+        try:
+            batch, steps, units = (int(v) for v in text.rstrip("m").split("x"))
+        except ValueError:
+            parser.error(f"--shape must look like 64x30x128 or 64x256x64m, got {text!r}")
+        if min(batch, steps, units) < 1:
+            parser.error(f"--shape needs positive sizes, got {text!r}")
+        shapes.append((batch, steps, units, text.endswith("m")))
+    args.shape = shapes
     for impl in args.impls or ():
-        if impl not in known:
-            parser.error(f"unknown implementation {impl!r}; known: {', '.join(known)}")
+        if impl not in IMPLS + ABLATION:
+            parser.error(f"unknown implementation {impl!r}; known: {', '.join(IMPLS + ABLATION)}")
     return args
 
 
 def configure_threads(threads):
-    """Give TensorFlow and PyTorch the same number of threads; before either runs an op.
-
-    PyTorch's OpenMP threads spin at their barriers by default; when the machine's cores
-    are shared with other work, a spinning thread waits for a descheduled one and
-    torch.nn.RNN slows down by 10-50x here. OMP_WAIT_POLICY=PASSIVE (unless the caller set
-    a policy) makes them sleep instead, which is torch's best setting on a shared machine.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """TensorFlow's thread pools, before it runs an op (PyTorch runs in processes of its own)."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    return torch
 
 
-def measure_matmul_gflops(size=1024, bursts=30):
-    """The machine's float32 matmul rate in GFLOP/s: TensorFlow, large square product.
+def measure_matmul_gflops(m, k, chain=None, seconds=0.5):
+    """TensorFlow's best float32 rate in GFLOP/s for a chain of (m, k) @ (k, k) products in one graph.
 
-    The best of many short bursts, so that other load on a shared machine does not pass
-    for the machine's speed (the achieved rates are medians; the bound is a peak).
+    A chain, as in the recurrence, inside one tf.function, so that small shapes are not timed by the call
+    overhead; the best of short bursts, so that other load on a shared machine does not pass for its speed.
     """
     import tensorflow as tf
 
-    a = tf.random.normal((size, size))
-    matmul = tf.function(lambda a: tf.matmul(a, a))
-    matmul(a).numpy()
-    best = float("inf")
-    for _ in range(bursts):
+    chain = chain or max(4, min(256, int(2e9 // (2 * m * k * k))))
+    a, b = tf.random.normal((m, k)), tf.random.normal((k, k)) / k**0.5
+
+    @tf.function
+    def products(a):
+        for _ in tf.range(chain):
+            a = tf.matmul(a, b)
+        return a
+
+    products(a).numpy()
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline or best == float("inf"):
         start = time.perf_counter()
-        for _ in range(4):
-            matmul(a).numpy()
-        best = min(best, (time.perf_counter() - start) / 4)
-    return 2 * size**3 / best / 1e9
+        products(a).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * m * k * k * chain / best / 1e9
 
 
-def build_keras_model(impl, steps, features, units):
-    """RNN -> last state -> Dense(1), with the layer named by `impl`."""
+def build_keras_model(impl, steps, features, units, masked):
+    """RNN -> last state -> Dense(1) with the layer named by `impl`; inputs (x, mask) when masked."""
     import keras
 
     from rnn_layers.fast_rnn import SimpleRNN
     from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
-    if impl == "cell":
-        rnn = keras.layers.RNN(SimpleRNNCell(units))
+    unroll = "_unroll" in impl
+    if impl.startswith("cell"):
+        rnn = keras.layers.RNN(SimpleRNNCell(units), unroll=unroll)
     elif impl.startswith("keras_simple_rnn"):
-        rnn = keras.layers.SimpleRNN(units)
+        rnn = keras.layers.SimpleRNN(units, unroll=unroll)
     elif impl.startswith("fast_while_loop"):
         rnn = SimpleRNN(units, unroll=False)
     elif impl.startswith("fast"):
@@ -138,71 +148,54 @@ def build_keras_model(impl, steps, features, units):
         raise ValueError(f"unknown implementation {impl!r}")
     if impl.endswith("_autodiff"):
         rnn.use_bptt_gradient = False  # TensorFlow differentiates the loop itself
-    inputs = keras.Input((steps, features))
-    return keras.Model(inputs, keras.layers.Dense(1)(rnn(inputs)))
+    # The tasks' graphs do not know T (padded batches); unrolling needs it, so only unrolled rows get it.
+    known_steps = steps if unroll or not masked else None
+    x = keras.Input((known_steps, features))
+    if not masked:
+        return keras.Model(x, keras.layers.Dense(1)(rnn(x)))
+    mask = keras.Input((known_steps,), dtype="bool")
+    return keras.Model([x, mask], keras.layers.Dense(1)(rnn(x, mask=mask)))
 
 
-def keras_step_functions(impl, xs, ys, units):
-    """Compiled (train_steps, infer_steps) closures for one Keras implementation."""
+def keras_step_functions(impl, xs, ys, lengths, units):
+    """Compiled (train_steps, infer_steps) closures for one TensorFlow implementation."""
     import keras
     import tensorflow as tf
 
-    model = build_keras_model(impl, xs.shape[2], xs.shape[3], units)
+    masked = lengths is not None
+    model = build_keras_model(impl, xs.shape[2], xs.shape[3], units, masked)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     jit = impl.endswith("_xla")
     xs, ys = tf.constant(xs), tf.constant(ys)  # (STEPS_PER_CALL, B, T, n), (STEPS_PER_CALL, B, 1)
+    masks = tf.constant(np.arange(xs.shape[2]) < lengths[..., None]) if masked else None  # (K, B, T)
+
+    def model_inputs(i):
+        return [xs[i], masks[i]] if masked else xs[i]
 
     @tf.function(jit_compile=jit)
-    def train_steps(xs, ys):
+    def train_steps():
         loss = tf.constant(0.0)
         for i in tf.range(STEPS_PER_CALL):
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(model(xs[i], training=True) - ys[i]))
+                loss = tf.reduce_mean(tf.square(model(model_inputs(i), training=True) - ys[i]))
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply(gradients, model.trainable_variables)
         return loss
 
     @tf.function(jit_compile=jit)
-    def infer_steps(xs):
+    def infer_steps():
         # Distinct batches: with one batch XLA would hoist model(x) out of the loop.
         total = tf.zeros((xs.shape[1], 1))
         for i in tf.range(STEPS_PER_CALL):
-            total += model(xs[i], training=False)
+            total += model(model_inputs(i), training=False)
         return total
 
-    return (lambda: train_steps(xs, ys).numpy()), (lambda: infer_steps(xs).numpy())
-
-
-def torch_step_functions(torch, xs, ys, units):
-    """(train_steps, infer_steps) for torch.nn.RNN (tanh) with the same head, loss, optimizer."""
-    rnn = torch.nn.RNN(xs.shape[3], units, batch_first=True, nonlinearity="tanh")
-    head = torch.nn.Linear(units, 1)
-    parameters = list(rnn.parameters()) + list(head.parameters())
-    optimizer = torch.optim.Adam(parameters, lr=1e-3)
-    xs, ys = torch.from_numpy(xs), torch.from_numpy(ys)
-
-    def forward(x):
-        _, last_state = rnn(x)  # (1, B, m)
-        return head(last_state[0])
-
-    def train_steps():
-        for x, y in zip(xs, ys):
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.mean(torch.square(forward(x) - y))
-            loss.backward()
-            optimizer.step()
-        return loss.item()
-
-    def infer_steps():
-        with torch.inference_mode():
-            return sum(forward(x) for x in xs).numpy()
-
-    return train_steps, infer_steps
+    return (lambda: train_steps().numpy()), (lambda: infer_steps().numpy())
 
 
 class Timer:
-    """Sequences per second of one step function, calibrated to `seconds` per repetition."""
+    """Sequences per second of one TensorFlow step function, calibrated to `seconds` per repetition."""
 
     def __init__(self, step, batch, seconds):
         self.step, self.batch = step, batch * STEPS_PER_CALL  # sequences per call
@@ -222,112 +215,233 @@ class Timer:
         self.samples.append(self.calls * self.batch / (time.perf_counter() - start))
         self.cpu_samples.append(self.calls * self.batch / (time.process_time() - cpu_start))
 
-    def median(self):
-        return statistics.median(self.samples)
+
+class TorchPeer:
+    """One torch_peer process; `run()` asks it for one timed repetition (see benchmarks/torch_peer.py)."""
+
+    def __init__(self, kind, threads, wait_policy, mode, shape, features, seconds):
+        batch, steps, units, masked = shape
+        env = dict(os.environ)
+        env.pop("OMP_WAIT_POLICY", None)
+        if wait_policy != "default":
+            env["OMP_WAIT_POLICY"] = wait_policy
+        command = [sys.executable, "-m", "benchmarks.torch_peer", "--mode", mode, "--threads", str(threads),
+                   "--shape", f"{batch}x{steps}x{units}", "--features", str(features), "--seconds", str(seconds),
+                   *(["--masked"] if masked else [])]
+        self.kind, self.config = kind, {"threads": threads, "omp_wait_policy": wait_policy, "mode": mode}
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, env=env)
+        line = self.process.stdout.readline()
+        if not line:
+            lines = self.process.stderr.read().strip().splitlines()
+            self.close()
+            errors = [line for line in lines if "Error" in line.split(":", 1)[0]]
+            raise RuntimeError((errors or lines or ["torch_peer exited without a word"])[-1])
+        self.info = json.loads(line)
+        self.samples, self.cpu_samples = [], []
+
+    def run(self):
+        self.process.stdin.write(self.kind + "\n")
+        self.process.stdin.flush()
+        answer = json.loads(self.process.stdout.readline())
+        self.samples.append(answer["seq_per_s"])
+        self.cpu_samples.append(answer["seq_per_cpu_s"])
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+            except BrokenPipeError:
+                pass
+        self.process.wait(timeout=60)
 
 
-def train_flops_per_sequence(steps, features, units):
-    """Forward multiply-adds of projection and recurrence, times 3 for a training step."""
-    return 3 * 2 * steps * (features * units + units * units)
+def torch_name(threads, wait_policy, mode):
+    return f"torch_{mode}_t{threads}" + ("_passive" if wait_policy == "PASSIVE" else "")
+
+
+def useful_train_flops(steps, features, units):
+    """FLOPs per sequence of one training step, without the unused input gradient (module docstring)."""
+    return 2 * steps * (features * units + units * units) + 2 * steps * (features * units + 2 * units * units)
 
 
 def paired_ratio(samples, reference_samples):
     """Median over repetitions of the ratio to the reference measured in the same repetition."""
-    return round(statistics.median(a / b for a, b in zip(samples, reference_samples)), 2)
+    return round(statistics.median(a / b for a, b in zip(samples, reference_samples)), 3)
 
 
-def benchmark_shape(impls, torch, batch, steps, units, args, matmul_gflops):
-    """Rows (one per implementation) for one shape, from interleaved repetitions."""
-    rng = np.random.default_rng(0)
-    xs = rng.standard_normal((STEPS_PER_CALL, batch, steps, args.features), dtype=np.float32)
-    ys = rng.standard_normal((STEPS_PER_CALL, batch, 1), dtype=np.float32)
-    timers = {}
+def quartiles(samples):
+    q1, median, q3 = np.percentile(samples, [25, 50, 75])
+    return round(float(q1), 1), round(float(median), 1), round(float(q3), 1)
+
+
+def make_peers(impls, torch_configs, shape, args):
+    """{name: (train timer, infer timer)}; a peer that fails to build is reported and left out."""
+    batch, steps, units, masked = shape
+    xs, ys, lengths = inputs(batch, steps, args.features, masked)
+    peers, failures = {}, {}
     for impl in impls:
-        if impl == "torch_rnn":
-            train, infer = torch_step_functions(torch, xs, ys, units)
-        else:
-            train, infer = keras_step_functions(impl, xs, ys, units)
-        timers[impl] = (Timer(train, batch, args.seconds), Timer(infer, batch, args.seconds))
-    order = list(timers.values())
+        try:
+            train, infer = keras_step_functions(impl, xs, ys, lengths, units)
+            peers[impl] = (Timer(train, batch, args.seconds), Timer(infer, batch, args.seconds))
+        except Exception as error:  # noqa: BLE001 - a peer that cannot run is a result, not a crash
+            failures[impl] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    for threads, wait_policy, mode in torch_configs:
+        name = torch_name(threads, wait_policy, mode)
+        try:
+            peers[name] = tuple(TorchPeer(kind, threads, wait_policy, mode, shape, args.features, args.seconds)
+                                for kind in ("train", "infer"))
+        except Exception as error:  # noqa: BLE001
+            failures[name] = f"{type(error).__name__}: {str(error)[:200]}"
+    return peers, failures
+
+
+def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
+    """Rows (one per peer) for one shape, from interleaved repetitions, and the peers that failed."""
+    batch, steps, units, masked = shape
+    peers, failures = make_peers(impls, torch_configs, shape, args)
+    order = list(peers.values())
     for repetition in range(args.repeats):
-        # Each repetition starts with a different implementation: no fixed position in the
-        # round, so a load pattern synchronised with the round cannot favour one of them.
-        shift = repetition % len(order)
+        shift = repetition % len(order)  # no fixed position in the round for any peer
         for train_timer, infer_timer in order[shift:] + order[:shift]:
             train_timer.run()
             infer_timer.run()
-    flops = train_flops_per_sequence(steps, args.features, units)
+    for train_timer, infer_timer in peers.values():
+        for timer in (train_timer, infer_timer):
+            if isinstance(timer, TorchPeer):
+                timer.close()
+    flops = useful_train_flops(steps, args.features, units)
+
+    def best(names):
+        names = [n for n in names if n in peers]
+        return max(names, key=lambda n: statistics.median(peers[n][0].samples)) if names else None
+
+    best_keras = best(KERAS_PEERS)
+    best_torch = best([n for n in peers if n.startswith("torch_")])
+    step_matmul = tf_matmul["step"].get((batch, units)) or measure_matmul_gflops(batch, units)
+    tf_matmul["step"][(batch, units)] = step_matmul
     rows = []
-    for impl, (train_timer, infer_timer) in timers.items():
-        train_rate = train_timer.median()
-        row = {
-            "impl": impl, "batch": batch, "steps": steps, "units": units,
-            "train_seq_per_s": round(train_rate, 1),
-            "infer_seq_per_s": round(infer_timer.median(), 1),
-            "train_pct_of_matmul": round(100 * train_rate * flops / (matmul_gflops * 1e9), 2),
-            "train_seq_per_cpu_s": round(statistics.median(train_timer.cpu_samples), 1),
-        }
-        for reference, suffix in (("keras_simple_rnn", "keras"), ("torch_rnn", "torch")):
-            if reference in timers:
-                reference_train, reference_infer = timers[reference]
-                row[f"train_vs_{suffix}"] = paired_ratio(train_timer.samples, reference_train.samples)
-                row[f"infer_vs_{suffix}"] = paired_ratio(infer_timer.samples, reference_infer.samples)
+    for name, (train_timer, infer_timer) in peers.items():
+        q1, median, q3 = quartiles(train_timer.samples)
+        matmul = (train_timer.info["matmul_gflops"] if isinstance(train_timer, TorchPeer)
+                  else {"1024": tf_matmul["1024"], "step": step_matmul})
+        row = {"impl": name, "batch": batch, "steps": steps, "units": units, "masked": masked,
+               "train_seq_per_s": median, "train_q1": q1, "train_q3": q3,
+               "infer_seq_per_s": round(statistics.median(infer_timer.samples), 1),
+               "train_pct_of_matmul": round(100 * median * flops / (matmul["1024"] * 1e9), 1),
+               "train_pct_of_step_matmul": round(100 * median * flops / (matmul["step"] * 1e9), 1),
+               "train_seq_per_cpu_s": round(statistics.median(train_timer.cpu_samples), 1)}
+        if isinstance(train_timer, TorchPeer):
+            row["config"] = train_timer.config
+        for reference, suffix in ((best_keras, "keras"), (best_torch, "torch")):
+            if reference is not None:
+                row[f"train_vs_best_{suffix}"] = paired_ratio(train_timer.samples, peers[reference][0].samples)
+                row[f"infer_vs_best_{suffix}"] = paired_ratio(infer_timer.samples, peers[reference][1].samples)
         rows.append(row)
-    return rows
+    return rows, {"best_keras": best_keras, "best_torch": best_torch, "failed": failures}
 
 
 COLUMNS = {  # JSON key -> table header
-    "impl": "impl", "batch": "B", "steps": "T", "units": "m",
-    "train_seq_per_s": "train seq/s", "train_vs_keras": "x keras", "train_vs_torch": "x torch",
-    "infer_seq_per_s": "infer seq/s", "infer_vs_keras": "x keras", "infer_vs_torch": "x torch",
-    "train_pct_of_matmul": "% matmul", "train_seq_per_cpu_s": "train seq/cpu-s",
+    "impl": "impl", "batch": "B", "steps": "T", "units": "m", "masked": "mask",
+    "train_seq_per_s": "train seq/s", "train_q1": "q1", "train_q3": "q3",
+    "train_vs_best_keras": "x keras*", "train_vs_best_torch": "x torch*",
+    "infer_seq_per_s": "infer seq/s", "infer_vs_best_keras": "x keras*", "infer_vs_best_torch": "x torch*",
+    "train_pct_of_matmul": "% matmul", "train_pct_of_step_matmul": "% step mm",
+    "train_seq_per_cpu_s": "train seq/cpu-s",
 }
 
 
 def format_table(rows):
     columns = [key for key in COLUMNS if any(key in row for row in rows)]
-    widths = [max(len(COLUMNS[key]), *(len(str(row.get(key, "-"))) for row in rows))
-              for key in columns]
+    widths = [max(len(COLUMNS[key]), *(len(str(row.get(key, "-"))) for row in rows)) for key in columns]
     lines = ["  ".join(COLUMNS[key].rjust(width) if i else COLUMNS[key].ljust(width)
                        for i, (key, width) in enumerate(zip(columns, widths)))]
     for row in rows:
-        lines.append("  ".join(str(row.get(key, "-")).rjust(width) if i
-                               else str(row[key]).ljust(width)
+        lines.append("  ".join(str(row.get(key, "-")).rjust(width) if i else str(row[key]).ljust(width)
                                for i, (key, width) in enumerate(zip(columns, widths))))
     return "\n".join(lines)
 
 
+def machine_info():
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "usable_cores": len(os.sched_getaffinity(0)), "load_average": list(os.getloadavg())}
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                                  if line.startswith("Model name")), None)
+    except (OSError, subprocess.CalledProcessError):
+        info["cpu_model"] = None
+    return info
+
+
+def torch_available():
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
+    except ImportError:
+        return False
+
+
+def summary(rows):
+    """The fast layer's ratios to the best peers: per shape, and the grid median against the best Keras row."""
+    fast = [r for r in rows if r["impl"] == "fast"]
+    ratios = [r["train_vs_best_keras"] for r in fast if "train_vs_best_keras" in r]
+    keys = ("batch", "steps", "units", "masked", "train_vs_best_keras", "train_vs_best_torch",
+            "train_pct_of_matmul", "train_pct_of_step_matmul")
+    return {"median_train_vs_best_keras": statistics.median(ratios) if ratios else None,
+            "fast": [{key: r.get(key) for key in keys} for r in fast]}
+
+
 def main(argv=None):
     args = parse_args(argv)
-    torch = configure_threads(args.threads)
+    configure_threads(args.threads)
     impls = list(args.impls or IMPLS + (ABLATION if args.ablation else ()))
-    if torch is None and "torch_rnn" in impls:
-        print("torch is not installed (pip install rnn-tasks[bench]): skipping torch_rnn",
-              file=sys.stderr)
-        impls.remove("torch_rnn")
-    if "keras_simple_rnn" not in impls:
-        impls.append("keras_simple_rnn")  # every ratio is against it
-    shapes = args.shape or (
-        [QUICK_SHAPE] if args.quick else list(itertools.product(BATCHES, STEPS, UNITS))
-    )
-    matmul_gflops = measure_matmul_gflops()
-    print(f"threads: TensorFlow {args.threads}, PyTorch {torch.get_num_threads() if torch else '-'}"
-          f" (OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}); matmul {matmul_gflops:.1f} GFLOP/s")
-    rows = []
-    for batch, steps, units in shapes:
-        shape_rows = benchmark_shape(impls, torch, batch, steps, units, args, matmul_gflops)
+    use_torch = not args.no_torch and torch_available()
+    if not args.no_torch and not use_torch:
+        print("torch is not installed (pip install -e '.[bench]'): no PyTorch rows", file=sys.stderr)
+    quick_shapes = [HEADLINE, SENTIMENT]
+    if args.shape:
+        shapes = args.shape
+    elif args.quick:
+        shapes = quick_shapes
+    else:
+        shapes = quick_shapes + [(b, t, m, False) for b, t, m in itertools.product(BATCHES, STEPS, UNITS)
+                                 if (b, t, m, False) != HEADLINE]
+    before = machine_info()
+    tf_matmul = {"1024": measure_matmul_gflops(1024, 1024), "step": {}}
+    print(f"TensorFlow threads {args.threads}; TF matmul 1024^2 {tf_matmul['1024']:.1f} GFLOP/s; "
+          f"{before['cpu_model']}, {before['usable_cores']} cores, load {before['load_average']}")
+    rows, per_shape, chosen_torch = [], [], None
+    for shape in shapes:
+        if not use_torch:
+            torch_configs = []
+        elif args.torch_sweep == "all" or shape in quick_shapes or chosen_torch is None:
+            torch_configs = list(TORCH_SWEEP)
+        else:
+            torch_configs = [chosen_torch]
+        shape_rows, outcome = benchmark_shape(impls, torch_configs, shape, args, tf_matmul)
+        if shape == HEADLINE and outcome["best_torch"]:
+            chosen_torch = next(c for c in TORCH_SWEEP if torch_name(*c) == outcome["best_torch"])
         print(format_table(shape_rows), flush=True)
+        print(f"best keras: {outcome['best_keras']}, best torch: {outcome['best_torch']}"
+              + "".join(f"\n  failed {name}: {why}" for name, why in outcome["failed"].items()), flush=True)
         rows.extend(shape_rows)
+        per_shape.append({"shape": list(shape), **outcome})
+    after = machine_info()
+    report = {"machine": {**before, "load_average_before": before.pop("load_average"),
+                          "load_average_after": after["load_average"]},
+              "tensorflow_matmul_gflops": {"1024": round(tf_matmul["1024"], 1),
+                                           "step": {f"{b}x{m}": round(v, 1) for (b, m), v in tf_matmul["step"].items()}},
+              "threads": args.threads, "features": args.features, "repeats": args.repeats,
+              "seconds_per_repeat": args.seconds, "shapes": per_shape, "summary": summary(rows), "rows": rows}
+    print(json.dumps(report["summary"], indent=1))
     if args.json:
-        report = {
-            "matmul_gflops": round(matmul_gflops, 1),
-            "threads": {"tensorflow": args.threads,
-                        "torch": torch.get_num_threads() if torch else None,
-                        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"]},
-            "features": args.features, "repeats": args.repeats, "rows": rows,
-        }
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(report, file, indent=1)
+        with open(os.path.splitext(args.json)[0] + ".txt", "w", encoding="utf-8") as file:
+            file.write(format_table(rows) + "\n")
         print(f"wrote {args.json}")
 
 

@@ -24,10 +24,20 @@ backend. Its weights `U`, `W`, `b` have the cell's names, shapes and initializer
 Measurements (what each part buys, against Keras and PyTorch): docs/speed.md.
 """
 
+import inspect
+
 import keras
 import tensorflow as tf
 
-from rnn_layers.simple_rnn_cell import add_lesson_weights, check_arguments
+from rnn_layers.simple_rnn_cell import SimpleRNNCell
+
+# SimpleRNNCell's own arguments (activation, use_bias, initializers, ...): passed to the cell
+# this layer holds, so each is declared, documented and serialized in one place.
+CELL_ARGUMENTS = tuple(
+    name
+    for name, parameter in inspect.signature(SimpleRNNCell.__init__).parameters.items()
+    if name not in ("self", "units") and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+)
 
 # The lesson's f, and the backward step through it, g -> g * f'(a), written with the
 # OUTPUT h = f(a) that the forward pass keeps: tanh'(a) = 1 - h^2, relu'(a) = [h > 0].
@@ -275,34 +285,29 @@ class SimpleRNN(keras.layers.Layer):
 
     - `x @ U + b` for every step is one matmul before the loop; the loop only does
       `s_t = f(xu_t + s_{t-1} @ W)`.
-    - In training (`training=True`, as `model.fit` calls it) the gradient is the lesson's
-      BPTT via `tf.custom_gradient`: a reverse loop for the deltas dL/da_t, then
-      `dW = S_prev^T @ Delta` in one product (and `dU = X^T @ Delta` by autodiff of the
-      hoisted projection). At inference the plain forward pass is used, so exported
-      SavedModels carry no custom gradient.
+    - In training (`training=True`, as `model.fit` calls it) the gradient of the whole layer
+      (x, U, b, W, s_0) is the lesson's BPTT via `tf.custom_gradient`: a reverse loop for the
+      deltas dL/da_t, span by span; each span's dU, db and dL/dx are one product each and its
+      dW a sum of per-step products, computed while the chain goes on to earlier spans (module
+      docstring). At inference the plain forward pass is used, so exported SavedModels carry
+      no custom gradient.
     - Fixed lengths up to `MAX_UNROLL_STEPS` are unrolled (see `unroll`).
 
-    It uses TensorFlow ops directly (Keras lacks a backend-neutral custom gradient), so it
-    needs the TensorFlow backend. `recurrent_dropout` is not supported: it would put a
-    random mask inside the loop; use `keras.layers.RNN(SimpleRNNCell(...))` for it
+    Like `keras.layers.SimpleRNN`, it holds its cell (`layer.cell`, a `SimpleRNNCell` with
+    the weights U, W, b and the cell's arguments, each defined once there) and runs the
+    cell's math over the whole sequence. It uses TensorFlow ops directly (Keras lacks a
+    backend-neutral custom gradient), so it needs the TensorFlow backend.
+    `recurrent_dropout` is not supported: use `keras.layers.RNN(SimpleRNNCell(...))` for it
     (`tasks.common.layers.recurrent_layer` picks the cell then).
 
     Args:
         units: Positive integer m, the size of the state s_t.
-        activation: `"tanh"` (default) or `"relu"`, the lesson's f.
-        use_bias: Whether to add the bias `b`. Default: `True`.
-        kernel_initializer: Initializer for `U` (n, m). Default: `"glorot_uniform"`.
-        recurrent_initializer: Initializer for `W` (m, m). Default: `"orthogonal"`.
-        bias_initializer: Initializer for `b` (m,). Default: `"zeros"`.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: Regularizers for
-            `U`, `W`, `b`. Default: `None`.
-        kernel_constraint, recurrent_constraint, bias_constraint: Constraints for `U`,
-            `W`, `b`. Default: `None`.
-        dropout: Fraction in [0, 1) of the inputs x_t to drop in training; one mask per
-            sequence, reused at every step, as the cell does. Default: 0.
-        recurrent_dropout: Accepted only as 0 (the default), so that the cell's
-            arguments can be passed unchanged; anything else raises ValueError.
-        seed: Integer seed for the dropout mask. Default: `None`.
+        **cell_arguments: `SimpleRNNCell`'s own arguments (activation, use_bias, the
+            initializers, regularizers and constraints of U, W, b, dropout, seed), with their
+            meaning and defaults; they are given to the cell this layer holds (`layer.cell`),
+            whose weights it runs. `dropout` drops inputs in training, one mask per sequence.
+            `recurrent_dropout` is accepted only as 0 (it would put a random mask inside the
+            loop); anything else raises ValueError.
         return_sequences: Return s_1..s_T `(batch, T, m)` instead of the last output
             `(batch, m)`. Default: `False`.
         return_state: Also return the final state s_T. Default: `False`.
@@ -329,20 +334,6 @@ class SimpleRNN(keras.layers.Layer):
     def __init__(
         self,
         units,
-        activation="tanh",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
         return_sequences=False,
         return_state=False,
         go_backwards=False,
@@ -350,7 +341,11 @@ class SimpleRNN(keras.layers.Layer):
         zero_output_for_mask=False,
         **kwargs,
     ):
-        check_arguments(units, activation, dropout, recurrent_dropout)
+        cell_arguments = {name: kwargs.pop(name) for name in CELL_ARGUMENTS if name in kwargs}
+        recurrent_dropout = cell_arguments.get("recurrent_dropout", 0.0)
+        cell = SimpleRNNCell(  # checks units, activation and the dropout rates
+            units, **cell_arguments, dtype=kwargs.get("dtype"), name="cell"
+        )
         if recurrent_dropout != 0:
             raise ValueError(
                 "recurrent_dropout is not supported by rnn_layers.SimpleRNN, got "
@@ -359,21 +354,7 @@ class SimpleRNN(keras.layers.Layer):
         if unroll not in (None, True, False):
             raise ValueError(f"unroll must be True, False or None, got {unroll!r}")
         super().__init__(**kwargs)
-        self.units = units
-        self.activation = activation
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.dropout = float(dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.cell = cell
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.go_backwards = go_backwards
@@ -383,9 +364,17 @@ class SimpleRNN(keras.layers.Layer):
         self.supports_masking = True
         self.input_spec = keras.InputSpec(ndim=3)
 
+    # The cell's weights and arguments, read through the layer as on the cell.
+    units = property(lambda self: self.cell.units)
+    activation = property(lambda self: self.cell.activation)
+    dropout = property(lambda self: self.cell.dropout)
+    U = property(lambda self: self.cell.U)  # (n, m)
+    W = property(lambda self: self.cell.W)  # (m, m)
+    b = property(lambda self: self.cell.b)  # (m,) or None
+
     def build(self, sequences_shape, initial_state_shape=None):
         self._unrolls(sequences_shape[1])  # a bad `unroll` fails here, not at the first batch
-        add_lesson_weights(self, sequences_shape[-1])
+        self.cell.build((sequences_shape[0], sequences_shape[-1]))
 
     def _unrolls(self, steps):
         if self.unroll is None:
@@ -403,7 +392,7 @@ class SimpleRNN(keras.layers.Layer):
         if training and self.dropout > 0:
             # One mask per sequence, reused at every step (as DropoutRNNCell does).
             keep = keras.random.dropout(
-                tf.ones_like(x[:, 0]), self.dropout, seed=self.seed_generator
+                tf.ones_like(x[:, 0]), self.dropout, seed=self.cell.seed_generator
             )  # (B, n)
             x = x * keep[:, tf.newaxis, :]
         x = tf.transpose(x, (1, 0, 2))  # (T, B, n) time-major
@@ -481,26 +470,10 @@ class SimpleRNN(keras.layers.Layer):
         return output_mask
 
     def get_config(self):
+        cell_config = self.cell.get_config()
         config = {
             "units": self.units,
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": keras.initializers.serialize(
-                self.recurrent_initializer
-            ),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "recurrent_regularizer": keras.regularizers.serialize(
-                self.recurrent_regularizer
-            ),
-            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-            "recurrent_constraint": keras.constraints.serialize(self.recurrent_constraint),
-            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
-            "dropout": self.dropout,
-            "recurrent_dropout": 0.0,
-            "seed": self.seed,
+            **{name: cell_config[name] for name in CELL_ARGUMENTS},
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
