@@ -94,8 +94,8 @@ def recurrent_block(config, return_sequences: bool, name: str):
     return keras.layers.Bidirectional(layer, name=f"bi_{name}") if config.bidirectional else layer
 
 
-def build_model(config, train_texts) -> keras.Model:
-    """Functional model from raw strings (batch,) to star probabilities (batch, 5)."""
+def build_model(config, train_texts, name: str = "sentiment_stars") -> keras.Model:
+    """Functional model from raw strings (batch,) to star probabilities (batch, 5); `name` tells ensemble members apart."""
     text = keras.Input(shape=(), dtype="string", name="text")
     tokens = standardized(train_texts)
     vectorizer = make_vectorizer(config, tokens)
@@ -116,7 +116,16 @@ def build_model(config, train_texts) -> keras.Model:
                                          name="wide_logits")(wide)  # (B, 5)
         logits = keras.layers.Add(name="logits")([logits, wide_logits])
     probabilities = keras.layers.Softmax(name="probabilities")(logits)  # (B, 5)
-    return keras.Model(text, probabilities, name="sentiment_stars")
+    return keras.Model(text, probabilities, name=name)
+
+
+def average_members(members: list[keras.Model]) -> keras.Model:
+    """One model whose probabilities are the mean of the members' (the members themselves when there is one)."""
+    if len(members) == 1:
+        return members[0]
+    text = keras.Input(shape=(), dtype="string", name="text")
+    probabilities = keras.layers.Average(name="probabilities")([member(text) for member in members])
+    return keras.Model(text, probabilities, name="sentiment_stars_ensemble")
 
 
 class ServingModule(KerasServingModule):
