@@ -1,6 +1,9 @@
 """sentiment_stars model parts: the star decision, the in-graph val metrics, the vocabulary, the wide TF-IDF path."""
 from __future__ import annotations
 
+import re
+
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +17,6 @@ from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
 from tasks.sentiment_stars.model import average_members, build_model, make_vectorizer, standardized, wide_features
 
-import keras
 
 # One review per row; the median differs from the argmax when mass is spread over several stars.
 PROBABILITIES = np.array([[0.0, 0.1, 0.2, 0.3, 0.4],  # argmax 5, cumulative reaches 0.5 at 4
@@ -92,5 +94,5 @@ def test_tfidf_logistic_baseline_learns_a_separable_set():
                                                ("model.wide_l2=-1", "wide_l2 must be >= 0"),
                                                ("model.decision=mean", "must be one of ['argmax', 'median']")])
 def test_bad_model_settings_name_the_key(override, message):
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(Config, None, [override])
