@@ -11,7 +11,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tasks.common.config import load_config
 from tasks.sentiment_stars import data, train
 from tasks.sentiment_stars.config import Config
-from tasks.sentiment_stars.model import build_model
+from tasks.sentiment_stars.decision import decide
+from tasks.sentiment_stars.model import average_members, build_model
 
 
 def tiny_args(root: Path) -> list[str]:
@@ -19,7 +20,7 @@ def tiny_args(root: Path) -> list[str]:
         "data.builtin_dir": root / "data", "data.builtin_train_size": 400, "data.builtin_val_size": 100,
         "data.builtin_test_size": 150, "model.units": 8, "model.embedding_dim": 8, "model.max_tokens": 2000,
         "train.epochs": 2, "train.batch_size": 32, "train.runs_dir": root / "runs",
-        "train.export_dir": root / "exports", "train.verbose": 0,
+        "train.export_dir": root / "exports", "train.verbose": 0, "model.ensemble": 1, "model.wide_min_df": 1,
     }
     return [arg for key, value in settings.items() for arg in ("--set", f"{key}={value}")]
 
@@ -37,6 +38,7 @@ def test_metrics_json_has_the_contract_keys(trained):
     assert metrics["task"] == "sentiment_stars" and metrics["dataset"].startswith("builtin")
     keys = {"accuracy", "macro_f1", "mae_stars", "order_dependent_accuracy"}
     assert keys <= set(metrics["test"]) and keys <= set(metrics["baselines"]["bag_of_words"])
+    assert keys <= set(metrics["baselines"]["tfidf_logistic"])
     assert 0 <= metrics["test"]["accuracy"] <= 1 and 0 <= metrics["test"]["mae_stars"] <= 4
     assert metrics["train_seconds"] > 0 and metrics["examples_per_second"] > 0
     assert Path(metrics["export"]).name == "1"
@@ -77,7 +79,7 @@ def test_export_in_a_fresh_process_equals_the_model_and_ignores_unicode_form(tra
     nfc_out, nfd_out, stars = json.loads(python_subprocess(code).stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(nfc_out, expected, atol=1e-5)
     np.testing.assert_allclose(nfd_out, nfc_out, atol=1e-6)
-    assert stars == list(np.argmax(expected, axis=-1) + 1)
+    assert stars == decide(expected, config.model.decision).numpy().tolist()
 
 
 @pytest.mark.slow
@@ -124,3 +126,27 @@ def test_a_data_error_leaves_no_empty_run_dir(tmp_path, capsys):
         train.main(args + ["--run-dir", str(kept)])
     assert "is not empty and is not a run dir (no config.yaml)" in capsys.readouterr().err
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_an_ensemble_run_trains_each_member_and_exports_their_average(tmp_path):
+    args = tiny_args(tmp_path) + ["--set", "model.ensemble=2", "--set", "train.epochs=1"]
+    assert train.main(args) == 0
+    (run_dir,) = (tmp_path / "runs" / "sentiment_stars").iterdir()
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    config = load_config(Config, run_dir / "config.yaml")
+    texts = data.load_splits(config.data).train.text
+    members = []
+    for member in range(2):
+        model = build_model(config.model, texts, f"member_{member}")
+        model.load_weights(run_dir / "members" / str(member) / "checkpoints" / "best.weights.h5")
+        members.append(model)
+    reviews = ["ứng dụng tốt", "đẹp nhưng chậm", "không tốt lắm"]
+    expected = average_members(members).predict(tf.constant(reviews), verbose=0)
+    serve = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
+    outputs = serve(text=tf.constant(reviews))
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
+    # the members differ (own seeds), so the average is not one of them
+    assert not np.allclose(members[0].predict(tf.constant(reviews), verbose=0),
+                           members[1].predict(tf.constant(reviews), verbose=0), atol=1e-4)
+    assert metrics["epochs_run"] == 2  # one epoch per member

@@ -17,18 +17,31 @@ class ModelConfig:
     num_layers: int = 1  # stacked RNN layers; the lower ones return sequences
     bidirectional: bool = True  # a second RNN reads right to left, so the start of long reviews is not forgotten
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
-    dropout: float = 0.2  # on x_t (one mask per sequence) and before the output layer
+    dropout: float = 0.2  # on x_t (one mask per sequence), before the output layer and on the wide path's input
     recurrent_dropout: float = 0.0  # on s_{t-1}; off by default, it slows convergence on short texts
     rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast layer unless an option needs the cell (docs/speed.md)
-    class_weighting: bool = True  # balanced class weights: real star counts are skewed towards 5
+    class_weighting: bool = True  # balanced class weights: real star counts are skewed towards 5 (off: +acc, -F1)
+    min_frequency: int = 1  # words seen fewer times in training share the OOV embedding (typos, names)
+    word_dropout: float = 0.0  # share of whole words (x_t) dropped in training
+    weight_decay: float = 0.0  # L2 on the embedding and the RNN's output layer; 0 disables
+    wide_ngrams: int = 0  # a linear TF-IDF path over word 1..n-grams added to the RNN's logits; 0 disables
+    wide_min_df: int = 2  # n-grams in fewer training reviews are left out of the wide path
+    wide_l2: float = 1e-4  # L2 on the wide path's weights (it has one weight per n-gram and star)
+    decision: Literal["argmax", "median"] = "argmax"  # stars from probabilities (decision.py); median suits MAE
+    ensemble: int = 1  # models trained with seeds seed, seed + 1, ...; the export averages their probabilities
+    monitor: Literal["val_loss", "val_accuracy", "val_macro_f1", "val_mae_stars"] = "val_accuracy"  # picks the checkpoint, stops early
 
     def __post_init__(self):
-        for name in ("max_tokens", "max_length", "embedding_dim", "units", "num_layers"):
+        for name in ("max_tokens", "max_length", "embedding_dim", "units", "num_layers", "min_frequency", "ensemble",
+                     "wide_min_df"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("dropout", "recurrent_dropout"):
+        for name in ("dropout", "recurrent_dropout", "word_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("weight_decay", "wide_l2", "wide_ngrams"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass

@@ -10,6 +10,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from tasks.common.tensorboard import confusion_matrix_figure
 from tasks.common.text import standardize_text
+from tasks.sentiment_stars.decision import decide
 
 STARS = [1, 2, 3, 4, 5]
 
@@ -27,9 +28,10 @@ def star_metrics(true_stars, predicted_stars, order_dependent) -> dict:
     }
 
 
-def predict_stars(model, texts, batch_size: int = 256) -> np.ndarray:
+def predict_stars(model, texts, decision: str = "argmax", batch_size: int = 256) -> np.ndarray:
+    """Stars 1..5 for raw texts, by the same decision as the export."""
     probabilities = model.predict(tf.constant(list(texts)), batch_size=batch_size, verbose=0)
-    return probabilities.argmax(axis=-1) + 1
+    return decide(probabilities, decision).numpy()
 
 
 def standardized_tokens(texts) -> list[str]:
@@ -54,3 +56,15 @@ def bag_of_words_baseline(train: pd.DataFrame, test: pd.DataFrame, seed: int, cl
 def confusion_figure(true_stars, predicted_stars, title: str):
     matrix = confusion_matrix(true_stars, predicted_stars, labels=STARS)
     return confusion_matrix_figure(matrix, [f"{s}★" for s in STARS], title=title)
+
+
+def tfidf_logistic_baseline(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict:
+    """What a user of real reviews tries first: TF-IDF word 1-2-grams (min_df 2, sublinear tf) + LogisticRegression(C=4).
+
+    scikit-learn's own lowercasing and tokenizer, as a user would call it; no class weights.
+    """
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)
+    features = vectorizer.fit_transform(train.text.tolist())
+    classifier = LogisticRegression(C=4.0, max_iter=3000, random_state=seed).fit(features, train.stars)
+    predicted = classifier.predict(vectorizer.transform(test.text.tolist()))
+    return star_metrics(test.stars, predicted, test.order_dependent)

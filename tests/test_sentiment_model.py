@@ -1,0 +1,98 @@
+"""sentiment_stars model parts: the star decision, the in-graph val metrics, the vocabulary, the wide TF-IDF path."""
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import f1_score
+
+from tasks.common.config import ConfigError, load_config
+from tasks.sentiment_stars.config import Config, ModelConfig
+from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
+from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
+from tasks.sentiment_stars.model import average_members, build_model, make_vectorizer, standardized, wide_features
+
+
+# One review per row; the median differs from the argmax when mass is spread over several stars.
+PROBABILITIES = np.array([[0.0, 0.1, 0.2, 0.3, 0.4],  # argmax 5, cumulative reaches 0.5 at 4
+                          [0.45, 0.0, 0.0, 0.1, 0.45],  # argmax 1 (first), median 4
+                          [0.9, 0.1, 0.0, 0.0, 0.0]], dtype="float32")
+
+
+def test_argmax_and_median_decisions():
+    assert decide(PROBABILITIES, "argmax").numpy().tolist() == [5, 1, 1]
+    assert decide(PROBABILITIES, "median").numpy().tolist() == [4, 4, 1]
+    with pytest.raises(ValueError, match="decision must be one of"):
+        decide(PROBABILITIES, "mean")
+
+
+@pytest.mark.parametrize("decision", ["argmax", "median"])
+def test_val_metrics_equal_scikit_learn_over_several_batches(decision):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, size=200)
+    probabilities = rng.dirichlet(np.ones(5), size=200).astype("float32")
+    f1, mae = MacroF1(decision), MeanStarError(decision)
+    for start in range(0, 200, 64):  # accumulates over batches like model.evaluate
+        f1.update_state(labels[start:start + 64], probabilities[start:start + 64])
+        mae.update_state(labels[start:start + 64], probabilities[start:start + 64])
+    stars = decide(probabilities, decision).numpy()
+    assert float(f1.result()) == pytest.approx(f1_score(labels + 1, stars, labels=[1, 2, 3, 4, 5],
+                                                        average="macro", zero_division=0), abs=1e-6)
+    assert float(mae.result()) == pytest.approx(np.mean(np.abs(labels + 1 - stars)), abs=1e-6)
+    f1.reset_state()
+    assert float(f1.result()) == 0.0
+
+
+def test_vocabulary_keeps_words_seen_min_frequency_times():
+    tokens = standardized(["pin trâu", "Pin yếu", "màn đẹp"])
+    vectorizer = make_vectorizer(ModelConfig(min_frequency=2), tokens)
+    assert vectorizer.get_vocabulary() == ["", "[UNK]", "pin"]
+    ids = vectorizer(tf.constant(["PIN đẹp"])).to_list()
+    assert ids == [[2, 1]]  # "đẹp" was seen once: out of vocabulary
+
+
+def test_wide_path_is_scikit_learns_sublinear_tfidf():
+    train = ["pin trâu pin trâu lắm", "pin yếu quá", "màn hình đẹp", "màn hình tệ, pin yếu"]
+    tokens = standardized(train)
+    text = keras.Input(shape=(), dtype="string")
+    model = keras.Model(text, wide_features(ModelConfig(wide_ngrams=2, wide_min_df=1), tokens, text))
+    reference = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
+                                ngram_range=(1, 2), min_df=1).fit(tokens)
+    queries = ["Pin trâu, pin trâu!", "màn hình đẹp nhưng pin yếu"]
+    ours = model.predict(tf.constant(queries), verbose=0)
+    expected = reference.transform(standardized(queries)).toarray()
+    # Column 0 counts out-of-vocabulary n-grams and has idf 0; the rest follow scikit-learn's vocabulary order.
+    np.testing.assert_allclose(ours[:, 1:], expected, atol=1e-5)
+    assert np.all(ours[:, 0] == 0)
+
+
+def test_an_ensemble_averages_its_members_probabilities():
+    config = ModelConfig(units=4, embedding_dim=4, wide_ngrams=2, wide_min_df=1)
+    train = ["pin trâu", "pin yếu", "màn hình đẹp", "màn hình tệ"]
+    members = [build_model(config, train, f"member_{k}") for k in range(2)]
+    reviews = tf.constant(["pin trâu nhưng màn hình tệ", "đẹp"])
+    expected = np.mean([m.predict(reviews, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(average_members(members).predict(reviews, verbose=0), expected, atol=1e-6)
+    assert average_members(members[:1]) is members[0]
+
+
+def test_tfidf_logistic_baseline_learns_a_separable_set():
+    good, bad = ["máy rất tốt", "pin tốt lắm", "tốt quá"] * 4, ["máy rất tệ", "pin tệ lắm", "tệ quá"] * 4
+    frame = pd.DataFrame({"text": good + bad, "stars": [5] * 12 + [1] * 12, "order_dependent": [False] * 24})
+    metrics = tfidf_logistic_baseline(frame, frame, seed=0)
+    assert metrics["accuracy"] == 1.0 and metrics["mae_stars"] == 0.0 and metrics["order_dependent_accuracy"] is None
+
+
+@pytest.mark.parametrize("override, message", [("model.ensemble=0", "ensemble must be >= 1"),
+                                               ("model.min_frequency=0", "min_frequency must be >= 1"),
+                                               ("model.word_dropout=1.0", "word_dropout must be in [0, 1)"),
+                                               ("model.wide_l2=-1", "wide_l2 must be >= 0"),
+                                               ("model.decision=mean", "must be one of ['argmax', 'median']")])
+def test_bad_model_settings_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(Config, None, [override])
