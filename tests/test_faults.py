@@ -297,3 +297,41 @@ def test_zero_width_only_text_is_empty(tmp_path):
     with pytest.raises(DataError) as error:
         sentiment_data.read_reviews(reviews, sentiment_data.DataConfig(), SkipCounter("error"))
     assert str(error.value) == f"{reviews}:3: empty text in column 'text' (data row 2)"
+
+
+# 4. (through the command line) heart --exams on a real, untrained export
+@pytest.fixture(scope="module")
+def heart_export(tmp_path_factory):
+    from tasks.heart_attack import data as heart_data
+    from tasks.heart_attack.config import DataConfig as HeartDataConfig, ModelConfig as HeartModelConfig
+    from tasks.heart_attack.model import ServingModule as HeartServing, build_model as build_heart
+
+    root = tmp_path_factory.mktemp("faults-heart")
+    model = build_heart(HeartModelConfig(visit_units=4, rnn_units=4), 2, np.zeros(2), np.ones(2),
+                        presence_features=2, positives=5, patients=50)
+    serving = HeartServing(model, ["chol", "bp"])
+    spec = heart_data.input_spec(HeartDataConfig(source="file", path="visits.csv", feature_columns=("chol", "bp")),
+                                 "number")
+    return export_saved_model(serving, _run("heart_attack", root / "exports", root / "run"), serving.signatures(),
+                              assets={"input_spec.json": json.dumps(spec)})
+
+
+@pytest.mark.parametrize("visits, message", [
+    ("[[1, 2]]\n[[Infinity, 1]]", "exams.jsonl:2: visit 1: value inf is not a finite float32 number"),
+    ("[[1, 2]]\n[[1e300, 1]]", "exams.jsonl:2: visit 1: value 1e+300 is not a finite float32 number"),
+    ("[[null, null]]", "exams.jsonl:1: the patient has no measured value (every value is null)"),
+])
+def test_heart_predict_exams_refuses_non_finite_values_through_the_cli(heart_export, tmp_path, visits, message):
+    exams = tmp_path / "exams.jsonl"
+    exams.write_text(visits + "\n", encoding="utf-8")
+    line = error_line(predict("heart_attack", "--model", heart_export, "--exams", exams))
+    assert line == f"error: {tmp_path / message} (set RNN_TASKS_DEBUG=1 for a traceback)"
+
+
+def test_heart_predict_exams_answers_finite_values(heart_export, tmp_path):
+    exams = tmp_path / "exams.jsonl"
+    exams.write_text("[[1, 2], [null, 3]]\n", encoding="utf-8")
+    result = predict("heart_attack", "--model", heart_export, "--exams", exams)
+    assert result.returncode == 0, result.stderr[-2000:]
+    answer = json.loads(result.stdout)
+    assert answer["line"] == 1 and 0 <= answer["risk"] <= 1 and answer["visits"] == 2
