@@ -49,6 +49,19 @@ class TrainConfig:
             raise ValueError("early_stopping_patience and histogram_freq must be >= 0")
 
 
+def check_bounds(section, *, positive=(), non_negative=(), fractions=(), above_zero=()) -> None:
+    """Range checks for a config section's __post_init__: a ValueError naming the first bad field.
+
+    positive: >= 1 (sizes, counts); non_negative: >= 0; fractions: in [0, 1) (dropout); above_zero: > 0 (rates).
+    """
+    for names, bad, rule in ((positive, lambda v: v < 1, ">= 1"), (non_negative, lambda v: v < 0, ">= 0"),
+                             (fractions, lambda v: not 0 <= v < 1, "in [0, 1)"),
+                             (above_zero, lambda v: v <= 0, "> 0")):
+        for name in names:
+            if bad(getattr(section, name)):
+                raise ValueError(f"{name} must be {rule}, got {getattr(section, name)}")
+
+
 def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 

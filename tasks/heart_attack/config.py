@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from tasks.common.config import TrainConfig
+from tasks.common.config import TrainConfig, check_bounds
 from tasks.heart_attack import data_builtin
 
 
@@ -75,18 +75,8 @@ class ModelConfig:
     logistic_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
 
     def __post_init__(self):
-        if self.rnn_units < 1:
-            raise ValueError(f"rnn_units must be >= 1, got {self.rnn_units}")
-        if self.visit_units < 0:
-            raise ValueError(f"visit_units must be >= 0, got {self.visit_units}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.l2_reference_positives < 0:
-            raise ValueError(f"l2_reference_positives must be >= 0, got {self.l2_reference_positives}")
-        if self.l2 < 0:
-            raise ValueError(f"l2 must be >= 0, got {self.l2}")
-        if self.logistic_c <= 0:
-            raise ValueError(f"logistic_c must be > 0, got {self.logistic_c}")
+        check_bounds(self, positive=["rnn_units"], non_negative=["visit_units", "l2_reference_positives", "l2"],
+                     fractions=["dropout"], above_zero=["logistic_c"])
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from tasks.common.config import TrainConfig
+from tasks.common.config import TrainConfig, check_bounds
 
 # keras.applications backbones the task knows how to feed: name -> its preprocess module (None: inside the model).
 BACKBONES = {"MobileNetV3Small": None, "MobileNetV3Large": None, "EfficientNetB0": None, "EfficientNetV2B0": None,
@@ -130,17 +130,9 @@ class FeaturesConfig:
     selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)
 
     def __post_init__(self):
-        for name in ("target_steps", "conv_filters", "rnn_units", "batch_size", "updates", "max_epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.conv_kernel < 0:
-            raise ValueError(f"conv_kernel must be >= 0 (0: automatic), got {self.conv_kernel}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.augment < 0:
-            raise ValueError(f"augment must be >= 0, got {self.augment}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        check_bounds(self, positive=["target_steps", "conv_filters", "rnn_units", "batch_size", "updates",
+                                     "max_epochs"],
+                     non_negative=["conv_kernel", "augment"], fractions=["dropout"], above_zero=["learning_rate"])
 
 
 @dataclasses.dataclass
