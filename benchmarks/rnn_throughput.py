@@ -30,6 +30,7 @@ the same run, at 1024^2 (`% matmul`) and at the recurrence's own shape (batch x 
 """
 
 import argparse
+import importlib.util
 import itertools
 import json
 import os
@@ -41,7 +42,7 @@ import time
 
 import numpy as np
 
-from benchmarks.torch_peer import STEPS_PER_CALL, inputs
+from benchmarks.torch_peer import STEPS_PER_CALL, calibrate, inputs
 
 KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cell")
                     for unroll in ("", "_unroll") for xla in ("", "_xla"))
@@ -199,13 +200,7 @@ class Timer:
 
     def __init__(self, step, batch, seconds):
         self.step, self.batch = step, batch * STEPS_PER_CALL  # sequences per call
-        step()  # trace / compile
-        start, calls = time.perf_counter(), 0
-        while calls < 1 or time.perf_counter() - start < seconds / 4:
-            step()
-            calls += 1
-        per_call = (time.perf_counter() - start) / calls
-        self.calls = max(1, round(seconds / per_call))
+        self.calls = calibrate(step, seconds)  # after a first call that traces / compiles
         self.samples, self.cpu_samples = [], []
 
     def run(self):
@@ -216,10 +211,10 @@ class Timer:
         self.cpu_samples.append(self.calls * self.batch / (time.process_time() - cpu_start))
 
 
-class TorchPeer:
-    """One torch_peer process; `run()` asks it for one timed repetition (see benchmarks/torch_peer.py)."""
+class TorchProcess:
+    """One torch_peer process (one configuration), answering timed train and infer repetitions on request."""
 
-    def __init__(self, kind, threads, wait_policy, mode, shape, features, seconds):
+    def __init__(self, threads, wait_policy, mode, shape, features, seconds):
         batch, steps, units, masked = shape
         env = dict(os.environ)
         env.pop("OMP_WAIT_POLICY", None)
@@ -228,7 +223,7 @@ class TorchPeer:
         command = [sys.executable, "-m", "benchmarks.torch_peer", "--mode", mode, "--threads", str(threads),
                    "--shape", f"{batch}x{steps}x{units}", "--features", str(features), "--seconds", str(seconds),
                    *(["--masked"] if masked else [])]
-        self.kind, self.config = kind, {"threads": threads, "omp_wait_policy": wait_policy, "mode": mode}
+        self.config = {"threads": threads, "omp_wait_policy": wait_policy, "mode": mode}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=env)
         line = self.process.stdout.readline()
@@ -238,14 +233,11 @@ class TorchPeer:
             errors = [line for line in lines if "Error" in line.split(":", 1)[0]]
             raise RuntimeError((errors or lines or ["torch_peer exited without a word"])[-1])
         self.info = json.loads(line)
-        self.samples, self.cpu_samples = [], []
 
-    def run(self):
-        self.process.stdin.write(self.kind + "\n")
+    def ask(self, kind):
+        self.process.stdin.write(kind + "\n")
         self.process.stdin.flush()
-        answer = json.loads(self.process.stdout.readline())
-        self.samples.append(answer["seq_per_s"])
-        self.cpu_samples.append(answer["seq_per_cpu_s"])
+        return json.loads(self.process.stdout.readline())
 
     def close(self):
         if self.process.poll() is None:
@@ -255,6 +247,19 @@ class TorchPeer:
             except BrokenPipeError:
                 pass
         self.process.wait(timeout=60)
+
+
+class TorchTimer:
+    """The train or infer repetitions of one TorchProcess, with the samples a Timer keeps."""
+
+    def __init__(self, process, kind):
+        self.process, self.kind = process, kind
+        self.samples, self.cpu_samples = [], []
+
+    def run(self):
+        answer = self.process.ask(self.kind)
+        self.samples.append(answer["seq_per_s"])
+        self.cpu_samples.append(answer["seq_per_cpu_s"])
 
 
 def torch_name(threads, wait_policy, mode):
@@ -290,8 +295,8 @@ def make_peers(impls, torch_configs, shape, args):
     for threads, wait_policy, mode in torch_configs:
         name = torch_name(threads, wait_policy, mode)
         try:
-            peers[name] = tuple(TorchPeer(kind, threads, wait_policy, mode, shape, args.features, args.seconds)
-                                for kind in ("train", "infer"))
+            process = TorchProcess(threads, wait_policy, mode, shape, args.features, args.seconds)
+            peers[name] = (TorchTimer(process, "train"), TorchTimer(process, "infer"))
         except Exception as error:  # noqa: BLE001
             failures[name] = f"{type(error).__name__}: {str(error)[:200]}"
     return peers, failures
@@ -301,16 +306,17 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
     """Rows (one per peer) for one shape, from interleaved repetitions, and the peers that failed."""
     batch, steps, units, masked = shape
     peers, failures = make_peers(impls, torch_configs, shape, args)
+    if not peers:
+        return [], {"best_keras": None, "best_torch": None, "failed": failures}
     order = list(peers.values())
     for repetition in range(args.repeats):
         shift = repetition % len(order)  # no fixed position in the round for any peer
         for train_timer, infer_timer in order[shift:] + order[:shift]:
             train_timer.run()
             infer_timer.run()
-    for train_timer, infer_timer in peers.values():
-        for timer in (train_timer, infer_timer):
-            if isinstance(timer, TorchPeer):
-                timer.close()
+    for train_timer, _ in peers.values():
+        if isinstance(train_timer, TorchTimer):
+            train_timer.process.close()
     flops = useful_train_flops(steps, args.features, units)
 
     def best(names):
@@ -324,7 +330,7 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
     rows = []
     for name, (train_timer, infer_timer) in peers.items():
         q1, median, q3 = quartiles(train_timer.samples)
-        matmul = (train_timer.info["matmul_gflops"] if isinstance(train_timer, TorchPeer)
+        matmul = (train_timer.process.info["matmul_gflops"] if isinstance(train_timer, TorchTimer)
                   else {"1024": tf_matmul["1024"], "step": step_matmul})
         row = {"impl": name, "batch": batch, "steps": steps, "units": units, "masked": masked,
                "train_seq_per_s": median, "train_q1": q1, "train_q3": q3,
@@ -332,8 +338,8 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
                "train_pct_of_matmul": round(100 * median * flops / (matmul["1024"] * 1e9), 1),
                "train_pct_of_step_matmul": round(100 * median * flops / (matmul["step"] * 1e9), 1),
                "train_seq_per_cpu_s": round(statistics.median(train_timer.cpu_samples), 1)}
-        if isinstance(train_timer, TorchPeer):
-            row["config"] = train_timer.config
+        if isinstance(train_timer, TorchTimer):
+            row["config"] = train_timer.process.config
         for reference, suffix in ((best_keras, "keras"), (best_torch, "torch")):
             if reference is not None:
                 row[f"train_vs_best_{suffix}"] = paired_ratio(train_timer.samples, peers[reference][0].samples)
@@ -376,12 +382,7 @@ def machine_info():
 
 
 def torch_available():
-    try:
-        import importlib.util
-
-        return importlib.util.find_spec("torch") is not None
-    except ImportError:
-        return False
+    return importlib.util.find_spec("torch") is not None  # found, not imported: torch runs in its own processes
 
 
 def summary(rows):

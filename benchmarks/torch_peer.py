@@ -47,9 +47,9 @@ def inputs(batch, steps, features, masked, seed=0):
 
 
 class Net:
-    """nn.RNN -> last state -> Linear(1), optionally over packed (variable-length) sequences."""
+    """nn.RNN -> last state -> Linear(1); packed (variable-length) sequences go in as they are."""
 
-    def __init__(self, torch, features, units, masked):
+    def __init__(self, torch, features, units):
         class Module(torch.nn.Module):
             def __init__(self):
                 super().__init__()
@@ -60,7 +60,7 @@ class Net:
                 _, last_state = self.rnn(x)  # (1, B, m)
                 return self.head(last_state[0])
 
-        self.torch, self.masked = torch, masked
+        self.torch = torch
         self.module = Module()
 
     def compiled(self, mode):
@@ -74,7 +74,7 @@ class Net:
 
 def step_functions(torch, args):
     xs, ys, lengths = inputs(args.batch, args.steps, args.features, args.masked)
-    net = Net(torch, args.features, args.units, args.masked)
+    net = Net(torch, args.features, args.units)
     forward = net.compiled(args.mode)
     optimizer = torch.optim.Adam(net.module.parameters(), lr=1e-3, foreach=True)
     xs, ys = torch.from_numpy(xs), torch.from_numpy(ys)

@@ -15,7 +15,8 @@ from tasks.common.config import ConfigError, load_config
 from tasks.sentiment_stars.config import Config, ModelConfig
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
-from tasks.sentiment_stars.model import average_members, build_model, make_vectorizer, standardized, wide_features
+from tasks.common.text import standardized
+from tasks.sentiment_stars.model import average_members, build_model, make_vectorizer, wide_features
 
 
 # One review per row; the median differs from the argmax when mass is spread over several stars.

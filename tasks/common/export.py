@@ -116,7 +116,7 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
         # The run's own record goes in before the rename, so "exported" and "knows its run" happen at once.
         if run_dir is not None:
             assets = {**(assets or {}), RUN_ASSET: json.dumps({"run_dir": str(Path(run_dir).resolve())}) + "\n"}
-        for name, text in assets.items():
+        for name, text in (assets or {}).items():
             extra = staging / "assets.extra"
             extra.mkdir(exist_ok=True)
             (extra / name).write_text(text, encoding="utf-8")

@@ -170,7 +170,9 @@ def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool)
         if (run_dir / "metrics.json").exists():
             raise RunDirError(f"{run_dir} holds a finished run (metrics.json exists); choose another --run-dir")
         saved = run_dir / "config.yaml"
-        if run_dir.is_dir() and not saved.exists() and any(run_dir.iterdir()):
+        # .lock and workers/ are this project's own, written by the other workers of a multi-worker run
+        if run_dir.is_dir() and not saved.exists() and any(p.name not in (LOCK_NAME, "workers")
+                                                           for p in run_dir.iterdir()):
             # Someone else's files: appending to their history.csv or reading their val_accuracy is wrong.
             raise RunDirError(f"--run-dir {run_dir} is not empty and is not a run dir (no config.yaml); "
                               "choose a new or empty directory")

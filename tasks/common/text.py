@@ -97,3 +97,11 @@ def standardize_text(text: tf.Tensor, lowercase: bool = True) -> tf.Tensor:
     text = tf.strings.regex_replace(text, _SEPARATE, r" \1 ")
     text = tf.strings.regex_replace(text, _SPACES, " ")
     return tf.strings.strip(text)
+
+
+def standardized(texts, batch: int = 4096) -> list[str]:
+    """`standardize_text` applied to Python strings, so vocabularies and baselines see the model's own tokens."""
+    texts, out = list(texts), []
+    for start in range(0, len(texts), batch):
+        out += [t.decode("utf-8") for t in standardize_text(tf.constant(texts[start:start + batch])).numpy()]
+    return out

@@ -41,6 +41,11 @@ MAX_CATEGORIES = 50  # codes per categorical column; more is free text or an id,
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "."})
 
 
+def measurement_count(feature_names) -> int:
+    """How many leading features are measurements (a visit is present if one is); the gap is not."""
+    return len(feature_names) - (feature_names[-1] == GAP_FEATURE)
+
+
 @dataclasses.dataclass
 class Cohort:
     """Patients as right-aligned sequences of their last K exams."""
@@ -66,8 +71,7 @@ class Cohort:
 
     @property
     def measurements(self) -> int:
-        """How many leading features are measurements (a visit is present if one is); the gap is not."""
-        return len(self.feature_names) - (self.feature_names[-1] == GAP_FEATURE)
+        return measurement_count(self.feature_names)
 
 
 def feature_names(data_config, categories: dict[str, list[str]] | None = None) -> tuple[str, ...]:

@@ -111,7 +111,7 @@ def main(argv=None):
         text = sys.stdin.read() if args.exams == "-" else read_text(args.exams)
         lines, exams = read_exams_lines(text, args.exams, len(names))
         keys = [{"line": int(number)} for number in lines]
-    measured = len(names) - (names[-1] == data.GAP_FEATURE)  # a visit with only a gap value is absent
+    measured = data.measurement_count(names)  # a visit with only a gap value is absent
     visits = (~np.isnan(exams[..., :measured])).any(axis=-1).sum(axis=1)
     if not visits.all():  # a risk computed from nothing would look like a real one
         key = keys[int(np.argmin(visits))]

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from tasks.common.tensorboard import confusion_matrix_figure
-from tasks.common.text import standardize_text
+from tasks.common.text import standardized
 from tasks.sentiment_stars.decision import decide
 
 STARS = [1, 2, 3, 4, 5]
@@ -34,22 +34,14 @@ def predict_stars(model, texts, decision: str = "argmax", batch_size: int = 256)
     return decide(probabilities, decision).numpy()
 
 
-def standardized_tokens(texts) -> list[str]:
-    """The model's own standardization, so the baseline sees exactly the same tokens."""
-    out = []
-    for start in range(0, len(texts), 4096):
-        out += [t.decode("utf-8") for t in standardize_text(tf.constant(list(texts[start:start + 4096]))).numpy()]
-    return out
-
-
 def bag_of_words_baseline(train: pd.DataFrame, test: pd.DataFrame, seed: int, class_weighting: bool) -> dict:
     """TF-IDF unigrams + logistic regression: sees which words occur, not their order."""
     vectorizer = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True)
-    features = vectorizer.fit_transform(standardized_tokens(train.text.tolist()))
+    features = vectorizer.fit_transform(standardized(train.text.tolist()))
     classifier = LogisticRegression(max_iter=2000, C=10.0, random_state=seed,
                                     class_weight="balanced" if class_weighting else None)
     classifier.fit(features, train.stars)
-    predicted = classifier.predict(vectorizer.transform(standardized_tokens(test.text.tolist())))
+    predicted = classifier.predict(vectorizer.transform(standardized(test.text.tolist())))
     return star_metrics(test.stars, predicted, test.order_dependent)
 
 

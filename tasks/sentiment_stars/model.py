@@ -14,7 +14,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from tasks.common.export import KerasServingModule
 from tasks.common.layers import recurrent_layer
-from tasks.common.text import standardize_text
+from tasks.common.text import standardize_text, standardized
 from tasks.sentiment_stars.decision import decide
 
 
@@ -53,14 +53,6 @@ class SublinearTfidf(keras.layers.Layer):
         return tf.math.l2_normalize(weighted, axis=-1)
 
 
-def standardized(texts) -> list[str]:
-    """The graph's own standardization applied to Python strings, so vocabularies see the model's tokens."""
-    texts, out = list(texts), []
-    for start in range(0, len(texts), 4096):
-        out += [t.decode("utf-8") for t in standardize_text(tf.constant(texts[start:start + 4096])).numpy()]
-    return out
-
-
 def make_vectorizer(config, train_tokens: list[str]) -> keras.layers.TextVectorization:
     """Words seen at least min_frequency times in training (at most max_tokens - 2); rarer ones share the OOV id.
 
@@ -69,7 +61,7 @@ def make_vectorizer(config, train_tokens: list[str]) -> keras.layers.TextVectori
     """
     counts = Counter(token for text in train_tokens for token in text.split())
     words = [w for w, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if n >= config.min_frequency]
-    words = words[:config.max_tokens - 2] or ["[none]"]  # 0 is padding, 1 is OOV
+    words = words[:max(config.max_tokens - 2, 0)] or ["[none]"]  # 0 is padding, 1 is OOV
     return keras.layers.TextVectorization(standardize=standardize_text, split="whitespace", ragged=True,
                                           vocabulary=words, name="vectorize")
 
