@@ -121,6 +121,9 @@ class FeaturesConfig:
     rnn_units: int = 64  # size of the RNN state s_t
     activation: Literal["tanh", "relu"] = "relu"  # ReLU + identity W is the IRNN of Le et al. (2015)
     recurrent_initializer: Literal["identity", "orthogonal", "glorot_uniform"] = "identity"  # initial W
+    bidirectional: bool = False  # also run a second RNN over the reversed steps, states concatenated
+    pooling: Literal["last", "mean", "max"] = "last"  # RNN output used: s_T, or mean/max of s_t over real steps
+    ensemble: int = 1  # members in the one model (own init each), probabilities averaged: less seed variance
     dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
     learning_rate: float = 1e-3  # Adam's default; train.learning_rate (4e-3, for the CNN) blew up the IRNN
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch
@@ -130,7 +133,7 @@ class FeaturesConfig:
     selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)
 
     def __post_init__(self):
-        check_bounds(self, positive=["target_steps", "conv_filters", "rnn_units", "batch_size", "updates",
+        check_bounds(self, positive=["target_steps", "conv_filters", "rnn_units", "batch_size", "updates", "ensemble",
                                      "max_epochs"],
                      non_negative=["conv_kernel", "augment"], fractions=["dropout"], above_zero=["learning_rate"])
 

@@ -103,8 +103,63 @@ class SequenceAugmentation(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
+class MaskedTimePool(keras.layers.Layer):
+    """(B, T, F) + real steps (B, T) -> (B, F): mean or max over the real steps only."""
+
+    def __init__(self, mode: str = "mean", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, steps, steps_real):
+        weight = ops.cast(steps_real, steps.dtype)[:, :, None]  # (B, T, 1)
+        if self.mode == "max":  # padding can never win: it is pushed far below every real value
+            return ops.max(steps * weight - (1.0 - weight) * 1e9, axis=1)
+        return ops.sum(steps * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0], input_shape[-1]
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def sequence_member(config, x, mask, stride: int, num_classes: int, name: str):
+    """One classifier over scaled steps (B, T, F): front end -> RNN(s) -> pooling -> softmax (B, classes)."""
+    if config.front_end == "conv":
+        kernel = config.conv_kernel or 2 * stride + 1
+        x = keras.layers.Conv1D(config.conv_filters, kernel, strides=stride, padding="causal", activation="relu",
+                                name=f"{name}front_end")(x)  # (B, ceil(T / stride), filters); window i ends at i * stride
+    elif config.front_end == "pool" and stride > 1:
+        x = MaskedMeanPool(stride, name=f"{name}front_end")(x, mask)  # (B, ceil(T / stride), F)
+    if stride > 1:
+        mask = StrideMask(stride, name=f"{name}strided_mask")(mask)
+    x = keras.layers.Dropout(config.dropout, name=f"{name}feature_dropout")(x)
+    pooled = config.pooling != "last"
+    directions = [False, True] if config.bidirectional else [False]
+    states = []
+    for backwards in directions:
+        rnn = recurrent_layer(config.rnn_units, config.activation, return_sequences=pooled, go_backwards=backwards,
+                              name=f"{name}rnn" + ("_backward" if backwards else ""),
+                              recurrent_initializer=config.recurrent_initializer)
+        outputs = rnn(x, mask=mask)  # (B, units) s_T, or (B, T', units) s_1..s_T' when pooled
+        if pooled:  # outputs of a backward layer come in its (reversed) order; pooling does not care
+            step_real = ops.flip(mask, axis=1) if backwards else mask
+            outputs = MaskedTimePool(config.pooling, name=f"{name}{config.pooling}_pool"
+                                     + ("_backward" if backwards else ""))(outputs, step_real)
+        states.append(outputs)
+    state = states[0] if len(states) == 1 else keras.layers.Concatenate(name=f"{name}states")(states)
+    state = keras.layers.Dropout(config.dropout, name=f"{name}state_dropout")(state)
+    return keras.layers.Dense(num_classes, activation="softmax", name=f"{name}probabilities")(state)
+
+
 def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> keras.Model:
-    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`."""
+    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`.
+
+    With `config.ensemble` > 1 the model holds that many members, each with its own front end, RNN and
+    softmax from its own initialization, and answers the mean of their probabilities: on a few dozen clips
+    one network's accuracy swings with its seed; the mean of several swings less (one export all the same).
+    """
     feature_dim = train_inputs.shape[-1]
     features = keras.Input((None, feature_dim), name="features")  # (B, T, F), raw values
     mask = StepMask(name="mask")(features)  # (B, T), from the raw rows: padding is all zeros
@@ -117,19 +172,11 @@ def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> 
     if config.augment:
         x = SequenceAugmentation(config.augment, name="augmentation")(x, mask)
     stride = front_end_stride(config, train_inputs)
-    if config.front_end == "conv":
-        kernel = config.conv_kernel or 2 * stride + 1
-        x = keras.layers.Conv1D(config.conv_filters, kernel, strides=stride, padding="causal", activation="relu",
-                                name="front_end")(x)  # (B, ceil(T / stride), filters); window i ends at i * stride
-    elif config.front_end == "pool" and stride > 1:
-        x = MaskedMeanPool(stride, name="front_end")(x, mask)  # (B, ceil(T / stride), F)
-    if stride > 1:
-        mask = StrideMask(stride, name="strided_mask")(mask)
-    x = keras.layers.Dropout(config.dropout, name="feature_dropout")(x)
-    rnn = recurrent_layer(config.rnn_units, config.activation, name="rnn",
-                          recurrent_initializer=config.recurrent_initializer)
-    state = keras.layers.Dropout(config.dropout, name="state_dropout")(rnn(x, mask=mask))  # (B, units): s_T
-    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(state)
+    if config.ensemble == 1:
+        probabilities = sequence_member(config, x, mask, stride, num_classes, "")
+    else:
+        members = [sequence_member(config, x, mask, stride, num_classes, f"member{i}_") for i in range(config.ensemble)]
+        probabilities = keras.layers.Average(name="probabilities")(members)
     return keras.Model(features, probabilities, name="video_actions_sequences")
 
 

@@ -35,8 +35,17 @@ def _bump(t: np.ndarray, center: float, width: float) -> np.ndarray:
     return 0.5 + 0.5 * np.cos(np.pi * phase)
 
 
-def simulate_clip(draw: bool, steps: int, rng: np.random.Generator) -> np.ndarray:
+# How each variant draws a clip: dip depth (fraction of the height), dip width (fraction of the steps), camera
+# offset and drift (+-), and whether each clip is z-normalized on its own (as the UCR/UEA archives ship them).
+VARIANTS = {
+    "hard": dict(depth=(0.1, 0.25), width=(0.03, 0.05), offset=0.3, drift=0.2, znorm=False),
+    "calibrated": dict(depth=(0.05, 0.2), width=(0.05, 0.08), offset=0.3, drift=0.2, znorm=True),
+}
+
+
+def simulate_clip(draw: bool, steps: int, rng: np.random.Generator, variant: str = "hard") -> np.ndarray:
     """One clip (steps,) of the tracked height; `draw` adds the two dips."""
+    v = VARIANTS[variant]
     t = np.arange(steps, dtype=np.float64)
     rise_start = rng.uniform(0.15, 0.35) * steps
     rise_width = rng.uniform(0.08, 0.14) * steps
@@ -45,15 +54,18 @@ def simulate_clip(draw: bool, steps: int, rng: np.random.Generator) -> np.ndarra
     height = rng.uniform(1.0, 1.6)
     y = height * (_smooth_step(t, rise_start, rise_width) - _smooth_step(t, fall_start, fall_width))
     if draw:  # the reach before the rise and after the fall, ~7% of the steps each, 10-25% of the height
-        width = rng.uniform(0.03, 0.05) * steps
-        y -= rng.uniform(0.1, 0.25) * height * _bump(t, rise_start - 0.3 * width, width)
-        y -= rng.uniform(0.1, 0.25) * height * _bump(t, fall_start + fall_width + 0.3 * width, width)
-    y += rng.uniform(-0.3, 0.3) + rng.uniform(-0.2, 0.2) * t / steps  # camera offset and drift
-    return y + rng.normal(0.0, 0.03, steps)
+        width = rng.uniform(*v["width"]) * steps
+        y -= rng.uniform(*v["depth"]) * height * _bump(t, rise_start - 0.3 * width, width)
+        y -= rng.uniform(*v["depth"]) * height * _bump(t, fall_start + fall_width + 0.3 * width, width)
+    y += rng.uniform(-v["offset"], v["offset"]) + rng.uniform(-v["drift"], v["drift"]) * t / steps  # camera
+    y = y + rng.normal(0.0, 0.03, steps)
+    return (y - y.mean()) / y.std() if v["znorm"] else y
 
 
-def simulate_features(num_clips: int, steps: int = 150, channels: int = 1, seed: int = 0):
+def simulate_features(num_clips: int, steps: int = 150, channels: int = 1, seed: int = 0, variant: str = "hard"):
     """(clips, steps, channels) float32 features and their string labels, classes balanced and shuffled."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     rng = np.random.default_rng(seed)
@@ -61,7 +73,7 @@ def simulate_features(num_clips: int, steps: int = 150, channels: int = 1, seed:
     rng.shuffle(labels)
     rows = []
     for label in labels:
-        height = simulate_clip(label == "draw", steps, rng)
+        height = simulate_clip(label == "draw", steps, rng, variant)
         if channels == 3:
             x_pixels = 300 + rng.normal(0, 40) + 60 * np.gradient(height) * steps / 10 + rng.normal(0, 5, steps)
             confidence = 0.01 * (1 + 0.1 * rng.normal(size=steps))  # a tiny-scale nuisance channel
@@ -72,9 +84,9 @@ def simulate_features(num_clips: int, steps: int = 150, channels: int = 1, seed:
 
 
 def write_npz(path, train: int = 40, val: int = 10, test: int = 150, steps: int = 150, channels: int = 1,
-              stride: int = 1, seed: int = 0) -> Path:
+              stride: int = 1, seed: int = 0, variant: str = "hard") -> Path:
     """Writes the simulated set as a features .npz with a `split` array; `stride` keeps every stride-th frame."""
-    features, labels = simulate_features(train + val + test, steps, channels, seed)
+    features, labels = simulate_features(train + val + test, steps, channels, seed, variant)
     split = np.array(["train"] * train + ["val"] * val + ["test"] * test)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +105,12 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--stride", type=int, default=1, help="keep every stride-th frame (3: 150 -> 50 steps)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", default="hard", choices=sorted(VARIANTS),
+                        help="hard (default): shallow dips, offset and drift; calibrated: deeper dips, each clip "
+                             "z-normalized, closer to the reference numbers of the issue (docs)")
     args = parser.parse_args(argv)
-    print(write_npz(args.path, args.train, args.val, args.test, args.steps, args.channels, args.stride, args.seed))
+    print(write_npz(args.path, args.train, args.val, args.test, args.steps, args.channels, args.stride, args.seed,
+                    args.variant))
     return 0
 
 

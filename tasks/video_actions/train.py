@@ -7,6 +7,7 @@ import logging
 
 import keras
 import numpy as np
+import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from rnn_layers.vanishing import GradientNormLogger, state_gradient_norms
@@ -37,6 +38,23 @@ def sequences_fit_settings(run, num_train: int):
     # train_loss: the lowest training loss, i.e. near the end of the schedule; a 10-clip val split moves in
     # steps of 0.1 and its loss is noisy, so it picks a lucky epoch as often as a good one (docs' table).
     return fit_run, "loss" if plan["selection"] == "train_loss" else "val_loss", plan
+
+
+def kept_epoch(history_csv, monitor: str) -> int | None:
+    """1-based epoch whose weights fit() kept (lowest `monitor`), over the whole run's history.csv.
+
+    Not from fit()'s history: after a resume that holds only the last process's epochs, so its argmin
+    counted from the resumed epoch, not from 1. An epoch a killed process logged and the next one redid
+    appears twice in the CSV; its last row counts. None when no epoch logged `monitor`.
+    """
+    try:
+        history = pd.read_csv(history_csv)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return None
+    if monitor not in history or "epoch" not in history:
+        return None
+    history = history.drop_duplicates("epoch", keep="last").dropna(subset=[monitor])
+    return None if history.empty else int(history.loc[history[monitor].idxmin(), "epoch"]) + 1
 
 
 def gradient_picture(model, inputs, labels) -> dict:
@@ -100,8 +118,8 @@ def main(argv=None):
     extra = {}
     if plan:
         vanishing["at_end"] = gradient_picture(model, *sample)
-        history = result.history.get(monitor) or [float("nan")]
-        extra["training"] = dict(plan, epochs_run=result.epochs_run, kept_epoch=int(np.nanargmin(history)) + 1,
+        extra["training"] = dict(plan, epochs_run=result.epochs_run,
+                                 kept_epoch=kept_epoch(run.worker_dir / "history.csv", monitor),
                                  front_end_stride=front_end_stride(config.features, data.train.inputs),
                                  vanishing_gradient=vanishing)
 
