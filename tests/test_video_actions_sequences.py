@@ -10,8 +10,8 @@ from tasks.video_actions import simulate, train
 from tasks.video_actions.config import Config, DataConfig, FeaturesConfig
 from tasks.video_actions.data import Split, VideoData, load_features
 from tasks.video_actions.evaluate import dtw_1nn_baseline
-from tasks.video_actions.sequences import (MaskedMeanPool, StrideMask, build_sequence_model, cosine_learning_rate,
-                                           front_end_stride, training_plan)
+from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, build_sequence_model,
+                                           cosine_learning_rate, front_end_stride, training_plan)
 
 QUIET = dict(dropout=0.0, augment=0.0)
 
@@ -32,6 +32,47 @@ def test_padding_is_masked_through_every_front_end(front_end):
         padded[0, length:] = 0
         np.testing.assert_allclose(model.predict(padded, verbose=0), model.predict(x[:1, :length], verbose=0),
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("options", [dict(pooling="mean"), dict(pooling="max"), dict(bidirectional=True),
+                                     dict(bidirectional=True, pooling="mean", ensemble=2)])
+def test_padding_is_masked_with_pooling_both_directions_and_members(options):
+    x = raw_features()
+    model = build_sequence_model(FeaturesConfig(target_steps=10, **QUIET, **options), 3, x)
+    padded = x[:1].copy()
+    padded[0, 17:] = 0
+    np.testing.assert_allclose(model.predict(padded, verbose=0), model.predict(x[:1, :17], verbose=0), atol=1e-5)
+
+
+def test_masked_time_pool_ignores_padded_steps():
+    steps = np.array([[[1.0], [3.0], [100.0]]], np.float32)  # the 100 is padding
+    real = np.array([[True, True, False]])
+    np.testing.assert_allclose(np.asarray(MaskedTimePool("mean")(steps, real)), [[2.0]])
+    np.testing.assert_allclose(np.asarray(MaskedTimePool("max")(steps, real)), [[3.0]])
+    negative = -steps
+    np.testing.assert_allclose(np.asarray(MaskedTimePool("max")(negative, real)), [[-1.0]])
+
+
+def test_an_ensemble_answers_the_mean_of_its_members():
+    import keras
+
+    x = raw_features()
+    model = build_sequence_model(FeaturesConfig(ensemble=3, **QUIET), 2, x)
+    members = [keras.Model(model.input, model.get_layer(f"member{i}_probabilities").output) for i in range(3)]
+    outputs = [m.predict(x, verbose=0) for m in members]
+    assert not np.allclose(outputs[0], outputs[1])  # each member starts from its own initialization
+    np.testing.assert_allclose(model.predict(x, verbose=0), np.mean(outputs, axis=0), atol=1e-6)
+
+
+def test_kept_epoch_counts_from_the_first_epoch_of_a_resumed_run(tmp_path):
+    # A first process logged epochs 0-3 (best loss at epoch 1), was killed during epoch 4, and a second
+    # process redid epoch 3 and ran 4-6; fit() of the second process saw only epochs 3-6.
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss,val_loss\n0,0.9,0.8\n1,0.2,0.7\n2,0.5,0.6\n3,0.6,0.5\n"
+                       "3,0.4,0.9\n4,0.3,0.4\n5,0.25,0.45\n6,0.35,0.5\n")
+    assert train.kept_epoch(history, "loss") == 2  # 1-based, from the whole run
+    assert train.kept_epoch(history, "val_loss") == 5
+    assert train.kept_epoch(tmp_path / "missing.csv", "loss") is None
 
 
 def test_scaling_is_fitted_on_real_training_steps_inside_the_model():
@@ -65,10 +106,13 @@ def test_strided_mask_and_mean_pool_use_causal_windows():
 
 
 def test_training_plan_scales_epochs_to_the_data():
-    config = FeaturesConfig(updates=1500, batch_size=8, max_epochs=400)
-    assert training_plan(config, 40) == {"batch_size": 8, "epochs": 300, "updates": 1500, "selection": "train_loss"}
-    assert training_plan(config, 4000)["epochs"] == 3  # big sets need few epochs for the same number of updates
-    assert training_plan(config, 3)["epochs"] == 400 and training_plan(config, 3)["batch_size"] == 3
+    config = FeaturesConfig(updates=1500, batch_size=8, max_epochs=400, min_batches_per_epoch=25)
+    assert training_plan(config, 40) == {"batch_size": 8, "repeats": 5, "epochs": 60, "updates": 1500,
+                                         "selection": "train_loss"}  # 5 passes of 5 batches per epoch
+    assert training_plan(config, 4000) == {"batch_size": 8, "repeats": 1, "epochs": 3, "updates": 1500,
+                                           "selection": "train_loss"}  # big sets: few epochs, no repeats
+    tiny = training_plan(FeaturesConfig(updates=1500, max_epochs=40), 3)
+    assert (tiny["batch_size"], tiny["repeats"], tiny["epochs"], tiny["updates"]) == (3, 25, 40, 1000)  # capped
     lr = cosine_learning_rate(1e-3, 100)
     assert lr(0) == pytest.approx(1e-3) and lr(50) == pytest.approx(5e-4) and lr(99) < 1e-6
 
@@ -108,6 +152,16 @@ def test_simulated_set_is_order_dependent_and_loads(tmp_path):
     assert draw.min(axis=1).mean() < point.min(axis=1).mean() - 0.05  # ...the dips below rest do
 
 
+def test_calibrated_variant_is_z_normalized_per_clip_and_unknown_variants_fail(tmp_path):
+    features, _ = simulate.simulate_features(6, steps=90, seed=2, variant="calibrated")
+    np.testing.assert_allclose(features[..., 0].mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(features[..., 0].std(axis=1), 1, atol=1e-4)
+    hard, _ = simulate.simulate_features(6, steps=90, seed=2)
+    assert np.abs(hard[..., 0].mean(axis=1)).max() > 0.1
+    with pytest.raises(ValueError, match="variant must be one of"):
+        simulate.simulate_features(6, variant="easy")
+
+
 def test_a_file_without_val_gets_one_held_out_from_train(tmp_path):
     path = tmp_path / "uea.npz"
     np.savez(path, features=raw_features(clips=20), labels=np.arange(20) % 2, split=["train"] * 14 + ["test"] * 6)
@@ -116,9 +170,11 @@ def test_a_file_without_val_gets_one_held_out_from_train(tmp_path):
 
 
 @pytest.mark.slow
-def test_features_run_reports_plan_baselines_and_gradients(tmp_path):
+@pytest.mark.parametrize("members", [1, 2])
+def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members):
     path = simulate.write_npz(tmp_path / "sim.npz", train=16, val=4, test=8, steps=60)
     overrides = [f"data.path={path}", "data.source=features", "data.reversal_pairs=[]", "features.updates=20",
+                 "features.min_batches_per_epoch=1", f"features.ensemble={members}",
                  "features.rnn_units=8", f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'ex'}",
                  "train.histogram_freq=0", "train.steps_per_execution=1"]
     run_dir = tmp_path / "run"

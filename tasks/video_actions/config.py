@@ -130,11 +130,12 @@ class FeaturesConfig:
     batch_size: int = 8  # a few dozen sequences: small batches give more updates per epoch
     updates: int = 1500  # gradient steps to train for; epochs = ceil(updates / batches per epoch), capped
     max_epochs: int = 400  # cap on those epochs (keeps a tiny set from running for hours)
+    min_batches_per_epoch: int = 25  # an epoch repeats the training split up to this many batches (see plan)
     selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)
 
     def __post_init__(self):
         check_bounds(self, positive=["target_steps", "conv_filters", "rnn_units", "batch_size", "updates", "ensemble",
-                                     "max_epochs"],
+                                     "max_epochs", "min_batches_per_epoch"],
                      non_negative=["conv_kernel", "augment"], fractions=["dropout"], above_zero=["learning_rate"])
 
 

@@ -110,6 +110,10 @@ class MaskedTimePool(keras.layers.Layer):
     def __init__(self, mode: str = "mean", **kwargs):
         super().__init__(**kwargs)
         self.mode = mode
+        self.supports_masking = True  # the RNN's outputs carry its mask; the real steps come in explicitly
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # one vector per clip: no steps left to mask
 
     def call(self, steps, steps_real):
         weight = ops.cast(steps_real, steps.dtype)[:, :, None]  # (B, T, 1)
@@ -180,6 +184,21 @@ def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> 
     return keras.Model(features, probabilities, name="video_actions_sequences")
 
 
+def training_model(model: keras.Model) -> keras.Model:
+    """The model fit() trains: `model` itself, or for an ensemble its members' probabilities side by side.
+
+    Each member then learns on its own loss (the sum of the members' losses), as independently trained
+    networks do; trained through the average of their probabilities instead, the members did not learn
+    (a saturated member gets almost no gradient once another one contradicts it: loss 0.72 -> 0.72 in 300
+    updates on the simulated set, against 1.1 -> 0.38 for one network). Shares every weight with `model`.
+    """
+    members = [layer.output for layer in model.layers if layer.name.startswith("member") and
+               layer.name.endswith("_probabilities")]
+    if not members:
+        return model
+    return keras.Model(model.input, members, name=f"{model.name}_members")
+
+
 def cosine_learning_rate(base: float, epochs: int):
     """epoch -> learning rate, from `base` down to ~0 along a half cosine: the last epochs settle, so the
     last weights are a good choice without trusting a tiny val split."""
@@ -187,8 +206,15 @@ def cosine_learning_rate(base: float, epochs: int):
 
 
 def training_plan(config, num_train: int) -> dict:
-    """Epochs and batch size for `num_train` sequences: about `updates` gradient steps, capped at max_epochs."""
+    """Epochs and batch size for `num_train` sequences: about `updates` gradient steps, capped at max_epochs.
+
+    An epoch passes over the training split `repeats` times, enough for `min_batches_per_epoch` batches: with
+    40 clips an epoch would otherwise be 5 batches, and the per-epoch work (validation, checkpoints, logs)
+    would cost more than the training itself.
+    """
     batch_size = min(config.batch_size, num_train)
     batches = math.ceil(num_train / batch_size)
-    epochs = min(config.max_epochs, math.ceil(config.updates / batches))
-    return {"batch_size": batch_size, "epochs": epochs, "updates": epochs * batches, "selection": config.selection}
+    repeats = max(1, math.ceil(config.min_batches_per_epoch / batches))
+    epochs = min(config.max_epochs, math.ceil(config.updates / (batches * repeats)))
+    return {"batch_size": batch_size, "repeats": repeats, "epochs": epochs, "updates": epochs * batches * repeats,
+            "selection": config.selection}

@@ -24,7 +24,7 @@ from tasks.video_actions.features import extract_features
 from tasks.video_actions.model import (ServingModule, attach_backbone, build_backbone, build_model,
                                        frame_features_model)
 from tasks.video_actions.sequences import (build_sequence_model, cosine_learning_rate, front_end_stride,
-                                           training_plan)
+                                           training_model, training_plan)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,10 @@ def main(argv=None):
         else:
             model = build_model(config.model, len(data.class_names), frame_size=config.data.frame_size)
         compile_model(model, fit_run.config.train, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        fitted = training_model(model) if config.data.source == "features" else model  # an ensemble: its members
+        if fitted is not model:  # same weights; `model` (the members' mean) is what is evaluated and exported
+            compile_model(fitted, fit_run.config.train, loss="sparse_categorical_crossentropy")
+    members = len(fitted.outputs)
 
     def val_confusion(epoch):
         predicted = evaluate.predict_classes(model, data.val.inputs, batch)
@@ -104,7 +108,8 @@ def main(argv=None):
     callbacks = [ImageLogger(run.tensorboard_dir, val_confusion, every=5)]
     if plan:
         sample = data.train.inputs[:64], data.train.labels[:64]
-        callbacks.append(GradientNormLogger(run.tensorboard_dir, *sample, every=max(1, plan["epochs"] // 10)))
+        targets = sample[1] if members == 1 else [sample[1]] * members  # the logger runs the fitted model
+        callbacks.append(GradientNormLogger(run.tensorboard_dir, sample[0], targets, every=max(1, plan["epochs"] // 10)))
         vanishing = {"at_start": gradient_picture(model, *sample)}
         if config.features.schedule == "cosine":
             callbacks.append(keras.callbacks.LearningRateScheduler(
@@ -113,7 +118,12 @@ def main(argv=None):
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, mode="min",
                                                            patience=config.train.reduce_lr_patience))
     # frames: monitor val_loss (fit's default): accuracy on a few dozen clips ties too often to pick the best epoch
-    result = fit(model, to_tf_dataset(data.train, batch, shuffle=True, seed=seed), to_tf_dataset(data.val, batch),
+    train_ds, val_ds = to_tf_dataset(data.train, batch, shuffle=True, seed=seed), to_tf_dataset(data.val, batch)
+    if plan and plan["repeats"] > 1:
+        train_ds = train_ds.repeat(plan["repeats"])  # a new shuffle each pass
+    if members > 1:  # one copy of the labels per member
+        train_ds, val_ds = (ds.map(lambda x, y: (x, (y,) * members)) for ds in (train_ds, val_ds))
+    result = fit(fitted, train_ds, val_ds,
                  fit_run, num_examples=len(data.train), callbacks=callbacks, monitor=monitor)
     extra = {}
     if plan:
