@@ -86,7 +86,8 @@ def test_scaling_is_fitted_on_real_training_steps_inside_the_model():
 
 
 def test_stride_follows_the_training_length_and_the_rnn_is_an_irnn():
-    config = FeaturesConfig(**QUIET)  # target 50 steps
+    assert front_end_stride(FeaturesConfig(), np.ones((2, 150, 1))) == 6  # the default: ~25 RNN steps
+    config = FeaturesConfig(target_steps=50, ensemble=1, **QUIET)
     assert front_end_stride(config, np.ones((2, 150, 1))) == 3
     assert front_end_stride(config, np.ones((2, 50, 1))) == 1  # every 3rd frame given: no more striding
     assert front_end_stride(FeaturesConfig(front_end="none"), np.ones((2, 150, 1))) == 1

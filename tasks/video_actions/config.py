@@ -115,20 +115,20 @@ class FeaturesConfig:
     scaling: bool = True  # standardize each channel with the training split's mean/std, inside the model
     augment: float = 0.1  # training only: random gain/offset per clip and noise per step, in standard units; 0: off
     front_end: Literal["conv", "pool", "none"] = "conv"  # before the RNN: strided Conv1D, mean pooling, nothing
-    target_steps: int = 50  # front-end stride = round(training length / target_steps): the RNN sees ~50 steps
+    target_steps: int = 25  # front-end stride = round(training length / target_steps): the RNN sees ~25 steps
     conv_filters: int = 32  # conv front end: filters of the Conv1D (ReLU)
     conv_kernel: int = 0  # conv front end: kernel in frames; 0: 2 x stride + 1, so windows overlap
     rnn_units: int = 64  # size of the RNN state s_t
     activation: Literal["tanh", "relu"] = "relu"  # ReLU + identity W is the IRNN of Le et al. (2015)
     recurrent_initializer: Literal["identity", "orthogonal", "glorot_uniform"] = "identity"  # initial W
     bidirectional: bool = False  # also run a second RNN over the reversed steps, states concatenated
-    pooling: Literal["last", "mean", "max"] = "last"  # RNN output used: s_T, or mean/max of s_t over real steps
-    ensemble: int = 1  # members in the one model (own init each), probabilities averaged: less seed variance
+    pooling: Literal["last", "mean", "max"] = "mean"  # RNN output used: s_T, or mean/max of s_t over real steps
+    ensemble: int = 3  # members in the one model (own init and loss each), probabilities averaged: less seed variance
     dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
     learning_rate: float = 1e-3  # Adam's default; train.learning_rate (4e-3, for the CNN) blew up the IRNN
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch
     batch_size: int = 8  # a few dozen sequences: small batches give more updates per epoch
-    updates: int = 1500  # gradient steps to train for; epochs = ceil(updates / batches per epoch), capped
+    updates: int = 3000  # gradient steps to train for; epochs = ceil(updates / batches per epoch), capped
     max_epochs: int = 400  # cap on those epochs (keeps a tiny set from running for hours)
     min_batches_per_epoch: int = 25  # an epoch repeats the training split up to this many batches (see plan)
     selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)

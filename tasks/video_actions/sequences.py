@@ -4,10 +4,14 @@ Real feature sequences are few (tens), long (100-300 steps) and unscaled (channe
 channels in 0.01s). Each piece below answers one of those (measured in docs/video_actions.md):
 - scaling: per-channel mean/std of the training split's real steps, a Normalization layer inside the
   model, so the export takes raw features;
-- a strided front end (Conv1D, or mean pooling) that shortens T to about `target_steps` before the RNN:
-  the product of Jacobians in BPTT has fewer factors, so early steps still reach the loss;
+- a strided front end (Conv1D, or mean pooling) that shortens T to about `target_steps` (25) before the
+  RNN: the product of Jacobians in BPTT has fewer factors, so early steps still reach the loss;
 - the lesson's vanilla cell as an IRNN (ReLU, W initialized to the identity: Le et al. 2015), whose
-  Jacobians start near the identity instead of shrinking the gradient at every step.
+  Jacobians start near the identity instead of shrinking the gradient at every step;
+- the mean of s_t over the real steps, not s_T alone, goes to the softmax: a short event anywhere in the
+  clip reaches the output in one step instead of through every later one;
+- an ensemble of `ensemble` (3) such networks in one model, each trained on its own loss, answering the
+  mean of their probabilities: with a few dozen clips one network's accuracy swings with its seed.
 Padding (all-zero raw rows) is masked throughout: the mask is taken from the raw input and pooled with
 the front end's stride.
 """
