@@ -183,9 +183,9 @@ def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["baselines"]) == {"order_blind", "dtw_1nn"}
     plan = metrics["training"]
-    assert plan["epochs"] == plan["epochs_run"] == 10 and plan["batch_size"] == 8 and plan["front_end_stride"] == 1
+    assert plan["epochs"] == plan["epochs_run"] == 10 and plan["batch_size"] == 8 and plan["front_end_stride"] == 2
     assert 1 <= plan["kept_epoch"] <= 10 and plan["selection"] == "train_loss"
-    assert plan["vanishing_gradient"]["at_start"]["steps"] == 60 and plan["vanishing_gradient"]["at_end"]["last_step"] > 0
+    assert plan["vanishing_gradient"]["at_start"]["steps"] == 30 and plan["vanishing_gradient"]["at_end"]["last_step"] > 0
     # The export takes raw, unscaled features and gives what the model gives.
     import tensorflow as tf
 
