@@ -99,7 +99,7 @@ def test_the_export_carries_the_mapping_and_predict_applies_it(tmp_path, capsys)
     settings = ["data.source=file", f"data.path={tmp_path / 'visits.csv'}",
                 f"data.feature_columns=[{','.join(numeric)}]",
                 "data.categorical_columns=[sex,current_smoker]", "data.max_visits=4", "train.epochs=2",
-                "train.verbose=0", "train.histogram_freq=0", "model.visit_units=4", "model.rnn_units=4",
+                "train.verbose=0", "train.histogram_freq=0", "model.visit_units=4", "model.rnn_units=4", "model.ensemble=1",
                 f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'exports'}"]
     run = start_run("heart_attack", Config, [a for s in settings for a in ("--set", s)])
     result = train_and_export(run)

@@ -15,7 +15,7 @@ from tasks.heart_attack.model import predict_risk
 from tasks.heart_attack.train import train_and_export
 
 SMALL = ["data.builtin_patients=400", "train.epochs=2", "train.histogram_freq=0", "train.verbose=0",
-         "model.visit_units=8", "model.rnn_units=8"]
+         "model.visit_units=8", "model.rnn_units=8", "model.ensemble=2"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,9 @@ def test_metrics_json_has_the_issue_keys(trained):
     assert metrics["split_patients"] == {"train": 260, "val": 60, "test": 80}
     assert metrics["data"]["patients"] == 400 and metrics["data"]["skipped_rows"] == {}
     assert metrics["feature_names"][-1] == "time_since_previous_visit"
+    assert metrics["ensemble_members"] == 2 and len(metrics["selected_weights"]) == 2
+    for member in ("0", "1"):  # each member trained as a run of its own, resumable member by member
+        assert (run.run_dir / "members" / member / "history.csv").read_text().count("\n") == 1 + 2  # 2 epochs
 
 
 @pytest.mark.slow

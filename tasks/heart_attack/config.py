@@ -72,10 +72,11 @@ class ModelConfig:
     l2_reference_positives: int = 0  # >0: l2 x (this / training positives) below it; 0 (default, measured): fixed l2
     linear_path: bool = True  # logistic regression on the latest visit inside the model; the RNN adds to it
     class_weighting: Literal["balanced", "sqrt", "none"] = "sqrt"  # positives weigh (n_neg/n_pos), its sqrt, or 1x
+    ensemble: int = 3  # models trained with seeds seed, seed + 1, ...; the export averages their risks (steadier)
     logistic_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
 
     def __post_init__(self):
-        check_bounds(self, positive=["rnn_units"], non_negative=["visit_units", "l2_reference_positives", "l2"],
+        check_bounds(self, positive=["rnn_units", "ensemble"], non_negative=["visit_units", "l2_reference_positives", "l2"],
                      fractions=["dropout"], above_zero=["logistic_c"])
 
 

@@ -159,7 +159,7 @@ def effective_l2(model_config, positives: int | None) -> float:
 
 def build_model(model_config, n_features: int, mean, std, class_weight: dict | None = None,
                 presence_features: int | None = None, positives: int | None = None,
-                patients: int | None = None) -> keras.Model:
+                patients: int | None = None, name: str = "heart_attack_rnn") -> keras.Model:
     """The functional risk model: exams (B, T, F) float32 with NaN -> risk (B, 1).
 
     `mean`/`std` come from `fit_normalization` on the training split; `class_weight` (as passed to
@@ -193,7 +193,7 @@ def build_model(model_config, n_features: int, mean, std, class_weight: dict | N
     else:
         logit = keras.layers.Dense(1, kernel_regularizer=regularizer, name="logit")(state)  # (B, 1)
     risk = RiskOutput(shift, name="risk")(logit)
-    return keras.Model(exams, risk, name="heart_attack_rnn")
+    return keras.Model(exams, risk, name=name)
 
 
 def warm_start_linear_path(model: keras.Model, exams: np.ndarray, labels: np.ndarray, class_weight: dict | None,

@@ -8,6 +8,7 @@ import logging
 import keras
 from sklearn.metrics import roc_auc_score
 
+from tasks.common.ensemble import average_models, combined_fit_result, member_run
 from tasks.common.export import export_saved_model
 from tasks.common.metrics import write_metrics
 from tasks.common.run import main_guard, start_run
@@ -51,30 +52,18 @@ def train_and_export(run) -> Trained:
     feature_names, measurements = train.feature_names, train.measurements  # present visit: a measurement
 
     class_weight = class_weights(train.labels, config.model.class_weighting)
-    mean, std = fit_normalization(train.exams)  # training patients only
-    with run.strategy.scope():
-        model = build_model(config.model, len(feature_names), mean, std, class_weight, measurements,
-                            positives=int(train.labels.sum()), patients=len(train))
-        if config.model.linear_path:
-            warm_start_linear_path(model, train.exams, train.labels, class_weight, config.model.logistic_c,
-                                   config.train.seed)
-        compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
-                      metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
-
-    def val_figures(epoch):
-        return evaluate.figures(val.labels, {"rnn": predict_risk(model, val.exams)}, "val")
-
-    batch, seed = batch_size(config.train, len(train)), config.train.seed
-    start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)  # the linear model, if warm-started
-    result = fit(model, data.make_dataset(train, batch, shuffle_seed=seed), data.make_dataset(val, batch), run,
-                 num_examples=len(train), class_weight=class_weight,
-                 callbacks=[ImageLogger(run.tensorboard_dir, val_figures, every=5)],
-                 monitor=config.train.monitor, mode="max" if config.train.monitor == "val_roc_auc" else "min")
-    selected = "trained"
-    if config.model.linear_path and config.train.select_against_start and _val_roc_auc(model, val) < start_val_auc:
-        model.set_weights(start_weights)  # no epoch beat the warm-started linear model on the validation patients
-        selected = "linear_start"
-    log.info("selected weights: %s (val ROC-AUC at the start %.4f)", selected, start_val_auc)
+    members, results, selections = [], [], []
+    for member in range(config.model.ensemble):
+        keras.utils.set_random_seed(config.train.seed + member)
+        model, result, selected = train_member(config, member_run(run, member, config.model.ensemble), train, val,
+                                               class_weight, config.train.seed + member,
+                                               "heart_attack_rnn" if config.model.ensemble == 1 else f"member_{member}")
+        members.append(model)
+        results.append(result)
+        selections.append(selected)
+    model, result = average_models(members, "heart_attack_ensemble"), combined_fit_result(results)
+    batch = batch_size(config.train, len(train))
+    seed = config.train.seed
 
     risk = predict_risk(model, test.exams)
     test_metrics = evaluate.risk_metrics(test.labels, risk)
@@ -93,11 +82,40 @@ def train_and_export(run) -> Trained:
         quality_bar=SUMMARY["quality_bar"], roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
         data=load_report, split_patients={name: len(split) for name, split in splits.items()},
         class_weight=class_weight, feature_names=list(feature_names), categories=categories,
-        unknown_codes=unknown_codes, selected_weights=selected, val_roc_auc_at_start=start_val_auc,
+        unknown_codes=unknown_codes, ensemble_members=config.model.ensemble, selected_weights=selections,
         batch_size=batch)
     log.info("test %s | last visit %s | all visits %s | export %s", metrics["test"],
              metrics["baselines"]["last_visit_logistic"], metrics["baselines"]["all_visits_logistic"], export_path)
     return Trained(model, splits, metrics)
+
+
+def train_member(config, run, train, val, class_weight, seed: int, name: str):
+    """One model: build, warm-start the linear path, fit, and keep the start if no epoch beat it on val.
+    -> (model, FitResult, which weights were kept: "trained" or "linear_start")."""
+    mean, std = fit_normalization(train.exams)  # training patients only
+    with run.strategy.scope():
+        model = build_model(config.model, len(train.feature_names), mean, std, class_weight, train.measurements,
+                            positives=int(train.labels.sum()), patients=len(train), name=name)
+        if config.model.linear_path:
+            warm_start_linear_path(model, train.exams, train.labels, class_weight, config.model.logistic_c, seed)
+        compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
+                      metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
+
+    def val_figures(epoch):
+        return evaluate.figures(val.labels, {"rnn": predict_risk(model, val.exams)}, "val")
+
+    batch = batch_size(config.train, len(train))
+    start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)  # the linear model, if warm-started
+    result = fit(model, data.make_dataset(train, batch, shuffle_seed=seed), data.make_dataset(val, batch), run,
+                 num_examples=len(train), class_weight=class_weight,
+                 callbacks=[ImageLogger(run.tensorboard_dir, val_figures, every=5)],
+                 monitor=config.train.monitor, mode="max" if config.train.monitor == "val_roc_auc" else "min")
+    selected = "trained"
+    if config.model.linear_path and config.train.select_against_start and _val_roc_auc(model, val) < start_val_auc:
+        model.set_weights(start_weights)  # no epoch beat the warm-started linear model on the validation patients
+        selected = "linear_start"
+    log.info("%s: kept %s weights (val ROC-AUC at the start %.4f)", name, selected, start_val_auc)
+    return model, result, selected
 
 
 def batch_size(train_config, patients: int) -> int:
