@@ -27,6 +27,7 @@ import random
 from pathlib import Path
 from typing import NamedTuple
 
+from tasks.common.errors import ConfigError
 from tasks.common.files import write_generated
 
 
@@ -497,7 +498,7 @@ def generate_corpus(num_train: int, num_val: int, num_test: int, seed: int) -> d
     rare ones ("three cats"). The lesson's example is always in training.
     """
     if num_train < 2 or num_val < 1 or num_test < 1:
-        raise ValueError(f"num_train must be >= 2, num_val and num_test >= 1, got {num_train}, {num_val}, {num_test}")
+        raise ConfigError(f"num_train must be >= 2, num_val and num_test >= 1, got {num_train}, {num_val}, {num_test}")
     rng = random.Random(seed)
     splits: dict[str, dict[str, str]] = {
         "train": {LESSON_EXAMPLE[0]: LESSON_EXAMPLE[1], LESSON_EXAMPLE[0] + ".": LESSON_EXAMPLE[1] + "."},
@@ -528,8 +529,8 @@ def generate_corpus(num_train: int, num_val: int, num_test: int, seed: int) -> d
                     continue
         splits[name][english] = vietnamese
         seen.add(english)
-    raise ValueError(f"the grammar cannot produce {num_train} training, {num_val} validation and {num_test} "
-                     f"test sentences")
+    raise ConfigError(f"the grammar cannot produce {num_train} training, {num_val} validation and {num_test} "
+                      f"test sentences")
 
 
 SPLIT_FILES = {"train": "train.tsv", "validation": "valid.tsv", "test": "test.tsv"}

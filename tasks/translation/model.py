@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tasks.common.errors import ConfigError
 from tasks.common.layers import recurrent_layer
 
 NEG_INF = -1e9  # score of padded source positions: exp() underflows to an exact 0
@@ -61,7 +62,7 @@ def recurrent(config, cell: str, name: str, **options) -> keras.layers.Layer:
     if cell == "gru":
         return keras.layers.GRU(config.units, name=name, **options)
     if cell != "simple":
-        raise ValueError(f"cell must be 'simple' or 'gru', got {cell!r}")
+        raise ConfigError(f"cell must be 'simple' or 'gru', got {cell!r}")
     return recurrent_layer(config.units, config.activation, implementation=config.rnn_implementation, name=name,
                            **options)
 
@@ -111,7 +112,7 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
         hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H or 3H)
         hidden = keras.layers.Dense(config.units, activation="tanh", name="attentional")(hidden)  # (B, T, H)
     elif attention != "none":
-        raise ValueError(f"attention must be 'luong' or 'none', got {attention!r}")
+        raise ConfigError(f"attention must be 'luong' or 'none', got {attention!r}")
     hidden = keras.layers.Dropout(config.dropout, name="output_dropout")(hidden)
     logits = keras.layers.Dense(target_vocab_size, name="logits")(hidden)  # (B, T, V)
     name = "translation" + ("" if attention == "luong" else "_no_attention") + ("_gru" if cell == "gru" else "")
