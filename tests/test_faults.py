@@ -330,6 +330,38 @@ def test_video_entries_that_are_not_files_are_named_or_skipped(tmp_path):
     assert skips.total == 3
 
 
+@pytest.fixture(scope="module")
+def video_features_export(tmp_path_factory):
+    """An untrained features export of video_actions: (clips, frames, 3) float32 in, action out."""
+    from tasks.video_actions.model import ServingModule as VideoServing
+
+    root = tmp_path_factory.mktemp("faults-video")
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.Masking(), keras.layers.SimpleRNN(4),
+                              keras.layers.Dense(2, activation="softmax")])
+    serving = VideoServing(model, ["wave", "walk"], "features", (3,), tf.float32)
+    settings = {"fps": 1.0, "num_frames": 5, "frame_size": 32, "class_names": ["wave", "walk"]}
+    return export_saved_model(serving, _run("video_actions", root / "exports", root / "run"),
+                              {"serving_default": serving.serve.get_concrete_function()},
+                              assets={"video_actions.json": json.dumps(settings)})
+
+
+def test_video_predict_answers_the_good_files_and_names_the_bad_ones(video_features_export, tmp_path):
+    good = [tmp_path / "a.npy", tmp_path / "c.npy"]
+    for index, path in enumerate(good):
+        np.save(path, np.full((5, 3), index + 1, np.float32))
+    bad, worse = tmp_path / "b.npy", tmp_path / "d.npy"
+    bad.write_bytes(b"not numpy")
+    np.save(worse, np.zeros(4, np.float32))  # one axis: not (frames, features)
+    result = predict("video_actions", "--model", video_features_export, good[0], bad, good[1])
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == [str(p) for p in good]
+    assert error_line(result).startswith(f"error: {bad}: not a readable .npy of features (")
+    result = predict("video_actions", "--model", video_features_export, bad, good[0], worse)
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == [str(good[0])]
+    line = error_line(result)
+    assert line.startswith(f"error: {bad}: not a readable .npy of features (") and line.endswith(
+        f"; and 1 more unreadable file(s): {worse} (set RNN_TASKS_DEBUG=1 for a traceback)")
+
+
 # 11. TensorBoard on localhost unless asked
 def test_make_tensorboard_serves_localhost_unless_asked():
     default = subprocess.run(["make", "-n", "tensorboard", "STAMP=Makefile"], cwd=REPO, capture_output=True,
@@ -411,6 +443,47 @@ def test_zero_width_only_text_is_empty(tmp_path):
     with pytest.raises(DataError) as error:
         sentiment_data.read_reviews(reviews, sentiment_data.DataConfig(), SkipCounter("error"))
     assert str(error.value) == f"{reviews}:3: empty text in column 'text' (data row 2)"
+
+
+ZERO_WIDTH = "\u200b\u200d\u2060"
+
+
+def test_sentiment_predict_answers_zero_width_only_text_as_the_empty_review(sentiment_export, tmp_path):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text(f"{ZERO_WIDTH}\nrất\u200btốt\n", encoding="utf-8")
+    result = predict("sentiment_stars", "--model", sentiment_export[1], "", "rất tốt", "--file", reviews)
+    assert result.returncode == 0, result.stderr[-2000:]
+    empty, words, zero_width, joined = [json.loads(line) for line in result.stdout.splitlines()]
+    assert zero_width["text"] == ZERO_WIDTH  # answered, as documented: no words, like ""
+    assert (zero_width["stars"], zero_width["probabilities"]) == (empty["stars"], empty["probabilities"])
+    assert joined["probabilities"] == words["probabilities"]  # a zero-width space separates words, no token
+
+
+@pytest.fixture(scope="module")
+def translation_export(tmp_path_factory):
+    """An untrained tiny translation export (greedy, beam and serving signatures)."""
+    from tasks.translation.config import ModelConfig as TranslationModelConfig
+    from tasks.translation.model import build_model as build_translation
+    from tasks.translation.tokens import fit_vocabularies
+    from tasks.translation.translator import Translator
+
+    root = tmp_path_factory.mktemp("faults-translation")
+    keras.utils.set_random_seed(2)
+    vocabularies = fit_vocabularies(["I love Vietnam", "Do you like tea?"], ["Tôi yêu Việt Nam", "Bạn có thích trà không?"],
+                                    50, 50)
+    model = build_translation(TranslationModelConfig(units=8, embedding_dim=4), vocabularies.source.size,
+                              vocabularies.target.size)
+    translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 2, 8)
+    return export_saved_model(translator, _run("translation", root / "exports", root / "run"), translator.signatures())
+
+
+def test_translation_predict_answers_zero_width_only_text_as_the_empty_sentence(translation_export):
+    for decoding in ([], ["--greedy"]):
+        result = predict("translation", "--model", translation_export, "--json", *decoding, "", ZERO_WIDTH)
+        assert result.returncode == 0, result.stderr[-2000:]
+        answers = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [(a["translation"], a["log_probability"]) for a in answers] == [("", 0.0), ("", 0.0)]
+        assert answers[1]["text"] == ZERO_WIDTH
 
 
 # 4. (through the command line) heart --exams on a real, untrained export
