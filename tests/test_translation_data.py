@@ -10,7 +10,7 @@ from tasks.common.config import ConfigError, load_config
 from tasks.common.errors import DataError, SkipCounter
 from tasks.translation import grammar
 from tasks.translation.config import Config, DataConfig
-from tasks.translation.data import load_corpus, parallel_paths, read_parallel_pairs, read_tfds_pairs, read_tsv_pairs
+from tasks.translation.data import load_data, parallel_paths, read_parallel_pairs, read_tfds_pairs, read_tsv_pairs
 
 
 # ------------------------------------------------------------------------------------------------ grammar
@@ -207,7 +207,7 @@ def test_tfds_ted_multi_translate_offline():
         frame = read_tfds_pairs("ted_multi_translate", "train")
         assert frame.english.tolist() == ["I love Vietnam 's food", "Thank you"]
         assert frame.vietnamese.tolist() == ["Tôi yêu đồ ăn Việt Nam", "Cảm ơn"]
-        corpus = load_corpus(DataConfig(source="tfds"))
+        corpus = load_data(DataConfig(source="tfds"))
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (2, 1, 1)
     assert corpus.name == "tfds:ted_multi_translate"
 
@@ -215,7 +215,7 @@ def test_tfds_ted_multi_translate_offline():
 # ------------------------------------------------------------------------------------------------ cleaning
 
 
-def test_load_corpus_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
+def test_load_data_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
     rows = [f"Sentence number {i}.\tCâu số {i}." for i in range(40)]
     rows += ["Sentence number 1.\tCâu số 1.", "SENTENCE  number 2.\tcâu số 2."]  # duplicates (case, spacing)
     rows += ["Test one.\tKiểm tra một."]  # also in the test file: must leave training
@@ -224,7 +224,7 @@ def test_load_corpus_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
     test = _write(tmp_path / "test.tsv", "Test one.\tKiểm tra một.\nTest two.\tKiểm tra hai.\n"
                   + " ".join(["long"] * 30) + "\tdài\n")
     config = DataConfig(source="tsv", path=str(train), test_path=str(test), max_source_tokens=20, val_fraction=0.25)
-    corpus = load_corpus(config)
+    corpus = load_data(config)
     assert corpus.cleaning == {"duplicates": 2, "test_overlap": 1, "too_long": 1, "skipped_bad_rows": 0}
     assert len(corpus.train) + len(corpus.val) == 40 and len(corpus.val) == 10
     assert len(corpus.test) == 3  # the test split keeps its long sentence
@@ -238,10 +238,10 @@ def test_source_without_path_is_refused_whatever_the_override_order():
         load_config(Config, overrides=["data.source=parallel"])
 
 
-def test_load_corpus_random_split_and_cap(tmp_path):
+def test_load_data_random_split_and_cap(tmp_path):
     rows = [f"Sentence {i}.\tCâu {i}." for i in range(100)] + ["Sentence 5.\tCâu 5."]
     path = _write(tmp_path / "all.tsv", "\n".join(rows) + "\n")
-    corpus = load_corpus(DataConfig(source="tsv", path=str(path), test_fraction=0.2, val_fraction=0.25,
+    corpus = load_data(DataConfig(source="tsv", path=str(path), test_fraction=0.2, val_fraction=0.25,
                                     max_train_pairs=30))
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (30, 20, 20)  # 100 -> 80 + 20 -> 60 + 20
     assert corpus.cleaning["duplicates"] == 1
@@ -252,16 +252,16 @@ def test_load_corpus_random_split_and_cap(tmp_path):
 def test_too_few_or_too_long_pairs_name_the_file(tmp_path):
     few = _write(tmp_path / "few.tsv", "Hello.\tXin chào.\n")
     with pytest.raises(DataError, match=r"few.tsv: 1 usable sentence pair\(s\) are too few to hold out a test split"):
-        load_corpus(DataConfig(source="tsv", path=str(few)))
+        load_data(DataConfig(source="tsv", path=str(few)))
     long = _write(tmp_path / "long.tsv", "".join(f"{'word ' * 60}{i}\tdài {i}\n" for i in range(20)))
     with pytest.raises(DataError, match=r"long.tsv: no training pairs left after cleaning \(.*'too_long': 18"):
-        load_corpus(DataConfig(source="tsv", path=str(long)))
+        load_data(DataConfig(source="tsv", path=str(long)))
 
 
 def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
     config = DataConfig(builtin_dir=str(tmp_path), builtin_train_pairs=300, builtin_val_pairs=30,
                         builtin_test_pairs=40)
-    corpus = load_corpus(config)
+    corpus = load_data(config)
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (300, 30, 40)
     assert corpus.train.origin.iloc[0] == f"{tmp_path / 'train.tsv'}:1"
     assert corpus.cleaning["test_overlap"] == 0 and corpus.cleaning["duplicates"] == 0
@@ -272,11 +272,12 @@ def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("model.attention=bahdanau", "model.attention: must be one of ['luong', 'none']"),
-    ("model.units=0", "units must be >= 1, got 0"),
+    ("model.rnn_units=0", "rnn_units must be >= 1, got 0"),
     ("data.val_fraction=1.5", "val_fraction must be in (0, 1), got 1.5"),
     ("data.parallel_suffixes=[.en, .en]", "parallel_suffixes must be two different suffixes"),
     ("train.sample_translations=-1", "sample_translations must be >= 0"),
     ("data.typo=1", "unknown key 'data.typo'"),
+    ("model.units=64", "key 'model.units' was renamed to 'model.rnn_units'"),  # docs/conventions.md
 ])
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigError) as error:
@@ -287,14 +288,14 @@ def test_config_errors_name_the_key(override, message):
 # ------------------------------------------------------------------------------------------------ tf.data
 
 
-def test_to_dataset_teacher_forcing_padding_and_declared_batches():
-    from tasks.translation.data import to_dataset
+def test_make_dataset_teacher_forcing_padding_and_declared_batches():
+    from tasks.translation.data import make_dataset
     from tasks.translation.tokens import END_ID, START_ID, fit_vocabularies
 
     frame = pd.DataFrame({"english": ["I love Vietnam", "Hello", "A much longer sentence than the others here ."] * 3,
                           "vietnamese": ["Tôi yêu Việt Nam", "Chào", "Một câu dài hơn nhiều so với các câu khác ."] * 3})
     vocabularies = fit_vocabularies(frame.english.tolist(), frame.vietnamese.tolist(), 100, 100)
-    dataset = to_dataset(frame, vocabularies.source, vocabularies.target, batch_size=4, shuffle=True, seed=0)
+    dataset = make_dataset(frame, vocabularies.source, vocabularies.target, batch_size=4, shuffle=True, seed=0)
     batches = list(dataset)
     assert dataset.cardinality().numpy() == len(batches) == 3  # short targets and the long one bucket apart
     for inputs, target_out, weights in batches:

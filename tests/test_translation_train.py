@@ -19,7 +19,7 @@ SENTENCES = ["I love Vietnam", "Do you like cats?", "She will not eat rice tomor
 def tiny_args(root: Path) -> list[str]:
     settings = {
         "data.builtin_dir": root / "data", "data.builtin_train_pairs": 300, "data.builtin_val_pairs": 40,
-        "data.builtin_test_pairs": 40, "model.units": 24, "model.embedding_dim": 16, "model.beam_width": 2,
+        "data.builtin_test_pairs": 40, "model.rnn_units": 24, "model.embedding_dim": 16, "model.beam_width": 2,
         "model.max_decode_length": 20, "train.epochs": 2, "train.batch_size": 64, "train.sample_translations": 2,
         "model.length_penalty_candidates": "[0.0]",  # beam then ranks by plain log p, comparable with greedy's
         "train.runs_dir": root / "runs", "train.export_dir": root / "exports", "train.verbose": 0,
@@ -72,7 +72,7 @@ def test_checkpoints_follow_validation_bleu(trained):
 @pytest.mark.slow
 def test_run_dir_holds_both_models_and_tensorboard_samples(trained):
     root, run_dir, _, _ = trained
-    assert load_config(Config, run_dir / "config.yaml").model.units == 24
+    assert load_config(Config, run_dir / "config.yaml").model.rnn_units == 24
     for model_dir in (run_dir, run_dir / "no_attention"):
         assert (model_dir / "checkpoints" / "best.weights.h5").exists()
     samples = EventAccumulator(str(run_dir / "tensorboard" / "samples"), size_guidance={"tensors": 0})

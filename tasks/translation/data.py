@@ -214,7 +214,7 @@ def clean_pairs(train: pd.DataFrame, val: pd.DataFrame | None, test: pd.DataFram
     return (cleaned[0], cleaned[1], test.reset_index(drop=True)), counts
 
 
-def load_corpus(config) -> Corpus:
+def load_data(config) -> Corpus:
     """The train / validation / test pairs the data config describes, cleaned (see clean_pairs)."""
     skips = SkipCounter(config.on_bad_row)
     early_duplicates = 0
@@ -267,7 +267,7 @@ def _teacher_forcing(source, target):
     return {"source": source, "target_in": target_in}, target_out, tf.ones_like(target_out, tf.float32)
 
 
-def to_dataset(frame: pd.DataFrame, source: Vocabulary, target: Vocabulary, batch_size: int, shuffle: bool,
+def make_dataset(frame: pd.DataFrame, source: Vocabulary, target: Vocabulary, batch_size: int, shuffle: bool,
                seed: int) -> tf.data.Dataset:
     """Batches of ({"source", "target_in"}, target_out, weights) padded with 0 (weight 0 on padding).
 

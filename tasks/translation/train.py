@@ -48,14 +48,14 @@ class Translation(Task):
 
     def load_data(self, run) -> TranslationData:
         config = run.config
-        corpus = data.load_corpus(config.data)
+        corpus = data.load_data(config.data)
         vocabularies = fit_vocabularies(corpus.train.english.tolist(), corpus.train.vietnamese.tolist(),
                                         config.model.source_vocab_size, config.model.target_vocab_size)
         batch, seed = config.train.batch_size, config.train.seed
         return TranslationData(
             dataset=corpus.name, splits={"train": corpus.train, "val": corpus.val, "test": corpus.test},
-            train_ds=data.to_dataset(corpus.train, vocabularies.source, vocabularies.target, batch, True, seed),
-            val_ds=data.to_dataset(corpus.val, vocabularies.source, vocabularies.target, batch, False, seed),
+            train_ds=data.make_dataset(corpus.train, vocabularies.source, vocabularies.target, batch, True, seed),
+            val_ds=data.make_dataset(corpus.val, vocabularies.source, vocabularies.target, batch, False, seed),
             num_train=len(corpus.train), corpus=corpus, vocabularies=vocabularies)
 
     def build_model(self, run, loaded: TranslationData) -> keras.Model:
