@@ -221,7 +221,7 @@ def load_data(config) -> Corpus:
     if config.source == "builtin":
         paths = grammar.write_corpus(config.builtin_dir, config.builtin_train_pairs, config.builtin_val_pairs,
                                      config.builtin_test_pairs, config.builtin_seed)
-        train, val, test = (read_tsv_pairs(paths[split], skips=skips) for split in ("train", "validation", "test"))
+        train, val, test = (read_tsv_pairs(paths[split], skips=skips) for split in ("train", "val", "test"))
         name = "builtin_grammar"
     elif config.source == "tfds":
         train, val, test = (read_tfds_pairs(config.tfds_name, split, config.tfds_data_dir, config.decode_html_entities)
@@ -247,7 +247,7 @@ def load_data(config) -> Corpus:
         keep = np.random.default_rng(config.split_seed).permutation(len(train))[: config.max_train_pairs]
         train = train.iloc[np.sort(keep)]
     counts["skipped_bad_rows"] = sum(skips.report().values())
-    for split, frame in (("train", train), ("validation", val), ("test", test)):
+    for split, frame in (("train", train), ("val", val), ("test", test)):
         if frame.empty:
             raise DataError(config.path or name, None, f"no {split} pairs left after cleaning ({counts}); "
                                                        "check the length limits and the file")
