@@ -194,7 +194,7 @@ def _walk_layers(layer):
 def _is_lesson_rnn(layer):
     if isinstance(layer, keras.layers.RNN):
         return isinstance(layer.cell, SimpleRNNCell)
-    from rnn_layers import fast_rnn  # the fast layer of issue 6, same weights and math
+    from rnn_layers import fast_rnn  # the fast layer: the cell's weights and math over a whole sequence
 
     return isinstance(layer, fast_rnn.SimpleRNN)
 

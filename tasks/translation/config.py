@@ -103,7 +103,7 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class TranslationTrainConfig(TrainConfig):
-    """TrainConfig with this task's defaults (a subclass, so a YAML `train:` section keeps the others)."""
+    """TrainConfig with this task's defaults and its own sample_translations."""
 
     epochs: int = 25  # upper bound; real pairs peak in val BLEU within it, the grammar passes 90 by ~10
     batch_size: int = 128  # the RNNs' cost is per time step, so bigger batches are almost free on CPU
