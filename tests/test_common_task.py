@@ -109,14 +109,18 @@ def test_a_quality_bar_that_is_not_a_history_key_is_a_contract_error(tmp_path):
 
 
 def test_train_can_be_replaced_reusing_build_and_fit(tmp_path):
-    class TwoFits(Toy):
+    class TwoFits(Toy):  # e.g. an ensemble: each member in a sub-directory of the run, on its own dataset
         def train(self, run, loaded):
-            model = self.build(run, loaded)
-            first = self.fit(run, loaded, model)
-            return Trained(model, first, {"fits": 1})
+            first = self.fit(run, loaded, self.build(run, loaded))
+            member_run = dataclasses.replace(run, worker_dir=run.worker_dir / "member_1")
+            model = self.build(member_run, loaded)
+            second = self.fit(member_run, loaded, model, train_ds=loaded.train_ds.take(2))
+            return Trained(model, second, {"fits": 2, "first_epochs": first.epochs_run})
 
     result = train_task(TwoFits(), toy_args(tmp_path))
-    assert result.metrics["fits"] == 1 and result.trained.fit.epochs_run == 2
+    assert result.metrics["fits"] == 2 and result.metrics["first_epochs"] == 2
+    assert (result.run.run_dir / "member_1" / "checkpoints" / "best.weights.h5").exists()
+    assert (result.run.run_dir / "member_1" / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
 
 
 def test_the_registry_lists_every_task_package_and_nothing_else():

@@ -132,12 +132,13 @@ class Task:
             return self.build_model(run, loaded)
 
     def fit(self, run: Run, loaded: TaskData, model: keras.Model, callbacks=(),
-            settings: FitSettings | None = None) -> FitResult:
-        """The shared `fit` with this task's callbacks (and `callbacks`) and its settings (or `settings`)."""
+            settings: FitSettings | None = None, train_ds=None) -> FitResult:
+        """The shared `fit` with this task's callbacks (and `callbacks`), its settings (or `settings`), on
+        loaded.train_ds (or `train_ds`: an ensemble member's own shuffling)."""
         from tasks.common.training import fit
 
         settings = settings or self.fit_settings(run, loaded, model)
-        return fit(model, loaded.train_ds, loaded.val_ds, run, num_examples=loaded.num_train,
+        return fit(model, loaded.train_ds if train_ds is None else train_ds, loaded.val_ds, run, num_examples=loaded.num_train,
                    class_weight=settings.class_weight, callbacks=[*self.callbacks(run, loaded, model), *callbacks],
                    monitor=settings.monitor, mode=settings.mode, metric_callbacks=settings.metric_callbacks)
 
