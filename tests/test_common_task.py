@@ -135,3 +135,15 @@ def test_every_task_has_a_summary_with_a_typed_quality_bar(task):
     summary = cli.task_summary(task)
     assert isinstance(summary, Summary) and summary.metric and summary.baseline
     assert isinstance(summary.quality_bar, QualityBar) and summary.quality_bar.metric.startswith("val_")
+
+
+def test_a_task_without_a_required_hook_cannot_be_made():
+    class NoExport(Task):
+        name, config_class, summary = "no_export", ToyConfig, Summary("accuracy", None)
+
+        def load_data(self, run): ...
+        def build_model(self, run, loaded): ...
+        def evaluate(self, run, loaded, trained): ...
+
+    with pytest.raises(TypeError, match="abstract methods? .*serving"):
+        NoExport()

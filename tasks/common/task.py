@@ -15,6 +15,7 @@ from here, and `rnn-tasks list` should not wait for TensorFlow to load.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -104,20 +105,20 @@ class TaskResult:
     serving: Serving  # the in-process serving module, the same one that was exported
 
 
-class Task:
-    """The contract of a task. Subclasses set the three class attributes and implement the hooks."""
+class Task(abc.ABC):
+    """The contract of a task. Subclasses set the three class attributes and implement the abstract hooks."""
 
     name: ClassVar[str]  # the package name under tasks/, the run dir's and the export's folder
     config_class: ClassVar[type]  # the task's Config dataclass (tasks/<task>/config.py)
     summary: ClassVar[Summary]
 
+    @abc.abstractmethod
     def load_data(self, run: Run) -> TaskData:
         """Reads (or writes, for the built-in data) the splits and makes the datasets."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def build_model(self, run: Run, loaded: TaskData) -> keras.Model:
         """Builds and compiles the model; `build` calls it inside run.strategy.scope()."""
-        raise NotImplementedError
 
     def callbacks(self, run: Run, loaded: TaskData, model: keras.Model) -> list:
         """Task callbacks for fit, beside the shared ones (TensorBoard images, samples)."""
@@ -147,17 +148,17 @@ class Task:
         model = self.build(run, loaded)
         return Trained(model, self.fit(run, loaded, model))
 
+    @abc.abstractmethod
     def evaluate(self, run: Run, loaded: TaskData, trained: Trained) -> dict:
         """The model's metrics on the test split: metrics.json "test"."""
-        raise NotImplementedError
 
     def baselines(self, run: Run, loaded: TaskData, trained: Trained) -> dict[str, dict]:
         """{name: metrics} of what a user would try first, on the same test split."""
         return {}
 
+    @abc.abstractmethod
     def serving(self, run: Run, loaded: TaskData, trained: Trained) -> Serving:
         """The export: raw inputs in, named outputs out, preprocessing inside the graph."""
-        raise NotImplementedError
 
     def report(self, run: Run, loaded: TaskData, trained: Trained, test: dict, baselines: dict,
                serving: Serving) -> dict:
