@@ -1,5 +1,6 @@
 """Strict typed config: YAML over dataclass defaults, --set overrides, errors naming key and file."""
 import dataclasses
+import typing
 from typing import Literal
 
 import pytest
@@ -154,3 +155,26 @@ def test_cross_field_checks_see_all_overrides_together():
     assert (config.data.kind, config.data.path) == ("files", "x.csv")
     with pytest.raises(ConfigError, match=r"--set data\.kind=files: data: kind 'files' needs a path"):
         load_config(CrossFieldConfig, None, ["data.kind=files"])
+
+
+@dataclasses.dataclass
+class RenamedSection:
+    RENAMED_KEYS: typing.ClassVar[dict[str, str]] = {"units": "rnn_units"}
+
+    rnn_units: int = 8
+
+
+@dataclasses.dataclass
+class RenamedConfig:
+    model: RenamedSection = dataclasses.field(default_factory=RenamedSection)
+
+
+def test_a_renamed_key_names_its_new_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--set model.units=4: key 'model.units' was renamed to 'model.rnn_units'$"):
+        load_config(RenamedConfig, None, ["model.units=4"])
+    path = write(tmp_path, "model:\n  units: 4\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: key 'model.units' was renamed to 'model.rnn_units'$"):
+        load_config(RenamedConfig, path)
+    assert load_config(RenamedConfig, None, ["model.rnn_units=4"]).model.rnn_units == 4
+    with pytest.raises(ConfigError, match="unknown key 'model.unit'; known keys here: \\['rnn_units'\\]"):
+        load_config(RenamedConfig, None, ["model.unit=4"])  # RENAMED_KEYS is not a field

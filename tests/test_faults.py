@@ -1,4 +1,4 @@
-"""Faults and bad inputs a new user hit (issue #15), each driven as the user met it, with the exact message."""
+"""Faults and bad inputs a new user hit, each driven as the user met it, with the exact message."""
 import json
 import os
 import signal

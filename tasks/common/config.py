@@ -4,6 +4,10 @@ Each task's `config.py` defines a `Config` dataclass with nested sections (`data
 Defaults live in the dataclasses; YAML files list only what differs. Loading is strict: an unknown key,
 a value of the wrong type or a value a section's `__post_init__` rejects raises `ConfigError` naming the
 key and the file (or `--set`), so a typo never silently trains the wrong model.
+
+A section that renames a field lists the old name in a class attribute `RENAMED_KEYS = {"old": "new"}`
+(typing.ClassVar, so it is not a field); a config that still uses the old name gets an error naming the
+new one instead of the list of known keys.
 """
 from __future__ import annotations
 
@@ -132,6 +136,9 @@ def _build(cls, values: dict, prefix: str = "", base=None):
     unknown = [k for k in values if k not in fields]
     if unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        renamed = getattr(cls, "RENAMED_KEYS", {}).get(unknown[0])
+        if renamed is not None:
+            raise ConfigError(f"key {key!r} was renamed to {(f'{prefix}.' if prefix else '') + renamed!r}")
         raise ConfigError(f"unknown key {key!r}; known keys here: {sorted(fields)}")
     base = cls() if base is None else base
     kwargs = {}

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class KerasServingModule(tf.Module):
-    """Base class of every task's export: holds the trained Keras model and tracks all variables it reads.
+    """Base class of the exports that wrap one Keras model (heart_attack, sentiment_stars, video_actions; the
+    translation export is its own tf.Module, the Translator): holds the model and tracks all variables it reads.
 
     Subclasses add a `tf.function` with an `input_signature` on raw inputs. Keras keeps the seed generators of
     RNN cell dropout outside the TF object graph, and keras.layers.RNN draws (unused) dropout masks even at

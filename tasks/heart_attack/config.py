@@ -82,8 +82,7 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class HeartAttackTrainConfig(TrainConfig):
-    """TrainConfig with this task's defaults. A subclass rather than a default_factory, so that a YAML
-    `train:` section that sets one key keeps these defaults for the others."""
+    """TrainConfig with this task's defaults and the fields only this task has (monitor, small-cohort batches)."""
 
     epochs: int = 60  # upper bound; early stopping ends sooner
     early_stopping_patience: int = 8  # the validation metric is noisy with ~180 positives in the split

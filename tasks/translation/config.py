@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tasks.common.config import TrainConfig
 from tasks.common.errors import ConfigError
@@ -36,7 +36,6 @@ class DataConfig:
     builtin_seed: int = 0  # the generated corpus is fixed by this seed
 
     def __post_init__(self):
-        # "source needs path" is checked by data.load_corpus: here it would depend on the order of --set options.
         if min(self.source_column, self.target_column) < 0 or self.source_column == self.target_column:
             raise ConfigError(f"source_column and target_column must be distinct and >= 0, "
                               f"got {self.source_column} and {self.target_column}")
@@ -61,12 +60,14 @@ class DataConfig:
 class ModelConfig:
     """Encoder RNN -> state -> decoder RNN [+ Luong attention] -> syllables (the lesson's RNN, both)."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"units": "rnn_units"}  # docs/conventions.md
+
     source_vocab_size: int = 8000  # most frequent English tokens kept; the rest read as [UNK]
     target_vocab_size: int = 8000  # most frequent Vietnamese syllables kept; the rest are written as [UNK]
     cell: Literal["simple", "gru"] = "simple"  # simple: the lesson's RNN; gru: keras.layers.GRU (the reference)
     bidirectional: bool = True  # encoder reads both ways: early words are not only in the faded first states
     embedding_dim: int = 128  # size of the token vectors x_t both RNNs read
-    units: int = 256  # size of the states s_t of the encoder and the decoder
+    rnn_units: int = 256  # size of the states s_t of the encoder and the decoder
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     # Encoder and decoder. cell: keras.layers.RNN(SimpleRNNCell), 3% faster here than the fast layer
     # (rnn_layers.SimpleRNN, "auto"/"fast"): sentences are short and at 256 units the products dominate.
@@ -86,7 +87,7 @@ class ModelConfig:
         for name in ("source_vocab_size", "target_vocab_size"):
             if getattr(self, name) < 8:
                 raise ConfigError(f"{name} must be >= 8, got {getattr(self, name)}")
-        for name in ("embedding_dim", "units", "beam_width", "max_decode_length"):
+        for name in ("embedding_dim", "rnn_units", "beam_width", "max_decode_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
@@ -103,7 +104,7 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class TranslationTrainConfig(TrainConfig):
-    """TrainConfig with this task's defaults (a subclass, so a YAML `train:` section keeps the others)."""
+    """TrainConfig with this task's defaults and its own sample_translations."""
 
     epochs: int = 25  # upper bound; real pairs peak in val BLEU within it, the grammar passes 90 by ~10
     batch_size: int = 128  # the RNNs' cost is per time step, so bigger batches are almost free on CPU

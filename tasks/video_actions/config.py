@@ -138,7 +138,7 @@ class FeaturesConfig:
 
 @dataclasses.dataclass
 class VideoTrainConfig(TrainConfig):
-    """The shared training settings with this task's defaults (a subclass, so `--set train.x=...` keeps them)."""
+    """The shared training settings with this task's defaults and the fields only this task has."""
 
     epochs: int = 60  # upper bound; early stopping on val loss ends sooner
     batch_size: int = 16  # a batch is 16 clips x 30 frames of 64x64 pixels
