@@ -21,6 +21,13 @@ def member_run(run, member: int, members: int):
     return dataclasses.replace(run, worker_dir=run.worker_dir / "members" / str(member))
 
 
+def member_name(run, name: str) -> str:
+    """A member's model name, `<name>_member_<k>` inside `member_run`'s dir (members nested in one model need
+    distinct names), else `name`."""
+    folder = run.worker_dir
+    return f"{name}_member_{folder.name}" if folder.parent.name == "members" else name
+
+
 def average_models(members: list[keras.Model], name: str) -> keras.Model:
     """One model whose output is the mean of the members' outputs (the member itself when there is one).
 

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from tasks.common.errors import DataError
 from tasks.common.export import KerasServingModule
 from tasks.common.layers import recurrent_layer
 
@@ -142,7 +143,8 @@ def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None
         return None
     counts = np.bincount(labels.astype(np.int64), minlength=2).astype(np.float64)
     if min(counts) == 0:
-        raise ValueError(f"the training split needs both labels to weight classes, got counts {counts.tolist()}")
+        raise DataError(None, None, "the training split needs both labels to weight classes, got counts "
+                                    f"{counts.tolist()}")
     raw = 1.0 / (counts if weighting == "balanced" else np.sqrt(counts))
     raw /= (raw * counts).sum() / counts.sum()
     return {0: float(raw[0]), 1: float(raw[1])}
