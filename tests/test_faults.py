@@ -471,7 +471,7 @@ def translation_export(tmp_path_factory):
     keras.utils.set_random_seed(2)
     vocabularies = fit_vocabularies(["I love Vietnam", "Do you like tea?"], ["Tôi yêu Việt Nam", "Bạn có thích trà không?"],
                                     50, 50)
-    model = build_translation(TranslationModelConfig(units=8, embedding_dim=4), vocabularies.source.size,
+    model = build_translation(TranslationModelConfig(rnn_units=8, embedding_dim=4), vocabularies.source.size,
                               vocabularies.target.size)
     translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 2, 8)
     return export_saved_model(translator, _run("translation", root / "exports", root / "run"), translator.signatures())
