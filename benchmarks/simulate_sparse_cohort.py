@@ -2,8 +2,8 @@
 
     python -m benchmarks.simulate_sparse_cohort /tmp/sparse.csv [--patients 4000] [--seed 0]
 
-Unlike the built-in simulator (12 monthly exams, risk in the trajectories), this one has what issue 12's
-hidden cohort has: a few thousand patients, 1-3 exams about six years apart (time in days, a number),
+Unlike the built-in simulator (12 monthly exams, risk in the trajectories), this one has what real
+cohorts of this kind have: a few thousand patients, 1-3 exams about six years apart (time in days, a number),
 HDL drawn at the last exam only, glucose and cholesterol often missing, sex written as text (M/F), about
 6% positives, and a risk mostly explained by the latest values (true levels at the last exam), with a
 small part from the change since the first exam. Exam noise makes one exam a noisy reading of the level.

@@ -1,6 +1,6 @@
 """Backpropagation through time by hand, in NumPy float64, line by line after the lesson.
 
-The lesson (seeds, section 2) writes column vectors: x_t is n x 1, s_t is m x 1, U is m x n,
+The lesson (the course chapter "Recurrent neural network" this project follows) writes column vectors: x_t is n x 1, s_t is m x 1, U is m x n,
 W is m x m, V is d x m and
 
     s_0 = 0,   s_t = f(U x_t + W s_{t-1}),   y_hat = softmax(V s_T),

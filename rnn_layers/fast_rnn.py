@@ -276,6 +276,33 @@ def rnn_states(
     return _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt)
 
 
+def cell_step(cell, x_t, s_prev):
+    """One step s_t = f(x_t U + b + s_{t-1} W) with a SimpleRNNCell's weights, no dropout: (B, n), (B, m) -> (B, m).
+
+    The step of `SimpleRNN.step` and of rnn_layers.vanishing's recorder, for either lesson layer
+    (`keras.layers.RNN(SimpleRNNCell)` and `SimpleRNN` both hold their cell as `layer.cell`).
+    """
+    dtype = cell.compute_dtype
+    b = None if cell.b is None else tf.cast(cell.b, dtype)
+    xu_t = _project(tf.cast(x_t, dtype)[tf.newaxis], tf.cast(cell.U, dtype), b)[0]  # (B, m)
+    return _step(tf.cast(s_prev, dtype), xu_t, tf.cast(cell.W, dtype), ACTIVATIONS[cell.activation][0], None)
+
+
+def output_kept(mask, return_sequences, zero_output_for_mask=False):
+    """Where a lesson RNN's output is its state, from a time-major mask (T, B, 1); elsewhere it is zeros.
+
+    keras.layers.RNN outputs the previous OUTPUT at a masked step, which is zeros before the
+    first unmasked step (while the state there is still s_0) and the carried state after it;
+    with `zero_output_for_mask` it is zeros at every masked step. Returns (T, B, 1) for
+    `return_sequences`, else (B, 1) for the last output.
+    """
+    if zero_output_for_mask:
+        return mask if return_sequences else mask[-1]
+    if return_sequences:
+        return tf.cumsum(tf.cast(mask, tf.int32), axis=0) > 0
+    return tf.reduce_any(mask, axis=0)
+
+
 @keras.saving.register_keras_serializable(package="rnn_layers")
 class SimpleRNN(keras.layers.Layer):
     """The lesson's vanilla RNN over a whole sequence, with a hoisted input projection and BPTT.
@@ -422,7 +449,8 @@ class SimpleRNN(keras.layers.Layer):
         final_state = states[-1] if self.return_sequences else states
         output = states
         if mask is not None:
-            output = tf.where(self._output_kept(mask), output, tf.zeros_like(output))
+            kept = output_kept(mask, self.return_sequences, self.zero_output_for_mask)
+            output = tf.where(kept, output, tf.zeros_like(output))
         if self.return_sequences:
             output = tf.transpose(output, (1, 0, 2))  # (B, T, m)
         if self.return_state:
@@ -435,24 +463,7 @@ class SimpleRNN(keras.layers.Layer):
         What `SimpleRNNCell.call` computes (without dropout), for code that feeds each output back
         in one step at a time, such as a translation decoder at inference.
         """
-        dtype = self.compute_dtype
-        b = None if self.b is None else tf.cast(self.b, dtype)
-        xu_t = _project(tf.cast(x_t, dtype)[tf.newaxis], tf.cast(self.U, dtype), b)[0]  # (B, m)
-        f = ACTIVATIONS[self.activation][0]
-        return _step(tf.cast(s_prev, dtype), xu_t, tf.cast(self.W, dtype), f, None)
-
-    def _output_kept(self, mask):
-        """Where the output is the state; elsewhere keras.layers.RNN outputs zeros.
-
-        Its output at a masked step is the previous OUTPUT, which is zeros before the
-        first unmasked step (while the state there is still s_0); with
-        `zero_output_for_mask` it is zeros at every masked step.
-        """
-        if self.zero_output_for_mask:
-            return mask if self.return_sequences else mask[-1]  # (T, B, 1) or (B, 1)
-        if self.return_sequences:
-            return tf.cumsum(tf.cast(mask, tf.int32), axis=0) > 0  # (T, B, 1)
-        return tf.reduce_any(mask, axis=0)  # (B, 1)
+        return cell_step(self.cell, x_t, s_prev)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from rnn_layers import bptt
+from rnn_layers import bptt, fast_rnn
 from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
 
@@ -109,9 +109,10 @@ def state_gradient_norms(model, inputs, targets, layer=None, sample_weight=None)
 
     How: a Keras RNN runs its steps inside one loop op, so its per-step states are not
     tensors that GradientTape can differentiate with respect to. While the model is
-    re-run here, the layer's `call` is swapped for an eager Python loop doing the same
-    math with the same weights, s_t = f(x_t U + s_{t-1} W + b) with masked steps carrying
-    s_{t-1}, which keeps every s_t as a separate tensor; everything else in the model
+    re-run here, the layer's `call` is swapped for an eager Python loop of the layer's own
+    step (`fast_rnn.cell_step`, the step of `SimpleRNN.step`) with the same weights, masked
+    steps carrying s_{t-1} and outputs by `fast_rnn.output_kept`, which keeps every s_t as a
+    separate tensor; everything else in the model
     (embeddings, masks, heads, decoders) runs unchanged. Dropout is off; a stateful layer
     starts from zeros. With `go_backwards`, t counts processing steps (t = 1 is the last
     input). Needs the TensorFlow backend in eager mode.
@@ -194,16 +195,17 @@ def _walk_layers(layer):
 def _is_lesson_rnn(layer):
     if isinstance(layer, keras.layers.RNN):
         return isinstance(layer.cell, SimpleRNNCell)
-    from rnn_layers import fast_rnn  # the fast layer of issue 6, same weights and math
-
     return isinstance(layer, fast_rnn.SimpleRNN)
 
 
 @contextlib.contextmanager
 def _recording_states(layer):
-    """Within the block, `layer` runs as an eager step loop and appends each s_t to the list."""
-    weights = layer.cell if isinstance(layer, keras.layers.RNN) else layer  # has U, W, b, activation
-    activation = {"tanh": tf.tanh, "relu": tf.nn.relu}[weights.activation]
+    """Within the block, `layer` runs as an eager loop of its own step and appends each s_t to the list.
+
+    The step is `fast_rnn.cell_step` on the layer's cell (what `SimpleRNN.step` runs) and the outputs
+    follow `fast_rnn.output_kept`, the one copy of keras.layers.RNN's masked-output rule; only the loop
+    is here, because it must keep every s_t as a tensor of its own.
+    """
     states = []
 
     def call(sequences, initial_state=None, mask=None, training=False):
@@ -212,30 +214,26 @@ def _recording_states(layer):
         if layer.go_backwards:
             steps = reversed(steps)
         if initial_state is None:
-            s = tf.zeros((tf.shape(x)[0], weights.units), x.dtype)  # s_0 = 0
+            s = tf.zeros((tf.shape(x)[0], layer.cell.units), x.dtype)  # s_0 = 0
         else:
             s = tf.convert_to_tensor(tf.nest.flatten(initial_state)[0], x.dtype)
-        seen = tf.zeros((tf.shape(x)[0], 1), tf.bool)  # any unmasked step yet? (B, 1)
-        outputs = []
-        for t in steps:
-            a_t = tf.matmul(x[:, t], weights.U) + tf.matmul(s, weights.W)  # (B, m)
-            s_new = activation(a_t if weights.b is None else a_t + weights.b)
-            if mask is None:
-                s = s_new
-                outputs.append(s)
-            else:
-                keep = tf.cast(mask, tf.bool)[:, t, None]  # (B, 1)
-                s = tf.where(keep, s_new, s)  # a masked step carries s_{t-1}
-                seen = seen | keep
-                # keras.layers.RNN repeats the last output at a masked step, which is the
-                # carried state, and outputs zeros before the first unmasked step. Taking
-                # the output from s makes dL/ds_t flow along the state, as in bptt.py.
-                outputs.append(tf.where(seen, s, tf.zeros_like(s)))
+        masks = None if mask is None else [tf.cast(mask, tf.bool)[:, t, None] for t in steps]  # (B, 1) each
+        for i, t in enumerate(steps):
+            s_new = fast_rnn.cell_step(layer.cell, x[:, t], s)
+            s = s_new if masks is None else tf.where(masks[i], s_new, s)  # a masked step carries s_{t-1}
             states.append(s)
-        result = tf.stack(outputs, axis=1) if layer.return_sequences else outputs[-1]
-        return (result, s) if layer.return_state else result
+        # Outputs are taken from the states (not from each step's candidate), so dL/ds_t flows along the
+        # state, as in bptt.py; at masked steps keras.layers.RNN's output equals the carried state.
+        output = tf.stack(states) if layer.return_sequences else states[-1]  # (T, B, m) or (B, m)
+        if masks is not None:
+            kept = fast_rnn.output_kept(tf.stack(masks), layer.return_sequences, layer.zero_output_for_mask)
+            output = tf.where(kept, output, tf.zeros_like(output))
+        if layer.return_sequences:
+            output = tf.transpose(output, (1, 0, 2))  # (B, T, m)
+        return (output, s) if layer.return_state else output
 
-    object.__setattr__(layer, "call", call)  # bypass Keras attribute tracking
+    # Swapped on this one instance for the block (and removed after), bypassing Keras's attribute tracking.
+    object.__setattr__(layer, "call", call)
     try:
         yield states
     finally:

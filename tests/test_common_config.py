@@ -1,5 +1,6 @@
 """Strict typed config: YAML over dataclass defaults, --set overrides, errors naming key and file."""
 import dataclasses
+import typing
 from typing import Literal
 
 import pytest
@@ -17,7 +18,7 @@ class ModelSection:
 
     def __post_init__(self):
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ def test_defaults_yaml_and_overrides_layer_in_order(tmp_path):
     ("train:\n  epochs: 0\n", "epochs must be >= 1"),
     ("model: [1, 2]\n", "model: expected a mapping"),
     ("- a\n- b\n", "expected a mapping at the top level"),
-    ("model: {units: 3\n", "not valid YAML"),
+    ("model: {units: 3\n", "c.yaml:2: not valid YAML: expected ',' or '}', but got '<stream end>' (column 1)"),
 ])
 def test_bad_values_name_the_key_and_the_file(tmp_path, text, expected):
     path = write(tmp_path, text)
@@ -66,6 +67,41 @@ def test_bad_override_names_the_override(tmp_path):
         load_config(ExampleConfig, None, ["train.epochz=3"])
     with pytest.raises(ConfigError, match="expects key=value"):
         parse_override("train.epochs")
+    with pytest.raises(ConfigError) as error:
+        load_config(ExampleConfig, None, ["model.sizes=[1, 2"])
+    assert str(error.value) == ("--set model.sizes=[1, 2: the value is not valid YAML: expected ',' or ']', but got "
+                                "'<stream end>' (column 6)")
+
+
+def test_unreadable_config_files_are_one_line_config_errors(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(ExampleConfig, tmp_path)
+    assert str(error.value) == f"{tmp_path}: is a directory, not a config file"
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("model:\n  name: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as error:
+        load_config(ExampleConfig, latin)
+    assert str(error.value) == f"{latin}:2: not UTF-8 (byte 0xe9 at offset 18); re-save the file as UTF-8"
+    assert "\n" not in str(error.value)
+
+
+@dataclasses.dataclass
+class BuggySection:
+    units: int = 8
+
+    def __post_init__(self):
+        if self.units > 8:
+            int("not a number")  # a bug in a validation, not a bad value: must not read as a config error
+
+
+def test_a_bug_in_a_sections_validation_is_not_reported_as_a_config_error():
+    @dataclasses.dataclass
+    class BuggyConfig:
+        model: BuggySection = dataclasses.field(default_factory=BuggySection)
+
+    with pytest.raises(ValueError) as error:
+        load_config(BuggyConfig, None, ["model.units=9"])
+    assert not isinstance(error.value, ConfigError)
 
 
 def test_missing_file_is_a_config_error(tmp_path):
@@ -106,7 +142,7 @@ class Source:
 
     def __post_init__(self):
         if self.kind == "files" and not self.path:
-            raise ValueError("kind 'files' needs a path")
+            raise ConfigError("kind 'files' needs a path")
 
 
 @dataclasses.dataclass
@@ -119,3 +155,26 @@ def test_cross_field_checks_see_all_overrides_together():
     assert (config.data.kind, config.data.path) == ("files", "x.csv")
     with pytest.raises(ConfigError, match=r"--set data\.kind=files: data: kind 'files' needs a path"):
         load_config(CrossFieldConfig, None, ["data.kind=files"])
+
+
+@dataclasses.dataclass
+class RenamedSection:
+    RENAMED_KEYS: typing.ClassVar[dict[str, str]] = {"units": "rnn_units"}
+
+    rnn_units: int = 8
+
+
+@dataclasses.dataclass
+class RenamedConfig:
+    model: RenamedSection = dataclasses.field(default_factory=RenamedSection)
+
+
+def test_a_renamed_key_names_its_new_name(tmp_path):
+    with pytest.raises(ConfigError, match=r"^--set model.units=4: key 'model.units' was renamed to 'model.rnn_units'$"):
+        load_config(RenamedConfig, None, ["model.units=4"])
+    path = write(tmp_path, "model:\n  units: 4\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: key 'model.units' was renamed to 'model.rnn_units'$"):
+        load_config(RenamedConfig, path)
+    assert load_config(RenamedConfig, None, ["model.rnn_units=4"]).model.rnn_units == 4
+    with pytest.raises(ConfigError, match="unknown key 'model.unit'; known keys here: \\['rnn_units'\\]"):
+        load_config(RenamedConfig, None, ["model.unit=4"])  # RENAMED_KEYS is not a field

@@ -1,4 +1,4 @@
-"""Faults and bad inputs a new user hit (issue #15), each driven as the user met it, with the exact message."""
+"""Faults and bad inputs a new user hit, each driven as the user met it, with the exact message."""
 import json
 import os
 import signal
@@ -17,7 +17,7 @@ import tensorflow as tf
 from tasks.common.config import TrainConfig
 from tasks.common.errors import DataError, SkipCounter
 from tasks.common.export import export_saved_model, resolve_export
-from tasks.common.run import LOCK_NAME, RunDirError, _choose_run_dir, acquire_run_dir
+from tasks.common.run import LOCK_NAME, RunDirError, _choose_run_dir, acquire_run_dir, main_guard, release_run_dir
 from tasks.common.tables import read_table
 from tasks.common.text import normalize_nfc, standardize_text
 from tasks.common.training import _EpochTimer
@@ -95,6 +95,29 @@ def test_export_version_directories_follow_the_umask(sentiment_export):
         assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
 
 
+def toy_module():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    module = tf.Module()
+    module.model = model
+    module.serve = tf.function(lambda x: {"y": model(x)}, input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+    return module, {"serving_default": module.serve.get_concrete_function()}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_every_export_folder_and_file_follows_the_umask(tmp_path, umask):
+    module, signatures = toy_module()
+    old = os.umask(umask)
+    try:
+        path = export_saved_model(module, _run("toy", tmp_path / "exports", tmp_path / "run"), signatures,
+                                  assets={"note.txt": "x"})
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(path.parent).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [path, *path.rglob("*")]}
+    assert {"1", "1/variables", "1/assets.extra", "1/saved_model.pb", "1/assets.extra/note.txt"} <= set(modes)
+    for name, mode in modes.items():
+        assert mode == (0o777 if (path.parent / name).is_dir() else 0o666) & ~umask, (name, oct(mode))
+
+
 # 4. heart exams: non-finite values and patients with nothing measured
 @pytest.mark.parametrize("visits, message", [
     ("[[Infinity, 1]]", "p.jsonl:1: visit 1: value inf is not a finite float32 number"),
@@ -127,19 +150,72 @@ def test_a_repeated_header_column_is_an_error(tmp_path):
 
 
 # 6. a run dir is owned by one live process
-def test_a_live_lock_blocks_the_run_dir_and_a_dead_one_is_taken_over(tmp_path):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from tasks.common.run import acquire_run_dir
+
+    acquire_run_dir(Path(sys.argv[1]))
+    print("locked", flush=True)
+    time.sleep(120)
+""")
+
+
+def hold_lock(run_dir):
+    """Another real process that owns run_dir (its flock), until killed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run_dir)], cwd=REPO, stdout=subprocess.PIPE)
+    assert holder.stdout.readline().strip() == b"locked"
+    return holder
+
+
+def kill(process):
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def test_a_live_owner_blocks_the_run_dir_and_its_lock_dies_with_it(tmp_path):
+    holder = hold_lock(tmp_path)
     try:
-        (tmp_path / LOCK_NAME).write_text(f"{sleeper.pid}\n")
         with pytest.raises(RunDirError) as error:
             acquire_run_dir(tmp_path)
-        assert str(error.value) == (f"{tmp_path} is in use by process {sleeper.pid} (its {LOCK_NAME}); wait for it "
+        assert str(error.value) == (f"{tmp_path} is in use by process {holder.pid} (its {LOCK_NAME}); wait for it "
                                     "to finish or choose another --run-dir")
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    acquire_run_dir(tmp_path)  # the owner died: taken over
-    assert (tmp_path / LOCK_NAME).read_text().split() == [str(os.getpid())]
+        kill(holder)  # SIGKILL: no cleanup ran, the .lock file with its pid is still there
+    assert (tmp_path / LOCK_NAME).read_text().split() == [str(holder.pid)]
+    try:
+        acquire_run_dir(tmp_path)  # the kernel dropped the dead owner's flock: taken over, no stale check needed
+        assert (tmp_path / LOCK_NAME).read_text().split() == [str(os.getpid())]
+        second = run_python(["-c", HOLD_LOCK, str(tmp_path)], check=False, timeout=60)
+        assert second.returncode == 1 and f"is in use by process {os.getpid()}" in second.stderr
+    finally:
+        release_run_dir(tmp_path)
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_pid_file_without_a_lock_does_not_block(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live pid in the file is not ownership: only the flock is (pids are reused)
+        (tmp_path / LOCK_NAME).write_text(f"{sleeper.pid}\n")
+        acquire_run_dir(tmp_path)
+        release_run_dir(tmp_path)
+    finally:
+        kill(sleeper)
+
+
+def test_a_second_train_command_on_a_live_run_dir_gets_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = hold_lock(run_dir)
+    try:
+        result = run_python(["-m", "tasks.sentiment_stars.train", "--run-dir", run_dir, "--set",
+                             f"train.runs_dir={tmp_path / 'runs'}"], check=False, timeout=300)
+        assert error_line(result) == (f"error: {run_dir} is in use by process {holder.pid} (its {LOCK_NAME}); wait "
+                                      "for it to finish or choose another --run-dir "
+                                      "(set RNN_TASKS_DEBUG=1 for a traceback)")
+        assert sorted(p.name for p in run_dir.iterdir()) == [LOCK_NAME]  # nothing written into the live run
+    finally:
+        kill(holder)
 
 
 def test_the_same_command_beside_a_live_run_starts_a_new_run_dir(tmp_path):
@@ -149,15 +225,54 @@ def test_the_same_command_beside_a_live_run_starts_a_new_run_dir(tmp_path):
     live = tmp_path / "sentiment_stars" / "20260101-000000"
     live.mkdir(parents=True)
     save_config(config, live / "config.yaml")
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = hold_lock(live)
     try:
-        (live / LOCK_NAME).write_text(f"{sleeper.pid}\n")
         run_dir, resumed, created = _choose_run_dir("sentiment_stars", config, None, False)
         assert run_dir != live and not resumed and created
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        kill(holder)
     assert _choose_run_dir("sentiment_stars", config, None, False)[:2] == (live, True)
+
+
+# the one guard: the project's own errors and users' file errors are one line, a bug keeps its traceback
+def test_main_guard_prints_task_errors_and_file_errors_and_lets_bugs_through(capsys):
+    def failing(error):
+        @main_guard
+        def main(argv=None):
+            raise error
+        return main
+
+    for error, line in [(DataError("r.csv", 3, "empty text"), "error: r.csv:3: empty text"),
+                        (PermissionError(13, "Permission denied", "/srv/exports"),
+                         "error: /srv/exports: Permission denied")]:
+        with pytest.raises(SystemExit) as exit_info:
+            failing(error)([])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == f"{line} (set RNN_TASKS_DEBUG=1 for a traceback)\n"
+    for bug in [ValueError("shapes (3,) and (4,) not aligned"), KeyError("probabilities"),
+                OSError(5, "Input/output error"), FileNotFoundError("no filename: from inside the code")]:
+        with pytest.raises(type(bug)) as raised:
+            failing(bug)([])
+        assert raised.value is bug and capsys.readouterr().err == ""
+
+
+PLAIN_VALUE_ERROR = textwrap.dedent("""
+    import sys
+    from tasks.sentiment_stars import predict
+
+    def broken(*args, **kwargs):  # a bug deep in the code, not a bad input
+        raise ValueError("operands could not be broadcast together")
+
+    predict.load_export = broken
+    sys.exit(predict.main(["--model", "anywhere", "rất tốt"]))
+""")
+
+
+def test_a_plain_value_error_in_an_entry_point_keeps_its_traceback():
+    result = run_python(PLAIN_VALUE_ERROR, check=False, timeout=300)
+    assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "ValueError: operands could not be broadcast together"
+    assert "error: " not in result.stderr
 
 
 # 10. --run-dir at a directory the project did not make
@@ -213,6 +328,38 @@ def test_video_entries_that_are_not_files_are_named_or_skipped(tmp_path):
     skips = SkipCounter("skip")
     assert [p.name for p, _ in list_videos(tmp_path, skips=skips)] == ["good.mp4"]
     assert skips.total == 3
+
+
+@pytest.fixture(scope="module")
+def video_features_export(tmp_path_factory):
+    """An untrained features export of video_actions: (clips, frames, 3) float32 in, action out."""
+    from tasks.video_actions.model import ServingModule as VideoServing
+
+    root = tmp_path_factory.mktemp("faults-video")
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.Masking(), keras.layers.SimpleRNN(4),
+                              keras.layers.Dense(2, activation="softmax")])
+    serving = VideoServing(model, ["wave", "walk"], "features", (3,), tf.float32)
+    settings = {"fps": 1.0, "num_frames": 5, "frame_size": 32, "class_names": ["wave", "walk"]}
+    return export_saved_model(serving, _run("video_actions", root / "exports", root / "run"),
+                              {"serving_default": serving.serve.get_concrete_function()},
+                              assets={"video_actions.json": json.dumps(settings)})
+
+
+def test_video_predict_answers_the_good_files_and_names_the_bad_ones(video_features_export, tmp_path):
+    good = [tmp_path / "a.npy", tmp_path / "c.npy"]
+    for index, path in enumerate(good):
+        np.save(path, np.full((5, 3), index + 1, np.float32))
+    bad, worse = tmp_path / "b.npy", tmp_path / "d.npy"
+    bad.write_bytes(b"not numpy")
+    np.save(worse, np.zeros(4, np.float32))  # one axis: not (frames, features)
+    result = predict("video_actions", "--model", video_features_export, good[0], bad, good[1])
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == [str(p) for p in good]
+    assert error_line(result).startswith(f"error: {bad}: not a readable .npy of features (")
+    result = predict("video_actions", "--model", video_features_export, bad, good[0], worse)
+    assert [json.loads(line)["file"] for line in result.stdout.splitlines()] == [str(good[0])]
+    line = error_line(result)
+    assert line.startswith(f"error: {bad}: not a readable .npy of features (") and line.endswith(
+        f"; and 1 more unreadable file(s): {worse} (set RNN_TASKS_DEBUG=1 for a traceback)")
 
 
 # 11. TensorBoard on localhost unless asked
@@ -296,6 +443,47 @@ def test_zero_width_only_text_is_empty(tmp_path):
     with pytest.raises(DataError) as error:
         sentiment_data.read_reviews(reviews, sentiment_data.DataConfig(), SkipCounter("error"))
     assert str(error.value) == f"{reviews}:3: empty text in column 'text' (data row 2)"
+
+
+ZERO_WIDTH = "\u200b\u200d\u2060"
+
+
+def test_sentiment_predict_answers_zero_width_only_text_as_the_empty_review(sentiment_export, tmp_path):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text(f"{ZERO_WIDTH}\nrất\u200btốt\n", encoding="utf-8")
+    result = predict("sentiment_stars", "--model", sentiment_export[1], "", "rất tốt", "--file", reviews)
+    assert result.returncode == 0, result.stderr[-2000:]
+    empty, words, zero_width, joined = [json.loads(line) for line in result.stdout.splitlines()]
+    assert zero_width["text"] == ZERO_WIDTH  # answered, as documented: no words, like ""
+    assert (zero_width["stars"], zero_width["probabilities"]) == (empty["stars"], empty["probabilities"])
+    assert joined["probabilities"] == words["probabilities"]  # a zero-width space separates words, no token
+
+
+@pytest.fixture(scope="module")
+def translation_export(tmp_path_factory):
+    """An untrained tiny translation export (greedy, beam and serving signatures)."""
+    from tasks.translation.config import ModelConfig as TranslationModelConfig
+    from tasks.translation.model import build_model as build_translation
+    from tasks.translation.tokens import fit_vocabularies
+    from tasks.translation.translator import Translator
+
+    root = tmp_path_factory.mktemp("faults-translation")
+    keras.utils.set_random_seed(2)
+    vocabularies = fit_vocabularies(["I love Vietnam", "Do you like tea?"], ["Tôi yêu Việt Nam", "Bạn có thích trà không?"],
+                                    50, 50)
+    model = build_translation(TranslationModelConfig(rnn_units=8, embedding_dim=4), vocabularies.source.size,
+                              vocabularies.target.size)
+    translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 2, 8)
+    return export_saved_model(translator, _run("translation", root / "exports", root / "run"), translator.signatures())
+
+
+def test_translation_predict_answers_zero_width_only_text_as_the_empty_sentence(translation_export):
+    for decoding in ([], ["--greedy"]):
+        result = predict("translation", "--model", translation_export, "--json", *decoding, "", ZERO_WIDTH)
+        assert result.returncode == 0, result.stderr[-2000:]
+        answers = [json.loads(line) for line in result.stdout.splitlines()]
+        assert [(a["translation"], a["log_probability"]) for a in answers] == [("", 0.0), ("", 0.0)]
+        assert answers[1]["text"] == ZERO_WIDTH
 
 
 # 4. (through the command line) heart --exams on a real, untrained export

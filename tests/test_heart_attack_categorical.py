@@ -92,17 +92,18 @@ def test_the_export_carries_the_mapping_and_predict_applies_it(tmp_path, capsys)
     from tasks.common.run import start_run
     from tasks.heart_attack.config import Config
     from tasks.heart_attack.model import predict_risk
-    from tasks.heart_attack.train import train_and_export
+    from tasks.common.task import run_task
+    from tasks.heart_attack.train import HeartAttack
 
     frame = _text_coded_cohort(tmp_path / "visits.csv")
     numeric = [c for c in data_builtin.FEATURE_COLUMNS if c not in ("sex", "current_smoker")]
     settings = ["data.source=file", f"data.path={tmp_path / 'visits.csv'}",
                 f"data.feature_columns=[{','.join(numeric)}]",
                 "data.categorical_columns=[sex,current_smoker]", "data.max_visits=4", "train.epochs=2",
-                "train.verbose=0", "train.histogram_freq=0", "model.visit_units=4", "model.rnn_units=4",
+                "train.verbose=0", "train.histogram_freq=0", "model.visit_units=4", "model.rnn_units=4", "model.ensemble=1",
                 f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'exports'}"]
     run = start_run("heart_attack", Config, [a for s in settings for a in ("--set", s)])
-    result = train_and_export(run)
+    result = run_task(HeartAttack(), run)
     assert result.metrics["categories"] == {"sex": ["female", "male"], "current_smoker": ["no", "yes"]}
     assert result.metrics["feature_names"][-5:] == ["sex=female", "sex=male", "current_smoker=no",
                                                    "current_smoker=yes", data.GAP_FEATURE]

@@ -9,13 +9,14 @@ import tensorflow as tf
 
 from tasks.common.errors import DataError
 from tasks.common.run import start_run
+from tasks.common.task import run_task
 from tasks.heart_attack import predict
 from tasks.heart_attack.config import Config
 from tasks.heart_attack.model import predict_risk
-from tasks.heart_attack.train import train_and_export
+from tasks.heart_attack.train import HeartAttack
 
 SMALL = ["data.builtin_patients=400", "train.epochs=2", "train.histogram_freq=0", "train.verbose=0",
-         "model.visit_units=8", "model.rnn_units=8"]
+         "model.visit_units=8", "model.rnn_units=8", "model.ensemble=2"]
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +25,14 @@ def trained(tmp_path_factory):
     argv = [arg for setting in SMALL + [f"train.runs_dir={root / 'runs'}", f"train.export_dir={root / 'exports'}"]
             for arg in ("--set", setting)]
     run = start_run("heart_attack", Config, argv + ["--run-dir", str(root / "run")])
-    return run, train_and_export(run)
+    return run, run_task(HeartAttack(), run)
 
 
 @pytest.mark.slow
-def test_metrics_json_has_the_issue_keys(trained):
+def test_metrics_json_has_the_contract_keys_and_equals_the_result(trained):
     run, result = trained
     metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    assert metrics == result.metrics and str(result.export_path) == metrics["export"]
     assert {"task", "dataset", "test", "baselines", "train_seconds", "examples_per_second", "export",
             "quality_bar", "seconds_to_quality_bar", "roc_auc_gain_over_last_visit", "class_weight"} <= set(metrics)
     assert set(metrics["baselines"]) == {"last_visit_logistic", "all_visits_logistic"}
@@ -39,6 +41,9 @@ def test_metrics_json_has_the_issue_keys(trained):
     assert metrics["split_patients"] == {"train": 260, "val": 60, "test": 80}
     assert metrics["data"]["patients"] == 400 and metrics["data"]["skipped_rows"] == {}
     assert metrics["feature_names"][-1] == "time_since_previous_visit"
+    assert metrics["ensemble_members"] == 2 and len(metrics["selected_weights"]) == 2
+    for member in ("0", "1"):  # each member trained as a run of its own, resumable member by member
+        assert (run.run_dir / "members" / member / "history.csv").read_text().count("\n") == 1 + 2  # 2 epochs
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from benchmarks.real_data import flatten, format_table, summarize
 from tests.conftest import run_python
 
 TINY_HEART = ["data.builtin_patients=300", "train.epochs=1", "train.histogram_freq=0", "train.verbose=0",
-              "model.visit_units=4", "model.rnn_units=4"]
+              "model.visit_units=4", "model.rnn_units=4", "model.ensemble=1"]
 
 
 def test_flatten_keeps_numeric_leaves_as_dotted_names():

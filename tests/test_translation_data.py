@@ -1,4 +1,5 @@
 """translation data: the built-in grammar, the TSV / parallel / TFDS loaders, cleaning, and the config."""
+import hashlib
 import random
 
 import pandas as pd
@@ -10,7 +11,7 @@ from tasks.common.config import ConfigError, load_config
 from tasks.common.errors import DataError, SkipCounter
 from tasks.translation import grammar
 from tasks.translation.config import Config, DataConfig
-from tasks.translation.data import load_corpus, parallel_paths, read_parallel_pairs, read_tfds_pairs, read_tsv_pairs
+from tasks.translation.data import load_data, parallel_paths, read_parallel_pairs, read_tfds_pairs, read_tsv_pairs
 
 
 # ------------------------------------------------------------------------------------------------ grammar
@@ -29,8 +30,8 @@ def test_grammar_is_deterministic_and_keeps_the_lesson_example(corpus):
     assert grammar.generate_corpus(1500, 150, 200, seed=3) == corpus
     assert grammar.generate_corpus(1500, 150, 200, seed=4) != corpus
     assert ("I love Vietnam", "Tôi yêu Việt Nam") in corpus["train"]
-    assert [len(corpus[s]) for s in ("train", "validation", "test")] == [1500, 150, 200]
-    english = [[pair[0] for pair in corpus[s]] for s in ("train", "validation", "test")]
+    assert [len(corpus[s]) for s in ("train", "val", "test")] == [1500, 150, 200]
+    english = [[pair[0] for pair in corpus[s]] for s in ("train", "val", "test")]
     assert len(set().union(*english)) == sum(map(len, english))  # no sentence in two splits
 
 
@@ -106,6 +107,24 @@ def test_write_corpus_writes_the_three_tsv_files_once(tmp_path):
     mtime = paths["train"].stat().st_mtime_ns
     grammar.write_corpus(tmp_path, 50, 10, 10, seed=1)
     assert paths["train"].stat().st_mtime_ns == mtime  # same content: not rewritten
+
+
+def test_the_built_in_corpus_files_are_byte_identical_to_the_pinned_ones(tmp_path):
+    # The SHA-256 of train.tsv + valid.tsv + test.tsv of seed 0, taken before the grammar was split into
+    # lexicon / rules / sampler / files: a change here changes every result measured on the built-in data.
+    paths = grammar.write_corpus(tmp_path, 300, 40, 40, seed=0)
+    digest = hashlib.sha256(b"".join(paths[name].read_bytes() for name in ("train", "val", "test")))
+    assert digest.hexdigest() == "0f727052fd5ab81f3a54a32132972e4c59eee048e0c1f4237a3d783256a2f05c"
+
+
+def test_every_verb_form_has_a_clause_rule():
+    she = next(s for s in grammar.SUBJECTS if s.english == "she")
+    obj = _np("rice", "cơm")
+    for form in grammar.VERB_FORMS:
+        phrase = grammar.clause(random.Random(0), she, grammar.VERBS_BY_NAME["eat"], form, obj)
+        assert "rice" in phrase.english and phrase.vietnamese[:2] == ("cô", "ấy") and "cơm" in phrase.vietnamese
+    with pytest.raises(ValueError, match="form must be one of"):
+        grammar.clause(random.Random(0), she, grammar.VERBS_BY_NAME["eat"], "imperative", obj)
 
 
 # ------------------------------------------------------------------------------------------------ loaders
@@ -207,7 +226,7 @@ def test_tfds_ted_multi_translate_offline():
         frame = read_tfds_pairs("ted_multi_translate", "train")
         assert frame.english.tolist() == ["I love Vietnam 's food", "Thank you"]
         assert frame.vietnamese.tolist() == ["Tôi yêu đồ ăn Việt Nam", "Cảm ơn"]
-        corpus = load_corpus(DataConfig(source="tfds"))
+        corpus = load_data(DataConfig(source="tfds"))
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (2, 1, 1)
     assert corpus.name == "tfds:ted_multi_translate"
 
@@ -215,7 +234,7 @@ def test_tfds_ted_multi_translate_offline():
 # ------------------------------------------------------------------------------------------------ cleaning
 
 
-def test_load_corpus_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
+def test_load_data_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
     rows = [f"Sentence number {i}.\tCâu số {i}." for i in range(40)]
     rows += ["Sentence number 1.\tCâu số 1.", "SENTENCE  number 2.\tcâu số 2."]  # duplicates (case, spacing)
     rows += ["Test one.\tKiểm tra một."]  # also in the test file: must leave training
@@ -224,7 +243,7 @@ def test_load_corpus_cleans_duplicates_test_overlap_and_long_pairs(tmp_path):
     test = _write(tmp_path / "test.tsv", "Test one.\tKiểm tra một.\nTest two.\tKiểm tra hai.\n"
                   + " ".join(["long"] * 30) + "\tdài\n")
     config = DataConfig(source="tsv", path=str(train), test_path=str(test), max_source_tokens=20, val_fraction=0.25)
-    corpus = load_corpus(config)
+    corpus = load_data(config)
     assert corpus.cleaning == {"duplicates": 2, "test_overlap": 1, "too_long": 1, "skipped_bad_rows": 0}
     assert len(corpus.train) + len(corpus.val) == 40 and len(corpus.val) == 10
     assert len(corpus.test) == 3  # the test split keeps its long sentence
@@ -238,10 +257,10 @@ def test_source_without_path_is_refused_whatever_the_override_order():
         load_config(Config, overrides=["data.source=parallel"])
 
 
-def test_load_corpus_random_split_and_cap(tmp_path):
+def test_load_data_random_split_and_cap(tmp_path):
     rows = [f"Sentence {i}.\tCâu {i}." for i in range(100)] + ["Sentence 5.\tCâu 5."]
     path = _write(tmp_path / "all.tsv", "\n".join(rows) + "\n")
-    corpus = load_corpus(DataConfig(source="tsv", path=str(path), test_fraction=0.2, val_fraction=0.25,
+    corpus = load_data(DataConfig(source="tsv", path=str(path), test_fraction=0.2, val_fraction=0.25,
                                     max_train_pairs=30))
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (30, 20, 20)  # 100 -> 80 + 20 -> 60 + 20
     assert corpus.cleaning["duplicates"] == 1
@@ -252,16 +271,16 @@ def test_load_corpus_random_split_and_cap(tmp_path):
 def test_too_few_or_too_long_pairs_name_the_file(tmp_path):
     few = _write(tmp_path / "few.tsv", "Hello.\tXin chào.\n")
     with pytest.raises(DataError, match=r"few.tsv: 1 usable sentence pair\(s\) are too few to hold out a test split"):
-        load_corpus(DataConfig(source="tsv", path=str(few)))
+        load_data(DataConfig(source="tsv", path=str(few)))
     long = _write(tmp_path / "long.tsv", "".join(f"{'word ' * 60}{i}\tdài {i}\n" for i in range(20)))
     with pytest.raises(DataError, match=r"long.tsv: no training pairs left after cleaning \(.*'too_long': 18"):
-        load_corpus(DataConfig(source="tsv", path=str(long)))
+        load_data(DataConfig(source="tsv", path=str(long)))
 
 
 def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
     config = DataConfig(builtin_dir=str(tmp_path), builtin_train_pairs=300, builtin_val_pairs=30,
                         builtin_test_pairs=40)
-    corpus = load_corpus(config)
+    corpus = load_data(config)
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (300, 30, 40)
     assert corpus.train.origin.iloc[0] == f"{tmp_path / 'train.tsv'}:1"
     assert corpus.cleaning["test_overlap"] == 0 and corpus.cleaning["duplicates"] == 0
@@ -272,11 +291,12 @@ def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("model.attention=bahdanau", "model.attention: must be one of ['luong', 'none']"),
-    ("model.units=0", "units must be >= 1, got 0"),
+    ("model.rnn_units=0", "rnn_units must be >= 1, got 0"),
     ("data.val_fraction=1.5", "val_fraction must be in (0, 1), got 1.5"),
     ("data.parallel_suffixes=[.en, .en]", "parallel_suffixes must be two different suffixes"),
     ("train.sample_translations=-1", "sample_translations must be >= 0"),
     ("data.typo=1", "unknown key 'data.typo'"),
+    ("model.units=64", "key 'model.units' was renamed to 'model.rnn_units'"),  # docs/conventions.md
 ])
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigError) as error:
@@ -287,14 +307,14 @@ def test_config_errors_name_the_key(override, message):
 # ------------------------------------------------------------------------------------------------ tf.data
 
 
-def test_to_dataset_teacher_forcing_padding_and_declared_batches():
-    from tasks.translation.data import to_dataset
+def test_make_dataset_teacher_forcing_padding_and_declared_batches():
+    from tasks.translation.data import make_dataset
     from tasks.translation.tokens import END_ID, START_ID, fit_vocabularies
 
     frame = pd.DataFrame({"english": ["I love Vietnam", "Hello", "A much longer sentence than the others here ."] * 3,
                           "vietnamese": ["Tôi yêu Việt Nam", "Chào", "Một câu dài hơn nhiều so với các câu khác ."] * 3})
     vocabularies = fit_vocabularies(frame.english.tolist(), frame.vietnamese.tolist(), 100, 100)
-    dataset = to_dataset(frame, vocabularies.source, vocabularies.target, batch_size=4, shuffle=True, seed=0)
+    dataset = make_dataset(frame, vocabularies.source, vocabularies.target, batch_size=4, shuffle=True, seed=0)
     batches = list(dataset)
     assert dataset.cardinality().numpy() == len(batches) == 3  # short targets and the long one bucket apart
     for inputs, target_out, weights in batches:

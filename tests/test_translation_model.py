@@ -31,7 +31,7 @@ def untrained(request):
     """A randomly initialised model: its decoders must be exact whatever the weights (layer, cell, encoder)."""
     keras.utils.set_random_seed(1)
     attention, implementation, cell, bidirectional = request.param
-    config = ModelConfig(units=16, embedding_dim=8, attention=attention, dropout=0.0,
+    config = ModelConfig(rnn_units=16, embedding_dim=8, attention=attention, dropout=0.0,
                          rnn_implementation=implementation, cell=cell, bidirectional=bidirectional)
     model = build_model(config, source_vocab_size=30, target_vocab_size=12)
     rng = np.random.default_rng(0)
@@ -40,11 +40,11 @@ def untrained(request):
 
 
 def test_training_model_shapes_and_layer_names():
-    model = build_model(ModelConfig(units=16, embedding_dim=8, bidirectional=False), 30, 12)
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12)
     logits = model({"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5, 0], [2, 6, 0, 0]])})
     assert logits.shape == (2, 4, 12)
     assert {"encoder", "decoder", "attention", "attentional", "logits"} <= {layer.name for layer in model.layers}
-    fast_model = build_model(ModelConfig(units=16, embedding_dim=8, rnn_implementation="fast", bidirectional=False),
+    fast_model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, rnn_implementation="fast", bidirectional=False),
                              30, 12)
     for name in ("encoder", "decoder"):  # the cell by default (faster for this task); the fast layer on request
         assert model.get_layer(name).cell.__class__.__name__ == "SimpleRNNCell"
@@ -53,21 +53,21 @@ def test_training_model_shapes_and_layer_names():
 
 
 def test_bidirectional_encoder_and_gru_reference():
-    model = build_model(ModelConfig(units=16, embedding_dim=8), 30, 12)  # bidirectional by default
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8), 30, 12)  # bidirectional by default
     encoder = model.get_layer("encoder")
     assert isinstance(encoder, keras.layers.Bidirectional) and model.get_layer("bridge").units == 16
     assert encoder.forward_layer.cell.__class__.__name__ == "SimpleRNNCell"
     assert model.get_layer("attention").key_projection.kernel.shape == (32, 16)  # W_a maps [fwd; bwd] to H
-    one_way = build_model(ModelConfig(units=16, embedding_dim=8, bidirectional=False), 30, 12)
+    one_way = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12)
     assert "bridge" not in {layer.name for layer in one_way.layers}
-    gru = build_model(ModelConfig(units=16, embedding_dim=8, bidirectional=False), 30, 12, cell="gru")
+    gru = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12, cell="gru")
     assert isinstance(gru.get_layer("encoder"), keras.layers.GRU) and isinstance(gru.get_layer("decoder"),
                                                                                 keras.layers.GRU)
     assert gru.name == "translation_gru"
     with pytest.raises(ValueError, match="bidirectional needs rnn_implementation 'cell'"):
         ModelConfig(rnn_implementation="fast")
     with pytest.raises(ValueError, match="cell must be"):
-        build_model(ModelConfig(units=16, embedding_dim=8), 30, 12, cell="lstm")
+        build_model(ModelConfig(rnn_units=16, embedding_dim=8), 30, 12, cell="lstm")
 
 
 def test_attention_ignores_padding():
@@ -129,7 +129,7 @@ def test_beam_never_scores_below_greedy_and_reports_its_own_score(untrained):
 def translator():
     keras.utils.set_random_seed(2)
     vocabularies = fit_vocabularies(ENGLISH, VIETNAMESE, 100, 100)
-    model = build_model(ModelConfig(units=16, embedding_dim=8), vocabularies.source.size, vocabularies.target.size)
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8), vocabularies.source.size, vocabularies.target.size)
     return Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, MAX_LENGTH)
 
 
@@ -151,7 +151,7 @@ def test_unknown_words_are_copied_from_the_attended_source_word():
     # Make [UNK] the decoder's only choice: every output word must then be a source word as written.
     keras.utils.set_random_seed(3)
     vocabularies = fit_vocabularies(ENGLISH, VIETNAMESE, 100, 100)
-    model = build_model(ModelConfig(units=16, embedding_dim=8), vocabularies.source.size, vocabularies.target.size)
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8), vocabularies.source.size, vocabularies.target.size)
     bias = model.get_layer("logits").bias
     bias.assign(tf.tensor_scatter_nd_update(bias, [[UNK_ID]], [100.0]))
     copying = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, 4)
@@ -165,7 +165,7 @@ def test_unknown_words_are_copied_from_the_attended_source_word():
     copies = copying.unknown_words(tf.constant([text]), source_ids, tf.fill([1, 4], UNK_ID))
     assert set(copies.numpy()[0]) <= {w.encode() for w in text.split()}
     # An attention-free model has nothing to copy from: [UNK] stays.
-    plain = build_model(ModelConfig(units=16, embedding_dim=8, attention="none"), vocabularies.source.size,
+    plain = build_model(ModelConfig(rnn_units=16, embedding_dim=8, attention="none"), vocabularies.source.size,
                         vocabularies.target.size)
     plain.get_layer("logits").bias.assign(model.get_layer("logits").bias)
     plain_translator = Translator(plain, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, 4)

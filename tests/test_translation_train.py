@@ -8,8 +8,10 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tasks.common.config import load_config
+from tasks.common.task import train_task
 from tasks.translation import predict, train
 from tasks.translation.config import Config
+from tasks.translation.translator import translate_all
 
 SENTENCES = ["I love Vietnam", "Do you like cats?", "She will not eat rice tomorrow.", ""]
 
@@ -17,7 +19,7 @@ SENTENCES = ["I love Vietnam", "Do you like cats?", "She will not eat rice tomor
 def tiny_args(root: Path) -> list[str]:
     settings = {
         "data.builtin_dir": root / "data", "data.builtin_train_pairs": 300, "data.builtin_val_pairs": 40,
-        "data.builtin_test_pairs": 40, "model.units": 24, "model.embedding_dim": 16, "model.beam_width": 2,
+        "data.builtin_test_pairs": 40, "model.rnn_units": 24, "model.embedding_dim": 16, "model.beam_width": 2,
         "model.max_decode_length": 20, "train.epochs": 2, "train.batch_size": 64, "train.sample_translations": 2,
         "model.length_penalty_candidates": "[0.0]",  # beam then ranks by plain log p, comparable with greedy's
         "train.runs_dir": root / "runs", "train.export_dir": root / "exports", "train.verbose": 0,
@@ -28,9 +30,9 @@ def tiny_args(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("translation")
-    assert train.main(tiny_args(root)) == 0
-    (run_dir,) = (root / "runs" / "translation").iterdir()
-    return root, run_dir, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    result = train_task(train.Translation(), tiny_args(root))
+    assert json.loads((result.run.run_dir / "metrics.json").read_text(encoding="utf-8")) == result.metrics
+    return root, result.run.run_dir, result.metrics, result
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +47,12 @@ def _translate(signature, texts, **kwargs):
 
 @pytest.mark.slow
 def test_metrics_json_has_the_contract_keys(trained):
-    _, _, metrics = trained
+    _, _, metrics, _ = trained
     assert metrics["task"] == "translation" and metrics["dataset"] == "builtin_grammar"
     keys = {"bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam"}
     assert keys <= set(metrics["test"]) and keys <= set(metrics["baselines"]["no_attention"])
     assert all(0 <= metrics["test"][key] <= 100 for key in keys)
-    assert metrics["split_sizes"] == {"train": 300, "validation": 40, "test": 40}
+    assert metrics["split_sizes"] == {"train": 300, "val": 40, "test": 40}
     assert metrics["lesson_example"]["english"] == "I love Vietnam"
     assert Path(metrics["export"]).name == "1" and metrics["train_seconds"] > 0
     tuning = metrics["length_penalty_tuning"]["model"]  # the beam's length penalty, chosen on validation
@@ -61,15 +63,16 @@ def test_metrics_json_has_the_contract_keys(trained):
 
 @pytest.mark.slow
 def test_checkpoints_follow_validation_bleu(trained):
-    _, run_dir, _ = trained
+    _, run_dir, _, result = trained
+    assert result.trained.fit.history["val_bleu"] and "val_accuracy" in result.trained.fit.history
     history = (run_dir / "history.csv").read_text(encoding="utf-8").splitlines()
     assert "val_bleu" in history[0].split(",") and len(history) == 3  # header + 2 epochs, a BLEU each
 
 
 @pytest.mark.slow
 def test_run_dir_holds_both_models_and_tensorboard_samples(trained):
-    root, run_dir, _ = trained
-    assert load_config(Config, run_dir / "config.yaml").model.units == 24
+    root, run_dir, _, _ = trained
+    assert load_config(Config, run_dir / "config.yaml").model.rnn_units == 24
     for model_dir in (run_dir, run_dir / "no_attention"):
         assert (model_dir / "checkpoints" / "best.weights.h5").exists()
     samples = EventAccumulator(str(run_dir / "tensorboard" / "samples"), size_guidance={"tensors": 0})
@@ -84,7 +87,7 @@ def test_run_dir_holds_both_models_and_tensorboard_samples(trained):
 
 @pytest.mark.slow
 def test_export_in_a_fresh_process_equals_this_process(trained, loaded, python_subprocess):
-    _, _, metrics = trained
+    _, _, metrics, result = trained
     nfd = [unicodedata.normalize("NFD", text.upper()) for text in SENTENCES]
     code = (
         "import json, sys, tensorflow as tf\n"
@@ -102,12 +105,13 @@ def test_export_in_a_fresh_process_equals_this_process(trained, loaded, python_s
     assert fresh[1][:4] == greedy and fresh[1][4:] == pytest.approx(greedy_scores, abs=1e-5)  # NFD, upper case
     assert served[0] == metrics["lesson_example"]["beam"] and greedy[0] == metrics["lesson_example"]["greedy"]
     assert served[3] == "" and served_scores[3] == 0.0
+    assert translate_all(result.serving.module.translate, SENTENCES)[0] == served  # the exported object itself
     assert all(b >= g - 1e-5 for b, g in zip(served_scores, greedy_scores))
 
 
 @pytest.mark.slow
 def test_predict_prints_translations_from_the_export(trained, capsys, tmp_path):
-    root, _, metrics = trained
+    root, _, metrics, _ = trained
     assert predict.main(["--model", str(root / "exports" / "translation"), "I love Vietnam"]) == 0
     assert capsys.readouterr().out == metrics["lesson_example"]["beam"] + "\n"
     sentences = tmp_path / "sentences.txt"
@@ -129,9 +133,8 @@ def test_user_pairs_train_the_gru_reference_and_score_repeated_lines_as_referenc
     args = tiny_args(tmp_path)[:-2] + ["--set", "train.verbose=0", "--set", "train.epochs=1",
                                        "--set", "data.source=tsv", "--set", f"data.path={train_file}",
                                        "--set", f"data.test_path={test_file}"]
-    assert train.main(args) == 0
-    (run_dir,) = (tmp_path / "runs" / "translation").iterdir()
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    result = train_task(train.Translation(), args)
+    run_dir, metrics = result.run.run_dir, result.metrics
     assert set(metrics["baselines"]) == {"gru"} and (run_dir / "gru" / "checkpoints" / "best.weights.h5").exists()
     assert metrics["test"]["sentences"] == metrics["baselines"]["gru"]["sentences"] == 2  # 3 lines, 2 sentences
     assert [sample["english"] for sample in metrics["samples"]] == ["I love Vietnam.", "I love Vietnam.",

@@ -4,6 +4,10 @@ Each task's `config.py` defines a `Config` dataclass with nested sections (`data
 Defaults live in the dataclasses; YAML files list only what differs. Loading is strict: an unknown key,
 a value of the wrong type or a value a section's `__post_init__` rejects raises `ConfigError` naming the
 key and the file (or `--set`), so a typo never silently trains the wrong model.
+
+A section that renames a field lists the old name in a class attribute `RENAMED_KEYS = {"old": "new"}`
+(typing.ClassVar, so it is not a field); a config that still uses the old name gets an error naming the
+new one instead of the list of known keys.
 """
 from __future__ import annotations
 
@@ -15,9 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config key is unknown, has the wrong type or a bad value."""
+from tasks.common.errors import ConfigError  # noqa: F401  (imported from here by tasks and tests)
 
 
 @dataclasses.dataclass
@@ -40,17 +42,17 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "steps_per_execution"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.clipnorm is not None and self.clipnorm <= 0:
-            raise ValueError(f"clipnorm must be > 0 or null, got {self.clipnorm}")
+            raise ConfigError(f"clipnorm must be > 0 or null, got {self.clipnorm}")
         if self.early_stopping_patience < 0 or self.histogram_freq < 0:
-            raise ValueError("early_stopping_patience and histogram_freq must be >= 0")
+            raise ConfigError("early_stopping_patience and histogram_freq must be >= 0")
 
 
 def check_bounds(section, *, positive=(), non_negative=(), fractions=(), above_zero=()) -> None:
-    """Range checks for a config section's __post_init__: a ValueError naming the first bad field.
+    """Range checks for a config section's __post_init__: a ConfigError naming the first bad field.
 
     positive: >= 1 (sizes, counts); non_negative: >= 0; fractions: in [0, 1) (dropout); above_zero: > 0 (rates).
     """
@@ -59,7 +61,7 @@ def check_bounds(section, *, positive=(), non_negative=(), fractions=(), above_z
                              (above_zero, lambda v: v <= 0, "> 0")):
         for name in names:
             if bad(getattr(section, name)):
-                raise ValueError(f"{name} must be {rule}, got {getattr(section, name)}")
+                raise ConfigError(f"{name} must be {rule}, got {getattr(section, name)}")
 
 
 def _type_name(tp) -> str:
@@ -134,6 +136,9 @@ def _build(cls, values: dict, prefix: str = "", base=None):
     unknown = [k for k in values if k not in fields]
     if unknown:
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        renamed = getattr(cls, "RENAMED_KEYS", {}).get(unknown[0])
+        if renamed is not None:
+            raise ConfigError(f"key {key!r} was renamed to {(f'{prefix}.' if prefix else '') + renamed!r}")
         raise ConfigError(f"unknown key {key!r}; known keys here: {sorted(fields)}")
     base = cls() if base is None else base
     kwargs = {}
@@ -142,7 +147,7 @@ def _build(cls, values: dict, prefix: str = "", base=None):
         kwargs[name] = _convert(value, hints[name], key, getattr(base, name))
     try:
         return dataclasses.replace(base, **kwargs)
-    except (ValueError, TypeError) as error:
+    except ConfigError as error:  # a section's __post_init__; any other error there is a bug and keeps its traceback
         raise ConfigError(f"{prefix or cls.__name__}: {error}") from None
 
 
@@ -156,12 +161,24 @@ def _merge(base: dict, update: dict) -> dict:
     return merged
 
 
+def _yaml_problem(error: yaml.YAMLError) -> tuple[int | None, str]:
+    """(1-based line or None, one-line reason) of a YAML error; PyYAML's own message spans several lines."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    if mark is None:
+        return None, problem
+    return mark.line + 1, f"{problem} (column {mark.column + 1})"
+
+
 def parse_override(text: str) -> dict:
     """'train.epochs=3' -> {'train': {'epochs': 3}}; the value is parsed as YAML ('null', '[1, 2]', 'true')."""
     if "=" not in text:
         raise ConfigError(f"--set expects key=value, got {text!r}")
     dotted, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {text}: the value is not valid YAML: {_yaml_problem(error)[1]}") from None
     for part in reversed(dotted.strip().split(".")):
         if not part:
             raise ConfigError(f"--set has an empty key part in {text!r}")
@@ -179,8 +196,17 @@ def load_config(config_cls, path: str | Path | None = None, overrides=()):
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a config file") from None
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read the config file: {error.strerror or error}") from None
+        except UnicodeDecodeError as error:
+            line = error.object[:error.start].count(b"\n") + 1
+            raise ConfigError(f"{path}:{line}: not UTF-8 (byte 0x{error.object[error.start]:02x} at offset "
+                              f"{error.start}); re-save the file as UTF-8") from None
         except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+            line, problem = _yaml_problem(error)
+            raise ConfigError(f"{path}{f':{line}' if line else ''}: not valid YAML: {problem}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         values = loaded or {}

@@ -10,15 +10,19 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import tensorflow as tf
+
+from tasks.common.errors import ExportNotFoundError
 
 log = logging.getLogger(__name__)
 
 
 class KerasServingModule(tf.Module):
-    """Base class of every task's export: holds the trained Keras model and tracks all variables it reads.
+    """Base class of the exports that wrap one Keras model (heart_attack, sentiment_stars, video_actions; the
+    translation export is its own tf.Module, the Translator): holds the model and tracks all variables it reads.
 
     Subclasses add a `tf.function` with an `input_signature` on raw inputs. Keras keeps the seed generators of
     RNN cell dropout outside the TF object graph, and keras.layers.RNN draws (unused) dropout masks even at
@@ -42,18 +46,19 @@ def versions(root: Path) -> list[int]:
                   if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file())
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def _make_staging(root: Path) -> Path:
+    """A new hidden .staging-<pid>-<random> directory under root, made with os.mkdir so the umask sets its mode.
 
-
-def _make_readable(directory: Path) -> None:
-    """mkdtemp makes 0700 directories; give the export the mode of any directory made here (0777 & ~umask)."""
-    mode = 0o777 & ~_umask()
-    for path in [directory, *directory.rglob("*")]:
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(mode)
+    (tempfile.mkdtemp would make it 0700 whatever the umask, and the renamed version would be unreadable to a
+    server running as another user; TF makes the folders inside with 0755 under the same umask.)
+    """
+    while True:
+        staging = root / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
 
 
 def _remove_stale_staging(root: Path) -> None:
@@ -110,7 +115,7 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
     if earlier is not None:  # killed after the rename and before metrics.json: the rerun keeps that version
         log.info("this run was already exported to %s", earlier)
         return earlier
-    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
+    staging = _make_staging(root)
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         # The run's own record goes in before the rename, so "exported" and "knows its run" happen at once.
@@ -120,7 +125,6 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
             extra = staging / "assets.extra"
             extra.mkdir(exist_ok=True)
             (extra / name).write_text(text, encoding="utf-8")
-        _make_readable(staging)
         while True:
             taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]  # files too: never rename onto one
             target = root / str(max(taken, default=0) + 1)
@@ -144,6 +148,6 @@ def resolve_export(path: str | os.PathLike) -> Path:
         return path
     found = versions(path)  # complete versions only: a numbered directory without saved_model.pb is skipped
     if not found:
-        raise FileNotFoundError(f"{path}: no SavedModel here and no numbered versions with a saved_model.pb under "
+        raise ExportNotFoundError(f"{path}: no SavedModel here and no numbered versions with a saved_model.pb under "
                                 "it; train first (make train) or pass --model exports/<task>/<version>")
     return path / str(found[-1])

@@ -5,6 +5,7 @@ import keras
 
 from rnn_layers import SimpleRNNCell
 from rnn_layers.fast_rnn import SimpleRNN
+from tasks.common.errors import ConfigError
 
 IMPLEMENTATIONS = ("auto", "cell", "fast")
 
@@ -25,7 +26,7 @@ def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool
     but their checkpoints are laid out differently: restore with the implementation that saved.
     """
     if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+        raise ConfigError(f"implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     sequence_options = dict(return_sequences=return_sequences, return_state=return_state,
                             go_backwards=go_backwards, name=name)
     needs_cell = implementation == "auto" and cell_kwargs.get("recurrent_dropout", 0.0)

@@ -1,4 +1,4 @@
-"""metrics.json, the one file every run ends with (BRIEF.md section 3)."""
+"""metrics.json, the one file every run ends with (its keys: docs/adding_a_task.md)."""
 from __future__ import annotations
 
 import json

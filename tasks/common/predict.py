@@ -6,11 +6,8 @@ import sys
 
 import numpy as np
 
+from tasks.common.errors import ExportError
 from tasks.common.export import resolve_export
-
-
-class ExportError(ValueError):
-    """--model is not a readable SavedModel, or is the export of another task."""
 
 
 def open_export(path, inputs=None, outputs=(), signatures=()):

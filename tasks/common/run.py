@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from tasks.common.config import ConfigError, config_to_dict, load_config, save_config
+from tasks.common.config import config_to_dict, load_config, save_config
+from tasks.common.errors import ConfigError, RunDirError, TaskError
 
 log = logging.getLogger(__name__)
 # Run dirs this process created; main_guard removes one that holds nothing but its config.yaml
@@ -65,7 +68,7 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multi_worker needs the TF_CONFIG environment variable "
+            raise ConfigError("--strategy multi_worker needs the TF_CONFIG environment variable "
                              "(cluster and task); see README 'Training on several machines'")
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
@@ -81,58 +84,91 @@ def _chief_and_worker_id(strategy) -> tuple[bool, str | None]:
     return is_chief, f"{task_type}-{task_id}"
 
 
-class RunDirError(ValueError):
-    """The run dir cannot be used: another live process owns it, it holds a finished run or foreign files."""
+LOCK_NAME = ".lock"  # run_dir/.lock: flock-ed by the one process that writes the run dir; holds its pid
+_held_locks: dict[Path, int] = {}  # run dir (resolved) -> descriptor of its .lock, open (and locked) for our life
 
 
-LOCK_NAME = ".lock"  # run_dir/.lock holds the pid of the one process that writes the run dir
+def _try_lock(lock: Path, create: bool = True) -> int | None:
+    """A descriptor of `lock` holding an exclusive flock, or None when another process holds it (or, with
+    create=False, when there is no lock file).
+
+    The kernel drops a flock when its process dies, however it dies, so a lock of a killed run needs no
+    cleanup. A lock file unlinked by its releasing owner between our open and our flock is retried.
+    """
+    while True:
+        try:
+            descriptor = os.open(lock, os.O_RDWR | (os.O_CREAT if create else 0), 0o666)
+        except FileNotFoundError:
+            if create:
+                raise
+            return None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            return None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(descriptor).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return descriptor
+        os.close(descriptor)
 
 
-def _lock_owner(run_dir: Path) -> int | None:
-    """Pid of the live process holding run_dir's lock, else None (no lock, or a stale one from a dead process)."""
-    from tasks.common.export import pid_alive
-
-    try:
-        pid = int((run_dir / LOCK_NAME).read_text(encoding="utf-8").split()[0])
-    except (OSError, ValueError, IndexError):
+def _lock_owner(run_dir: Path) -> int | str | None:
+    """Who holds run_dir's lock: a pid, "another process" (no pid written yet), or None (nobody, or we do)."""
+    lock = run_dir / LOCK_NAME
+    if run_dir.resolve() in _held_locks or not lock.exists():
         return None
-    return pid if pid != os.getpid() and pid_alive(pid) else None
+    try:
+        descriptor = _try_lock(lock, create=False)
+    except OSError:  # a read-only copy of a run dir cannot be locked, nor written by anyone
+        return None
+    if descriptor is not None:
+        os.close(descriptor)  # free: closing drops our probe's lock
+        return None
+    try:
+        return int(lock.read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return "another process"
 
 
 def acquire_run_dir(run_dir: Path) -> None:
-    """Makes this process the run dir's only writer: a lock file with its pid, released at exit.
+    """Makes this process the run dir's only writer: an flock on run_dir/.lock, held until the process exits.
 
-    A lock left by a dead process (SIGKILL) is taken over, so the same command resumes after a kill; a lock
-    of a live process is a RunDirError naming it, so two processes never write one checkpoints/.
+    A second process gets a RunDirError naming the owner's pid, so two processes never write one
+    checkpoints/; after a kill the kernel has already dropped the lock, so the same command resumes.
     """
     import atexit
 
-    lock = run_dir / LOCK_NAME
-    for _ in range(2):
-        owner = _lock_owner(run_dir)
-        if owner is not None:
-            raise RunDirError(f"{run_dir} is in use by process {owner} (its {LOCK_NAME}); wait for it to finish "
-                              "or choose another --run-dir")
-        lock.unlink(missing_ok=True)  # stale or ours
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:  # another process took it over between our check and now; check again
-            continue
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(f"{os.getpid()}\n")
-        atexit.register(release_run_dir, run_dir)
+    key = run_dir.resolve()
+    if key in _held_locks:
         return
-    raise RunDirError(f"{run_dir} is in use by process {_lock_owner(run_dir)}; choose another --run-dir")
+    for attempt in range(3):  # another process's _lock_owner probe holds the lock for microseconds
+        descriptor = _try_lock(run_dir / LOCK_NAME)
+        if descriptor is not None:
+            break
+        time.sleep(0.05)
+    else:
+        owner = _lock_owner(run_dir)
+        owner = f"process {owner}" if isinstance(owner, int) else "another process"
+        raise RunDirError(f"{run_dir} is in use by {owner} (its {LOCK_NAME}); wait for it to finish "
+                          "or choose another --run-dir")
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"{os.getpid()}\n".encode())
+    _held_locks[key] = descriptor
+    atexit.register(release_run_dir, run_dir)
 
 
 def release_run_dir(run_dir: Path) -> None:
-    """Removes run_dir's lock if this process holds it."""
-    lock = run_dir / LOCK_NAME
-    try:
-        if int(lock.read_text(encoding="utf-8").split()[0]) == os.getpid():
-            lock.unlink()
-    except (OSError, ValueError, IndexError):
-        pass
+    """Drops run_dir's lock if this process holds it, and removes the lock file (a finished run needs none)."""
+    descriptor = _held_locks.pop(Path(run_dir).resolve(), None)
+    if descriptor is None:
+        return
+    # Unlinked while still locked: a process that opened the old file meanwhile sees a new inode and retries.
+    (Path(run_dir) / LOCK_NAME).unlink(missing_ok=True)
+    os.close(descriptor)
 
 
 def _find_resumable(task_root: Path, resolved: dict) -> Path | None:
@@ -157,7 +193,7 @@ def _new_run_dir(task_root: Path) -> Path:
             return candidate
         except FileExistsError:
             continue
-    raise RuntimeError(f"cannot create a new run dir under {task_root}")
+    raise RunDirError(f"cannot create a new run dir under {task_root}: 1000 run dirs named {stamp}* exist")
 
 
 def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool) -> tuple[Path, bool, bool]:
@@ -224,8 +260,25 @@ def _remove_unused_run_dirs() -> None:
             log.info("removed %s: the run failed before writing anything", run_dir)
 
 
+# OSErrors a user causes with a path they gave (a missing file, a folder without write permission, a full
+# disk); they name the file, so they print as one line too. Any other exception is a bug: it keeps its traceback.
+_USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+_USER_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The one-line message for an error the user caused (a TaskError or a file error), else None (a bug)."""
+    if isinstance(error, TaskError):
+        return str(error)
+    if isinstance(error, OSError) and error.filename is not None and (
+            isinstance(error, _USER_OS_ERRORS) or error.errno in _USER_ERRNOS):
+        return f"{error.filename}: {error.strerror or error}"
+    return None
+
+
 def main_guard(main):
-    """Wraps a task's main so config and data errors print one clear line and exit 2, not a traceback."""
+    """Wraps an entry point's main: the project's own errors (TaskError) and the file errors a user causes
+    print one line and exit 2; any other exception is a bug and keeps its traceback."""
     import functools
     import sys
 
@@ -233,10 +286,11 @@ def main_guard(main):
     def wrapped(argv=None):
         try:
             return main(argv)
-        except (ConfigError, ValueError, FileNotFoundError) as error:
-            if os.environ.get("RNN_TASKS_DEBUG"):
+        except (TaskError, OSError) as error:
+            message = user_error_message(error)
+            if message is None or os.environ.get("RNN_TASKS_DEBUG"):
                 raise
-            print(f"error: {error} (set RNN_TASKS_DEBUG=1 for a traceback)", file=sys.stderr)
+            print(f"error: {message} (set RNN_TASKS_DEBUG=1 for a traceback)", file=sys.stderr)
             _remove_unused_run_dirs()
             raise SystemExit(2) from None
 

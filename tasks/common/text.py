@@ -92,6 +92,10 @@ def standardize_text(text: tf.Tensor, lowercase: bool = True) -> tf.Tensor:
     space or a punctuation mark, so the two token lists align one to one).
     """
     text = normalize_nfc(text)
+    # Invisible format characters are no tokens (the loaders drop text made only of them): a zero-width
+    # space separates words, the others (joiners, BOM, soft hyphen, direction marks) vanish inside them.
+    text = tf.strings.regex_replace(text, "\u200b", " ")
+    text = tf.strings.regex_replace(text, r"\p{Cf}", "")
     if lowercase:
         text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, _SEPARATE, r" \1 ")

@@ -10,5 +10,6 @@ Run: python -m tasks.heart_attack.train --config configs/heart_attack.yaml
      python -m tasks.heart_attack.predict --model exports/heart_attack --csv visits.csv
 """
 
-# quality_bar: the validation metric and value whose first epoch `make train` reports the seconds to.
-SUMMARY = {"metric": "roc_auc", "baseline": "last_visit_logistic", "quality_bar": ("val_roc_auc", 0.85)}
+from tasks.common.task import QualityBar, Summary
+
+SUMMARY = Summary(metric="roc_auc", baseline="last_visit_logistic", quality_bar=QualityBar("val_roc_auc", 0.85))

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Literal
 
 from tasks.common.config import TrainConfig, check_bounds
+from tasks.common.errors import ConfigError
 from tasks.heart_attack import data_builtin
 
 
@@ -34,27 +35,27 @@ class DataConfig:
 
     def __post_init__(self):
         if self.source == "file" and not self.path:
-            raise ValueError("path must name the visits table when source is 'file'")
+            raise ConfigError("path must name the visits table when source is 'file'")
         if not self.feature_columns:
-            raise ValueError("feature_columns must list at least one measurement column")
+            raise ConfigError("feature_columns must list at least one measurement column")
         named = [self.id_column, self.time_column, *self.feature_columns, *self.categorical_columns,
                  self.label_column]
         repeated = sorted({c for c in named if named.count(c) > 1})
         if repeated:
-            raise ValueError(f"id, time, feature, categorical and label columns must be distinct, got {repeated} "
-                             "more than once")
+            raise ConfigError(f"id, time, feature, categorical and label columns must be distinct, got {repeated} "
+                              "more than once")
         if self.max_visits < 1:
-            raise ValueError(f"max_visits must be >= 1, got {self.max_visits}")
+            raise ConfigError(f"max_visits must be >= 1, got {self.max_visits}")
         if not (0 < self.val_fraction < 1 and 0 < self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
-            raise ValueError(f"val_fraction and test_fraction must be in (0, 1) with a sum < 1, "
-                             f"got {self.val_fraction} and {self.test_fraction}")
+            raise ConfigError(f"val_fraction and test_fraction must be in (0, 1) with a sum < 1, "
+                              f"got {self.val_fraction} and {self.test_fraction}")
         if self.builtin_patients < 20:
-            raise ValueError(f"builtin_patients must be >= 20, got {self.builtin_patients}")
+            raise ConfigError(f"builtin_patients must be >= 20, got {self.builtin_patients}")
         if self.builtin_months < 2:
-            raise ValueError(f"builtin_months must be >= 2, got {self.builtin_months}")
+            raise ConfigError(f"builtin_months must be >= 2, got {self.builtin_months}")
         if not 0 < self.builtin_positive_rate < 1:
-            raise ValueError(f"builtin_positive_rate must be in (0, 1), got {self.builtin_positive_rate}")
+            raise ConfigError(f"builtin_positive_rate must be in (0, 1), got {self.builtin_positive_rate}")
 
 
 @dataclasses.dataclass
@@ -72,17 +73,17 @@ class ModelConfig:
     l2_reference_positives: int = 0  # >0: l2 x (this / training positives) below it; 0 (default, measured): fixed l2
     linear_path: bool = True  # logistic regression on the latest visit inside the model; the RNN adds to it
     class_weighting: Literal["balanced", "sqrt", "none"] = "sqrt"  # positives weigh (n_neg/n_pos), its sqrt, or 1x
+    ensemble: int = 3  # models trained with seeds seed, seed + 1, ...; the export averages their risks (steadier)
     logistic_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
 
     def __post_init__(self):
-        check_bounds(self, positive=["rnn_units"], non_negative=["visit_units", "l2_reference_positives", "l2"],
+        check_bounds(self, positive=["rnn_units", "ensemble"], non_negative=["visit_units", "l2_reference_positives", "l2"],
                      fractions=["dropout"], above_zero=["logistic_c"])
 
 
 @dataclasses.dataclass
 class HeartAttackTrainConfig(TrainConfig):
-    """TrainConfig with this task's defaults. A subclass rather than a default_factory, so that a YAML
-    `train:` section that sets one key keeps these defaults for the others."""
+    """TrainConfig with this task's defaults and the fields only this task has (monitor, small-cohort batches)."""
 
     epochs: int = 60  # upper bound; early stopping ends sooner
     early_stopping_patience: int = 8  # the validation metric is noisy with ~180 positives in the split

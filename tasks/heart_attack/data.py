@@ -324,10 +324,10 @@ def fit_categories(cohort: Cohort) -> dict[str, list[str]]:
         present = cohort.codes[..., index]
         codes = sorted({code for code in present.ravel() if code is not None})
         if not codes:
-            raise ValueError(f"categorical column {column!r} has no value in the training patients")
+            raise DataError(None, None, f"categorical column {column!r} has no value in the training patients")
         if len(codes) > MAX_CATEGORIES:
-            raise ValueError(f"categorical column {column!r} has {len(codes)} distinct codes in the training "
-                             f"patients (at most {MAX_CATEGORIES}): is it free text or an id?")
+            raise DataError(None, None, f"categorical column {column!r} has {len(codes)} distinct codes in the "
+                                        f"training patients (at most {MAX_CATEGORIES}): is it free text or an id?")
         categories[column] = codes
     return categories
 
@@ -417,8 +417,8 @@ def split_by_patient(cohort: Cohort, val_fraction: float, test_fraction: float, 
     labels = cohort.labels
     n_positive = int(labels.sum())
     if min(n_positive, len(labels) - n_positive) < 3:
-        raise ValueError(f"need at least 3 patients of each label to split into train/val/test, got {n_positive} "
-                         f"positive and {len(labels) - n_positive} negative")
+        raise DataError(None, None, "need at least 3 patients of each label to split into train/val/test, got "
+                                    f"{n_positive} positive and {len(labels) - n_positive} negative")
     index = np.arange(len(cohort))
     rest, test = train_test_split(index, test_size=test_fraction, stratify=labels, random_state=seed)
     train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest],

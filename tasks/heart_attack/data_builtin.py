@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.common.errors import ConfigError
+
 ID_COLUMN = "patient_id"
 TIME_COLUMN = "visit_date"
 LABEL_COLUMN = "heart_attack"
@@ -87,11 +89,11 @@ def simulate_cohort(n_patients: int = 6000, n_months: int = 12, positive_rate: f
                     seed: int = 0) -> pd.DataFrame:
     """Simulates the cohort and returns its long-format visits table (rows in shuffled order)."""
     if n_patients < 1:
-        raise ValueError(f"n_patients must be >= 1, got {n_patients}")
+        raise ConfigError(f"n_patients must be >= 1, got {n_patients}")
     if n_months < 2:
-        raise ValueError(f"n_months must be >= 2, got {n_months}")
+        raise ConfigError(f"n_months must be >= 2, got {n_months}")
     if not 0.0 < positive_rate < 1.0:
-        raise ValueError(f"positive_rate must be in (0, 1), got {positive_rate}")
+        raise ConfigError(f"positive_rate must be in (0, 1), got {positive_rate}")
     rng = np.random.default_rng(seed)
     n = n_patients
     months = np.arange(n_months, dtype=np.float64)  # month 0 is enrolment

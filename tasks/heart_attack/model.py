@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from tasks.common.errors import DataError
 from tasks.common.export import KerasServingModule
 from tasks.common.layers import recurrent_layer
 
@@ -142,7 +143,8 @@ def class_weights(labels: np.ndarray, weighting: str) -> dict[int, float] | None
         return None
     counts = np.bincount(labels.astype(np.int64), minlength=2).astype(np.float64)
     if min(counts) == 0:
-        raise ValueError(f"the training split needs both labels to weight classes, got counts {counts.tolist()}")
+        raise DataError(None, None, "the training split needs both labels to weight classes, got counts "
+                                    f"{counts.tolist()}")
     raw = 1.0 / (counts if weighting == "balanced" else np.sqrt(counts))
     raw /= (raw * counts).sum() / counts.sum()
     return {0: float(raw[0]), 1: float(raw[1])}
@@ -159,7 +161,7 @@ def effective_l2(model_config, positives: int | None) -> float:
 
 def build_model(model_config, n_features: int, mean, std, class_weight: dict | None = None,
                 presence_features: int | None = None, positives: int | None = None,
-                patients: int | None = None) -> keras.Model:
+                patients: int | None = None, name: str = "heart_attack_rnn") -> keras.Model:
     """The functional risk model: exams (B, T, F) float32 with NaN -> risk (B, 1).
 
     `mean`/`std` come from `fit_normalization` on the training split; `class_weight` (as passed to
@@ -193,7 +195,7 @@ def build_model(model_config, n_features: int, mean, std, class_weight: dict | N
     else:
         logit = keras.layers.Dense(1, kernel_regularizer=regularizer, name="logit")(state)  # (B, 1)
     risk = RiskOutput(shift, name="risk")(logit)
-    return keras.Model(exams, risk, name="heart_attack_rnn")
+    return keras.Model(exams, risk, name=name)
 
 
 def warm_start_linear_path(model: keras.Model, exams: np.ndarray, labels: np.ndarray, class_weight: dict | None,

@@ -8,11 +8,10 @@ import logging
 import keras
 from sklearn.metrics import roc_auc_score
 
-from tasks.common.export import export_saved_model
-from tasks.common.metrics import write_metrics
-from tasks.common.run import main_guard, start_run
+from tasks.common.ensemble import average_models, combined_fit_result, member_name, member_run
+from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
 from tasks.common.tensorboard import ImageLogger, log_figures
-from tasks.common.training import compile_model, fit
+from tasks.common.training import compile_model
 from tasks.heart_attack import SUMMARY, data, evaluate
 from tasks.heart_attack.config import Config
 from tasks.heart_attack.model import (ServingModule, build_model, class_weights, fit_normalization,
@@ -22,82 +21,116 @@ log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class Trained:
-    """What a run produced, for tests and notebooks: the Keras model, the splits and metrics.json's content."""
+class HeartData(TaskData):
+    """The splits by patient plus what the model and the export are fitted on (training patients only)."""
 
-    model: keras.Model
-    splits: dict
-    metrics: dict
-
-
-@main_guard
-def main(argv=None):
-    train_and_export(start_run("heart_attack", Config, argv, __doc__))
-    return 0
+    load_report: dict
+    categories: dict  # text codes -> inputs, from the training patients
+    unknown_codes: dict  # split -> codes only its patients have, read as missing
+    class_weight: dict
+    batch_size: int
 
 
-def train_and_export(run) -> Trained:
-    """Data -> split by patient -> fit -> test metrics and baselines -> export -> metrics.json."""
-    config = run.config
-    cohort, load_report, dataset = data.load_data(config.data, run.worker_dir / "data")  # per worker: no races
-    splits = data.split_by_patient(cohort, config.data.val_fraction, config.data.test_fraction,
-                                   config.data.split_seed)
-    categories = data.fit_categories(splits["train"])  # text codes -> inputs, from training patients only
-    unknown_codes = {}
-    for name in splits:  # a code only val/test patients have is treated as missing (and counted)
-        splits[name], unknown_codes[name] = data.encode_categories(splits[name], categories, load_report["path"],
-                                                                   on_unknown="missing")
-    train, val, test = splits["train"], splits["val"], splits["test"]
-    feature_names, measurements = train.feature_names, train.measurements  # present visit: a measurement
+class HeartAttack(Task):
+    """A patient's recent exams -> risk of a heart attack; see tasks/heart_attack/__init__.py."""
 
-    class_weight = class_weights(train.labels, config.model.class_weighting)
-    mean, std = fit_normalization(train.exams)  # training patients only
-    with run.strategy.scope():
-        model = build_model(config.model, len(feature_names), mean, std, class_weight, measurements,
-                            positives=int(train.labels.sum()), patients=len(train))
+    name = "heart_attack"
+    config_class = Config
+    summary = SUMMARY
+
+    def load_data(self, run) -> HeartData:
+        config = run.config
+        cohort, load_report, dataset = data.load_data(config.data, run.worker_dir / "data")  # per worker: no races
+        splits = data.split_by_patient(cohort, config.data.val_fraction, config.data.test_fraction,
+                                       config.data.split_seed)
+        categories = data.fit_categories(splits["train"])
+        unknown_codes = {}
+        for name in splits:  # a code only val/test patients have is treated as missing (and counted)
+            splits[name], unknown_codes[name] = data.encode_categories(splits[name], categories,
+                                                                       load_report["path"], on_unknown="missing")
+        train = splits["train"]
+        batch = batch_size(config.train, len(train))
+        return HeartData(dataset=dataset, splits=splits, num_train=len(train),
+                         train_ds=data.make_dataset(train, batch, shuffle_seed=config.train.seed),
+                         val_ds=data.make_dataset(splits["val"], batch), load_report=load_report,
+                         categories=categories, unknown_codes=unknown_codes,
+                         class_weight=class_weights(train.labels, config.model.class_weighting), batch_size=batch)
+
+    def build_model(self, run, loaded: HeartData) -> keras.Model:
+        config, train = run.config, loaded.splits["train"]
+        mean, std = fit_normalization(train.exams)  # training patients only
+        model = build_model(config.model, len(train.feature_names), mean, std, loaded.class_weight,
+                            train.measurements, positives=int(train.labels.sum()), patients=len(train),
+                            name=member_name(run, "heart_attack_rnn"))
         if config.model.linear_path:
-            warm_start_linear_path(model, train.exams, train.labels, class_weight, config.model.logistic_c,
+            warm_start_linear_path(model, train.exams, train.labels, loaded.class_weight, config.model.logistic_c,
                                    config.train.seed)
-        compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
-                      metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
+        return compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
+                             metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
 
-    def val_figures(epoch):
-        return evaluate.figures(val.labels, {"rnn": predict_risk(model, val.exams)}, "val")
+    def callbacks(self, run, loaded: HeartData, model) -> list:
+        val = loaded.splits["val"]
+        return [ImageLogger(run.tensorboard_dir, lambda epoch: evaluate.figures(
+            val.labels, {"rnn": predict_risk(model, val.exams)}, "val"), every=5)]
 
-    batch, seed = batch_size(config.train, len(train)), config.train.seed
-    start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)  # the linear model, if warm-started
-    result = fit(model, data.make_dataset(train, batch, shuffle_seed=seed), data.make_dataset(val, batch), run,
-                 num_examples=len(train), class_weight=class_weight,
-                 callbacks=[ImageLogger(run.tensorboard_dir, val_figures, every=5)],
-                 monitor=config.train.monitor, mode="max" if config.train.monitor == "val_roc_auc" else "min")
-    selected = "trained"
-    if config.model.linear_path and config.train.select_against_start and _val_roc_auc(model, val) < start_val_auc:
-        model.set_weights(start_weights)  # no epoch beat the warm-started linear model on the validation patients
-        selected = "linear_start"
-    log.info("selected weights: %s (val ROC-AUC at the start %.4f)", selected, start_val_auc)
+    def fit_settings(self, run, loaded: HeartData, model) -> FitSettings:
+        monitor = run.config.train.monitor
+        return FitSettings(monitor=monitor, mode="max" if monitor == "val_roc_auc" else "min",
+                           class_weight=loaded.class_weight)
 
-    risk = predict_risk(model, test.exams)
-    test_metrics = evaluate.risk_metrics(test.labels, risk)
-    baselines, baseline_risks = evaluate.fit_baselines(train, test, config.model.logistic_c,
-                                                       config.model.imputation, measurements, seed)
-    log_figures(run.tensorboard_dir, evaluate.figures(test.labels, {"rnn": risk, **baseline_risks}, "test"),
-                step=result.epochs_run)
+    def train(self, run, loaded: HeartData) -> Trained:
+        """`model.ensemble` members (seeds seed, seed + 1, ...), each fitted from the warm-started linear model
+        and kept only if it beats that start on validation; the model served is the mean of their risks."""
+        config, members, fits, selected = run.config, [], [], []
+        for member in range(config.model.ensemble):
+            seed = config.train.seed + member
+            keras.utils.set_random_seed(seed)
+            model, result, kept = self._train_member(member_run(run, member, config.model.ensemble), loaded, seed)
+            members.append(model)
+            fits.append(result)
+            selected.append(kept)
+        return Trained(average_models(members, "heart_attack_ensemble"), combined_fit_result(fits),
+                       {"ensemble_members": len(members), "selected_weights": selected})
 
-    serving = ServingModule(model, feature_names)
-    input_spec = data.input_spec(config.data, load_report["time_format"], categories)
-    export_path = export_saved_model(serving, run, serving.signatures(), assets={
-        "feature_names.txt": "\n".join(feature_names) + "\n",
-        "input_spec.json": json.dumps(input_spec, indent=2) + "\n"})
-    metrics = write_metrics(
-        run, dataset=dataset, test=test_metrics, baselines=baselines, fit_result=result, export_path=export_path,
-        quality_bar=SUMMARY["quality_bar"], roc_auc_gain_over_last_visit=test_metrics["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
-        data=load_report, split_patients={name: len(split) for name, split in splits.items()},
-        class_weight=class_weight, feature_names=list(feature_names), categories=categories,
-        unknown_codes=unknown_codes, selected_weights=selected, val_roc_auc_at_start=start_val_auc,
-        batch_size=batch)
-    log.info("test %s | last visit %s | all visits %s | export %s", metrics["test"],
-             metrics["baselines"]["last_visit_logistic"], metrics["baselines"]["all_visits_logistic"], export_path)
-    return Trained(model, splits, metrics)
+    def _train_member(self, run, loaded: HeartData, seed: int):
+        config, val = run.config, loaded.splits["val"]
+        model = self.build(run, loaded)
+        start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)
+        train_ds = data.make_dataset(loaded.splits["train"], loaded.batch_size, shuffle_seed=seed)
+        result = self.fit(run, loaded, model, train_ds=train_ds)
+        kept = "trained"
+        if config.model.linear_path and config.train.select_against_start and _val_roc_auc(model, val) < start_val_auc:
+            model.set_weights(start_weights)  # no epoch beat the warm-started linear model on the validation patients
+            kept = "linear_start"
+        log.info("%s: kept the %s weights (val ROC-AUC at the start %.4f)", model.name, kept, start_val_auc)
+        return model, result, kept
+
+    def evaluate(self, run, loaded: HeartData, trained: Trained) -> dict:
+        test = loaded.splits["test"]
+        return evaluate.risk_metrics(test.labels, predict_risk(trained.model, test.exams))
+
+    def baselines(self, run, loaded: HeartData, trained: Trained) -> dict:
+        config, train, test = run.config, loaded.splits["train"], loaded.splits["test"]
+        baselines, baseline_risks = evaluate.fit_baselines(train, test, config.model.logistic_c,
+                                                           config.model.imputation, train.measurements,
+                                                           config.train.seed)
+        risks = {"rnn": predict_risk(trained.model, test.exams), **baseline_risks}
+        log_figures(run.tensorboard_dir, evaluate.figures(test.labels, risks, "test"), step=trained.fit.epochs_run)
+        return baselines
+
+    def serving(self, run, loaded: HeartData, trained: Trained) -> Serving:
+        feature_names = loaded.splits["train"].feature_names
+        module = ServingModule(trained.model, feature_names)
+        input_spec = data.input_spec(run.config.data, loaded.load_report["time_format"], loaded.categories)
+        return Serving(module, module.signatures(), {
+            "feature_names.txt": "\n".join(feature_names) + "\n",
+            "input_spec.json": json.dumps(input_spec, indent=2) + "\n"})
+
+    def report(self, run, loaded: HeartData, trained, test, baselines, serving) -> dict:
+        return dict(roc_auc_gain_over_last_visit=test["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
+                    data=loaded.load_report, split_patients={name: len(split) for name, split in loaded.splits.items()},
+                    class_weight=loaded.class_weight, feature_names=list(loaded.splits["train"].feature_names),
+                    categories=loaded.categories, unknown_codes=loaded.unknown_codes, batch_size=loaded.batch_size)
 
 
 def batch_size(train_config, patients: int) -> int:
@@ -112,6 +145,8 @@ def _val_roc_auc(model, val) -> float:
     """ROC-AUC of the model's risks on the validation patients."""
     return float(roc_auc_score(val.labels, predict_risk(model, val.exams)))
 
+
+main = task_main(HeartAttack, __doc__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Literal
 
 from tasks.common.config import TrainConfig
+from tasks.common.errors import ConfigError
 from tasks.sentiment_stars.data import DataConfig
 
 
@@ -35,13 +36,13 @@ class ModelConfig:
         for name in ("max_tokens", "max_length", "embedding_dim", "units", "num_layers", "min_frequency", "ensemble",
                      "wide_min_df"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("dropout", "recurrent_dropout", "word_dropout"):
             if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         for name in ("weight_decay", "wide_l2", "wide_ngrams"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclasses.dataclass

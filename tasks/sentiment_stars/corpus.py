@@ -42,6 +42,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from tasks.common.errors import ConfigError
+
 GENERATOR = "sentiment_stars.corpus/2"  # bump when the rule or the lexicon changes: old files are then stale
 # Clause score = SCORES[modifier kind] * adjective polarity.
 SCORES = {"plain": 1, "strong": 2, "weak": 0, "not": -1, "not_very": 0, "very_not": -2}
@@ -471,7 +473,7 @@ def generate_split(rng: random.Random, lex: Lexicon, size: int, seen: set[str]) 
     while len(rows) < size:
         attempts += 1
         if attempts > 50 * size + 1000:
-            raise RuntimeError(f"could not draw {size} distinct reviews; lower the built-in sizes")
+            raise ConfigError(f"could not draw {size} distinct reviews; lower the built-in sizes")
         product = rng.choice(products)
         review = sample_review(rng, lex, product)
         unit = [review]
@@ -495,9 +497,9 @@ def generate_corpus(sizes: Sequence[int] = (8000, 1000, 2000), seed: int = 0, la
                     ) -> dict[str, pd.DataFrame]:
     """{"train", "val", "test"} -> DataFrame(text, stars, order_dependent); the same arguments give the same rows."""
     if language not in LEXICONS:
-        raise ValueError(f"language must be one of {list(LEXICONS)}, got {language!r}")
+        raise ConfigError(f"language must be one of {list(LEXICONS)}, got {language!r}")
     if len(sizes) != 3 or any(size < 1 for size in sizes):
-        raise ValueError(f"sizes must be three positive row counts (train, val, test), got {list(sizes)}")
+        raise ConfigError(f"sizes must be three positive row counts (train, val, test), got {list(sizes)}")
     rng = random.Random(f"sentiment_stars/{language}/{seed}")
     seen: set[str] = set()  # word keys already used: no review is in two splits
     return {split: generate_split(rng, LEXICONS[language], size, seen) for split, size in zip(SPLITS, sizes)}

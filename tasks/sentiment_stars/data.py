@@ -48,7 +48,7 @@ import tensorflow as tf
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
-from tasks.common.errors import DataError, SkipCounter
+from tasks.common.errors import ConfigError, DataError, SkipCounter
 from tasks.common.tables import read_table, require_columns
 from tasks.common.text import has_visible_text
 from tasks.sentiment_stars import corpus
@@ -94,46 +94,46 @@ class DataConfig:
     def __post_init__(self):
         for name in ("builtin_train_size", "builtin_val_size", "builtin_test_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("val_fraction", "test_fraction"):
             if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be between 0 and 1 (exclusive), got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be between 0 and 1 (exclusive), got {getattr(self, name)}")
         if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction + self.test_fraction}")
+            raise ConfigError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction + self.test_fraction}")
         low, high = self.rating_scale
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError("rating_scale must be [lowest, highest] with lowest < highest, "
-                             f"got {list(self.rating_scale)}")
+            raise ConfigError("rating_scale must be [lowest, highest] with lowest < highest, "
+                              f"got {list(self.rating_scale)}")
         if self.rating_map is not None:
             if not self.rating_map:
-                raise ValueError("rating_map must map at least one rating to stars, got {}")
+                raise ConfigError("rating_map must map at least one rating to stars, got {}")
             self.rating_map = {_map_key(key): stars for key, stars in self.rating_map.items()}
             _check_stars("rating_map", self.rating_map)
         if not self.tfds_label_to_stars:
-            raise ValueError("tfds_label_to_stars must map at least one label to stars, got {}")
+            raise ConfigError("tfds_label_to_stars must map at least one label to stars, got {}")
         _check_stars("tfds_label_to_stars", self.tfds_label_to_stars)
         if self.max_examples < 0:
-            raise ValueError(f"max_examples must be >= 0 (0 keeps all), got {self.max_examples}")
+            raise ConfigError(f"max_examples must be >= 0 (0 keeps all), got {self.max_examples}")
         for name in ("text_column", "rating_column", "tfds_name", "tfds_text_feature", "tfds_label_feature"):
             if not getattr(self, name):
-                raise ValueError(f"{name} must not be empty")
+                raise ConfigError(f"{name} must not be empty")
 
     def check_source(self) -> None:
         """Checks the fields that only make sense together (done at load time so `--set` order does not matter)."""
         if self.source != "files":
             return
         if bool(self.path) == bool(self.train_path):
-            raise ValueError("source 'files' needs exactly one of data.path (one table, split by the fractions) "
-                             f"and data.train_path, got path={self.path!r}, train_path={self.train_path!r}")
+            raise ConfigError("source 'files' needs exactly one of data.path (one table, split by the fractions) "
+                              f"and data.train_path, got path={self.path!r}, train_path={self.train_path!r}")
         if self.path and (self.val_path or self.test_path):
-            raise ValueError("data.path is split into train/val/test itself; use train_path with val_path/test_path "
-                             "instead")
+            raise ConfigError("data.path is split into train/val/test itself; use train_path with val_path/test_path "
+                              "instead")
 
 
 def _check_stars(name: str, mapping: dict) -> None:
     for key, stars in mapping.items():
         if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
-            raise ValueError(f"{name} must map to stars 1..5, got {key!r}: {stars!r}")
+            raise ConfigError(f"{name} must map to stars 1..5, got {key!r}: {stars!r}")
 
 
 @dataclasses.dataclass
@@ -196,24 +196,24 @@ def rating_to_stars(value, config: DataConfig) -> int:
     """One rating -> stars 1..5 through rating_map or rating_scale; raises ValueError saying what is wrong."""
     column = config.rating_column
     if _is_missing(value):
-        raise ValueError(f"missing rating in column {column!r}")
+        raise DataError(None, None, f"missing rating in column {column!r}")
     if config.rating_map is not None:
         key = _map_key(value)
         if key not in config.rating_map:
-            raise ValueError(f"rating {value!r} in column {column!r} is not in rating_map "
-                             f"(keys: {', '.join(config.rating_map)})")
+            raise DataError(None, None, f"rating {value!r} in column {column!r} is not in rating_map "
+                                        f"(keys: {', '.join(config.rating_map)})")
         return config.rating_map[key]
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        raise ValueError(f"rating {value!r} in column {column!r} is not a number") from None
+        raise DataError(None, None, f"rating {value!r} in column {column!r} is not a number") from None
     low, high = config.rating_scale
     if not math.isfinite(number):
-        raise ValueError(f"rating {value!r} in column {column!r} is not a number")
+        raise DataError(None, None, f"rating {value!r} in column {column!r} is not a number")
     if not low <= number <= high:
-        raise ValueError(f"rating {value!r} in column {column!r} is outside rating_scale {low:g}..{high:g}")
+        raise DataError(None, None, f"rating {value!r} in column {column!r} is outside rating_scale {low:g}..{high:g}")
     position = round((number - low) / (high - low) * 4, 9)  # 0..4; rounding first keeps 2.5 from becoming 2.4999
     return int(math.floor(position + 0.5)) + 1  # half up: 3.5 stars -> 4
 
@@ -226,7 +226,7 @@ def _order_flag(value) -> bool:
         return True
     if text in ("0", "false", "no"):
         return False
-    raise ValueError(f"order_dependent must be 0 or 1, got {value!r}")
+    raise DataError(None, None, f"order_dependent must be 0 or 1, got {value!r}")
 
 
 # --------------------------------------------------------------------------------------------------- files
@@ -247,7 +247,7 @@ def read_reviews(path: str | os.PathLike, config: DataConfig, skips: SkipCounter
         try:
             cleaned = "" if _is_missing(text) else clean_text(str(text))
             if not has_visible_text(cleaned):  # also text of only zero-width characters
-                raise ValueError(f"empty text in column {config.text_column!r}")
+                raise DataError(None, None, f"empty text in column {config.text_column!r}")
             rows.append((cleaned, rating_to_stars(rating, config), _order_flag(flag)))
             lines.append(line)
         except ValueError as error:
@@ -373,10 +373,10 @@ def _load_tfds(config: DataConfig) -> Splits:
             try:
                 text = clean_text(example[config.tfds_text_feature].decode("utf-8"))
                 if not text:
-                    raise ValueError(f"empty text in feature {config.tfds_text_feature!r}")
+                    raise DataError(None, None, f"empty text in feature {config.tfds_text_feature!r}")
                 label = int(example[config.tfds_label_feature])
                 if label not in config.tfds_label_to_stars:
-                    raise ValueError(f"label {label} has no stars in tfds_label_to_stars")
+                    raise DataError(None, None, f"label {label} has no stars in tfds_label_to_stars")
                 rows.append((text, config.tfds_label_to_stars[label], False))
             except (UnicodeDecodeError, ValueError) as error:
                 skips.bad(source, number, f"example {number}: {error}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tasks.common.errors import ConfigError
 DECISIONS = ("argmax", "median")
 
 
@@ -19,7 +20,7 @@ def decide(probabilities, decision: str) -> tf.Tensor:
     elif decision == "median":  # first star whose cumulative probability reaches one half
         index = tf.argmax(tf.cast(tf.cumsum(probabilities, axis=-1) >= 0.5, tf.int32), axis=-1)
     else:
-        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        raise ConfigError(f"decision must be one of {DECISIONS}, got {decision!r}")
     return tf.cast(index, tf.int32) + 1
 
 

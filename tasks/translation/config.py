@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tasks.common.config import TrainConfig
+from tasks.common.errors import ConfigError
 
 
 @dataclasses.dataclass
@@ -35,37 +36,38 @@ class DataConfig:
     builtin_seed: int = 0  # the generated corpus is fixed by this seed
 
     def __post_init__(self):
-        # "source needs path" is checked by data.load_corpus: here it would depend on the order of --set options.
         if min(self.source_column, self.target_column) < 0 or self.source_column == self.target_column:
-            raise ValueError(f"source_column and target_column must be distinct and >= 0, "
-                             f"got {self.source_column} and {self.target_column}")
+            raise ConfigError(f"source_column and target_column must be distinct and >= 0, "
+                              f"got {self.source_column} and {self.target_column}")
         suffixes = self.parallel_suffixes
         if suffixes[0] == suffixes[1] or not all(s.startswith(".") for s in suffixes):
-            raise ValueError(f"parallel_suffixes must be two different suffixes like ['.en', '.vi'], got {list(suffixes)}")
+            raise ConfigError(f"parallel_suffixes must be two different suffixes like ['.en', '.vi'], got {list(suffixes)}")
         for name in ("max_source_tokens", "max_target_tokens", "builtin_train_pairs", "builtin_val_pairs",
                      "builtin_test_pairs"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_train_pairs is not None and self.max_train_pairs < 1:
-            raise ValueError(f"max_train_pairs must be >= 1 or null, got {self.max_train_pairs}")
+            raise ConfigError(f"max_train_pairs must be >= 1 or null, got {self.max_train_pairs}")
         for name in ("val_fraction", "test_fraction"):
             if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
         if self.source in ("tsv", "parallel") and not self.path:  # load_config checks after every --set
-            raise ValueError(f"data.path must name the {'pairs file' if self.source == 'tsv' else 'parallel files'} "
-                             f"when data.source is {self.source!r}")
+            raise ConfigError(f"data.path must name the {'pairs file' if self.source == 'tsv' else 'parallel files'} "
+                              f"when data.source is {self.source!r}")
 
 
 @dataclasses.dataclass
 class ModelConfig:
     """Encoder RNN -> state -> decoder RNN [+ Luong attention] -> syllables (the lesson's RNN, both)."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"units": "rnn_units"}  # docs/conventions.md
+
     source_vocab_size: int = 8000  # most frequent English tokens kept; the rest read as [UNK]
     target_vocab_size: int = 8000  # most frequent Vietnamese syllables kept; the rest are written as [UNK]
     cell: Literal["simple", "gru"] = "simple"  # simple: the lesson's RNN; gru: keras.layers.GRU (the reference)
     bidirectional: bool = True  # encoder reads both ways: early words are not only in the faded first states
     embedding_dim: int = 128  # size of the token vectors x_t both RNNs read
-    units: int = 256  # size of the states s_t of the encoder and the decoder
+    rnn_units: int = 256  # size of the states s_t of the encoder and the decoder
     activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     # Encoder and decoder. cell: keras.layers.RNN(SimpleRNNCell), 3% faster here than the fast layer
     # (rnn_layers.SimpleRNN, "auto"/"fast"): sentences are short and at 256 units the products dominate.
@@ -84,25 +86,25 @@ class ModelConfig:
     def __post_init__(self):
         for name in ("source_vocab_size", "target_vocab_size"):
             if getattr(self, name) < 8:
-                raise ValueError(f"{name} must be >= 8, got {getattr(self, name)}")
-        for name in ("embedding_dim", "units", "beam_width", "max_decode_length"):
+                raise ConfigError(f"{name} must be >= 8, got {getattr(self, name)}")
+        for name in ("embedding_dim", "rnn_units", "beam_width", "max_decode_length"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         for value in (self.length_penalty, *self.length_penalty_candidates):
             if value is not None and not 0 <= value <= 3:
-                raise ValueError(f"length_penalty and its candidates must be in [0, 3], got {value}")
+                raise ConfigError(f"length_penalty and its candidates must be in [0, 3], got {value}")
         if self.bidirectional and self.cell == "simple" and self.rnn_implementation != "cell":
-            raise ValueError(f"bidirectional needs rnn_implementation 'cell' (keras.layers.Bidirectional wraps "
-                             f"keras.layers.RNN, not the fast layer), got {self.rnn_implementation!r}")
+            raise ConfigError(f"bidirectional needs rnn_implementation 'cell' (keras.layers.Bidirectional wraps "
+                              f"keras.layers.RNN, not the fast layer), got {self.rnn_implementation!r}")
         if not self.length_penalty_candidates:
-            raise ValueError("length_penalty_candidates must hold at least one value")
+            raise ConfigError("length_penalty_candidates must hold at least one value")
 
 
 @dataclasses.dataclass
 class TranslationTrainConfig(TrainConfig):
-    """TrainConfig with this task's defaults (a subclass, so a YAML `train:` section keeps the others)."""
+    """TrainConfig with this task's defaults and its own sample_translations."""
 
     epochs: int = 25  # upper bound; real pairs peak in val BLEU within it, the grammar passes 90 by ~10
     batch_size: int = 128  # the RNNs' cost is per time step, so bigger batches are almost free on CPU
@@ -113,7 +115,7 @@ class TranslationTrainConfig(TrainConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.sample_translations < 0:
-            raise ValueError(f"sample_translations must be >= 0, got {self.sample_translations}")
+            raise ConfigError(f"sample_translations must be >= 0, got {self.sample_translations}")
 
 
 @dataclasses.dataclass

@@ -214,14 +214,14 @@ def clean_pairs(train: pd.DataFrame, val: pd.DataFrame | None, test: pd.DataFram
     return (cleaned[0], cleaned[1], test.reset_index(drop=True)), counts
 
 
-def load_corpus(config) -> Corpus:
+def load_data(config) -> Corpus:
     """The train / validation / test pairs the data config describes, cleaned (see clean_pairs)."""
     skips = SkipCounter(config.on_bad_row)
     early_duplicates = 0
     if config.source == "builtin":
         paths = grammar.write_corpus(config.builtin_dir, config.builtin_train_pairs, config.builtin_val_pairs,
                                      config.builtin_test_pairs, config.builtin_seed)
-        train, val, test = (read_tsv_pairs(paths[split], skips=skips) for split in ("train", "validation", "test"))
+        train, val, test = (read_tsv_pairs(paths[split], skips=skips) for split in ("train", "val", "test"))
         name = "builtin_grammar"
     elif config.source == "tfds":
         train, val, test = (read_tfds_pairs(config.tfds_name, split, config.tfds_data_dir, config.decode_html_entities)
@@ -247,7 +247,7 @@ def load_corpus(config) -> Corpus:
         keep = np.random.default_rng(config.split_seed).permutation(len(train))[: config.max_train_pairs]
         train = train.iloc[np.sort(keep)]
     counts["skipped_bad_rows"] = sum(skips.report().values())
-    for split, frame in (("train", train), ("validation", val), ("test", test)):
+    for split, frame in (("train", train), ("val", val), ("test", test)):
         if frame.empty:
             raise DataError(config.path or name, None, f"no {split} pairs left after cleaning ({counts}); "
                                                        "check the length limits and the file")
@@ -267,7 +267,7 @@ def _teacher_forcing(source, target):
     return {"source": source, "target_in": target_in}, target_out, tf.ones_like(target_out, tf.float32)
 
 
-def to_dataset(frame: pd.DataFrame, source: Vocabulary, target: Vocabulary, batch_size: int, shuffle: bool,
+def make_dataset(frame: pd.DataFrame, source: Vocabulary, target: Vocabulary, batch_size: int, shuffle: bool,
                seed: int) -> tf.data.Dataset:
     """Batches of ({"source", "target_in"}, target_out, weights) padded with 0 (weight 0 on padding).
 

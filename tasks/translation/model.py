@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tasks.common.errors import ConfigError
 from tasks.common.layers import recurrent_layer
 
 NEG_INF = -1e9  # score of padded source positions: exp() underflows to an exact 0
@@ -59,10 +60,10 @@ class LuongAttention(keras.layers.Layer):
 def recurrent(config, cell: str, name: str, **options) -> keras.layers.Layer:
     """The lesson's RNN (cell "simple") or, for the reference model, keras.layers.GRU (cell "gru")."""
     if cell == "gru":
-        return keras.layers.GRU(config.units, name=name, **options)
+        return keras.layers.GRU(config.rnn_units, name=name, **options)
     if cell != "simple":
-        raise ValueError(f"cell must be 'simple' or 'gru', got {cell!r}")
-    return recurrent_layer(config.units, config.activation, implementation=config.rnn_implementation, name=name,
+        raise ConfigError(f"cell must be 'simple' or 'gru', got {cell!r}")
+    return recurrent_layer(config.rnn_units, config.activation, implementation=config.rnn_implementation, name=name,
                            **options)
 
 
@@ -98,7 +99,7 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
     bridge = None
     if config.bidirectional:
         encoder = keras.layers.Bidirectional(encoder, merge_mode="concat", name="encoder")
-        bridge = keras.layers.Dense(config.units, activation="tanh", name="bridge")
+        bridge = keras.layers.Dense(config.rnn_units, activation="tanh", name="bridge")
     encoder_states, last_state = encode(x, encoder, bridge)  # (B, S, H or 2H), (B, H)
 
     y = keras.layers.Embedding(target_vocab_size, config.embedding_dim, mask_zero=True,
@@ -107,11 +108,11 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
     decoder = recurrent(config, cell, "decoder", return_sequences=True)
     hidden = decoder(y, initial_state=[last_state])  # (B, T, H); decoding.StepDecoder steps it
     if attention == "luong":
-        context, _ = LuongAttention(config.units, name="attention")(hidden, encoder_states, source_mask)
+        context, _ = LuongAttention(config.rnn_units, name="attention")(hidden, encoder_states, source_mask)
         hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H or 3H)
-        hidden = keras.layers.Dense(config.units, activation="tanh", name="attentional")(hidden)  # (B, T, H)
+        hidden = keras.layers.Dense(config.rnn_units, activation="tanh", name="attentional")(hidden)  # (B, T, H)
     elif attention != "none":
-        raise ValueError(f"attention must be 'luong' or 'none', got {attention!r}")
+        raise ConfigError(f"attention must be 'luong' or 'none', got {attention!r}")
     hidden = keras.layers.Dropout(config.dropout, name="output_dropout")(hidden)
     logits = keras.layers.Dense(target_vocab_size, name="logits")(hidden)  # (B, T, V)
     name = "translation" + ("" if attention == "luong" else "_no_attention") + ("_gru" if cell == "gru" else "")

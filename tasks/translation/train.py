@@ -7,47 +7,122 @@ import logging
 
 import keras
 
-from tasks.common.export import export_saved_model
-from tasks.common.metrics import write_metrics
-from tasks.common.run import main_guard, start_run
-from tasks.common.training import compile_model, fit
+from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
+from tasks.common.training import compile_model
 from tasks.translation import SUMMARY, data, evaluate
 from tasks.translation.config import Config
 from tasks.translation.grammar import LESSON_EXAMPLE
 from tasks.translation.model import build_model
-from tasks.translation.tokens import fit_vocabularies
+from tasks.translation.tokens import Vocabularies, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
 
 log = logging.getLogger(__name__)
 
 
-def train_model(run, corpus, vocabularies, train_ds, val_ds, attention: str, cell: str):
-    """Builds, trains and wraps one model (a baseline trains in its own sub-directory of the run).
+@dataclasses.dataclass
+class TranslationData(TaskData):
+    """The cleaned corpus and the vocabularies fitted on its training pairs."""
 
-    The beam's length penalty, unless configured, is then chosen on the validation split.
-    """
-    config = run.config
-    with run.strategy.scope():
-        model = build_model(config.model, vocabularies.source.size, vocabularies.target.size, attention, cell)
-        compile_model(model, config.train, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      weighted_metrics=["accuracy"])
-    penalty = config.model.length_penalty
-    translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing,
-                            config.model.beam_width, config.model.max_decode_length, penalty or 0.0)
-    samples = corpus.val.head(config.train.sample_translations)
-    val_english, val_vietnamese = corpus.val.english.tolist(), corpus.val.vietnamese.tolist()
-    callbacks = [evaluate.TranslationSamples(translator, samples.english.tolist(), samples.vietnamese.tolist(),
-                                             run.tensorboard_dir, attention=attention == "luong")]
-    monitor = {"monitor": "val_loss", "mode": "min"}
-    if config.model.checkpoint_metric == "bleu":
-        monitor = {"monitor": "val_bleu", "mode": "max",
-                   "metric_callbacks": [evaluate.ValidationBleu(translator, val_english, val_vietnamese)]}
-    result = fit(model, train_ds, val_ds, run, num_examples=len(corpus.train), callbacks=callbacks, **monitor)
-    tuning = None
-    if penalty is None:
-        tuning = evaluate.tune_length_penalty(translator, val_english, val_vietnamese, config.model.beam_width,
-                                              config.model.length_penalty_candidates)
-    return translator, result, tuning
+    corpus: data.Corpus
+    vocabularies: Vocabularies
+
+
+@dataclasses.dataclass
+class TrainedTranslator(Trained):
+    """The model with its Translator (greedy and beam search around it) and the tuned length penalty."""
+
+    translator: Translator | None = None
+    tuning: dict | None = None  # the length penalty's validation BLEUs, when it was tuned
+
+
+class Translation(Task):
+    """English sentence -> Vietnamese sentence; see tasks/translation/__init__.py."""
+
+    name = "translation"
+    config_class = Config
+    summary = SUMMARY
+
+    def __init__(self, attention: str | None = None, cell: str | None = None):
+        # A baseline is this task with another attention or cell (see baselines_to_train).
+        self.attention, self.cell = attention, cell
+
+    def load_data(self, run) -> TranslationData:
+        config = run.config
+        corpus = data.load_data(config.data)
+        vocabularies = fit_vocabularies(corpus.train.english.tolist(), corpus.train.vietnamese.tolist(),
+                                        config.model.source_vocab_size, config.model.target_vocab_size)
+        batch, seed = config.train.batch_size, config.train.seed
+        return TranslationData(
+            dataset=corpus.name, splits={"train": corpus.train, "val": corpus.val, "test": corpus.test},
+            train_ds=data.make_dataset(corpus.train, vocabularies.source, vocabularies.target, batch, True, seed),
+            val_ds=data.make_dataset(corpus.val, vocabularies.source, vocabularies.target, batch, False, seed),
+            num_train=len(corpus.train), corpus=corpus, vocabularies=vocabularies)
+
+    def build_model(self, run, loaded: TranslationData) -> keras.Model:
+        config, vocabularies = run.config, loaded.vocabularies
+        model = build_model(config.model, vocabularies.source.size, vocabularies.target.size,
+                            self.attention or config.model.attention, self.cell or config.model.cell)
+        return compile_model(model, config.train, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                             weighted_metrics=["accuracy"])
+
+    def train(self, run, loaded: TranslationData) -> TrainedTranslator:
+        """Builds and trains one model; the beam's length penalty, unless configured, is then tuned on validation."""
+        config, vocabularies, val = run.config, loaded.vocabularies, loaded.corpus.val
+        model = self.build(run, loaded)
+        translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing,
+                                config.model.beam_width, config.model.max_decode_length,
+                                config.model.length_penalty or 0.0)
+        samples = val.head(config.train.sample_translations)
+        callbacks = [evaluate.TranslationSamples(translator, samples.english.tolist(), samples.vietnamese.tolist(),
+                                                 run.tensorboard_dir,
+                                                 attention=(self.attention or config.model.attention) == "luong")]
+        settings = FitSettings()  # val_loss
+        if config.model.checkpoint_metric == "bleu":
+            settings = FitSettings(monitor="val_bleu", mode="max", metric_callbacks=(
+                evaluate.ValidationBleu(translator, val.english.tolist(), val.vietnamese.tolist()),))
+        result = self.fit(run, loaded, model, callbacks, settings)
+        tuning = None
+        if config.model.length_penalty is None:
+            tuning = evaluate.tune_length_penalty(translator, val.english.tolist(), val.vietnamese.tolist(),
+                                                  config.model.beam_width, config.model.length_penalty_candidates)
+        return TrainedTranslator(model, result, {"length_penalty_tuning": {"model": tuning}}, translator, tuning)
+
+    def evaluate(self, run, loaded: TranslationData, trained: TrainedTranslator) -> dict:
+        test = loaded.corpus.test
+        return evaluate.evaluate_translator(trained.translator, test.english.tolist(), test.vietnamese.tolist(),
+                                            run.config.model.beam_width)
+
+    def baselines(self, run, loaded: TranslationData, trained: TrainedTranslator) -> dict:
+        """Each baseline is the same encoder-decoder with another attention or cell, in a sub-directory."""
+        baselines = {}
+        for name, (attention, cell) in baselines_to_train(run.config).items():
+            baseline_run = dataclasses.replace(run, worker_dir=run.worker_dir / name)
+            baseline = Translation(attention, cell)
+            fitted = baseline.train(baseline_run, loaded)
+            trained.report["length_penalty_tuning"][name] = fitted.tuning
+            baselines[name] = baseline.evaluate(baseline_run, loaded, fitted)
+        return baselines
+
+    def serving(self, run, loaded: TranslationData, trained: TrainedTranslator) -> Serving:
+        translator, vocabularies = trained.translator, loaded.vocabularies
+        return Serving(translator, translator.signatures(), {
+            "source_vocabulary.txt": "\n".join(vocabularies.source.tokens) + "\n",
+            "target_vocabulary.txt": "\n".join(vocabularies.target.tokens) + "\n",
+            "truecasing.json": json.dumps(vocabularies.truecasing, ensure_ascii=False, indent=1) + "\n"})
+
+    def report(self, run, loaded: TranslationData, trained: TrainedTranslator, test, baselines, serving) -> dict:
+        corpus, translator = loaded.corpus, trained.translator
+        sources, references = corpus.test.english.tolist()[:8], corpus.test.vietnamese.tolist()[:8]
+        example = {"english": LESSON_EXAMPLE[0],
+                   "greedy": translate_all(translator.greedy, [LESSON_EXAMPLE[0]])[0][0],
+                   "beam": translate_all(translator.translate, [LESSON_EXAMPLE[0]])[0][0]}
+        log.info("the lesson's example: %s", example)
+        return dict(
+            split_sizes={name: len(split) for name, split in loaded.splits.items()}, cleaning=corpus.cleaning,
+            vocabulary_sizes={"source": loaded.vocabularies.source.size, "target": loaded.vocabularies.target.size},
+            lesson_example=example,
+            samples=[{"english": e, "reference": r, "translation": t}
+                     for e, r, t in zip(sources, references, translate_all(translator.translate, sources)[0])])
 
 
 def baselines_to_train(config) -> dict[str, tuple[str, str]]:
@@ -62,46 +137,7 @@ def baselines_to_train(config) -> dict[str, tuple[str, str]]:
     return chosen
 
 
-@main_guard
-def main(argv=None):
-    run = start_run("translation", Config, argv, __doc__)
-    config = run.config
-    corpus = data.load_corpus(config.data)
-    vocabularies = fit_vocabularies(corpus.train.english.tolist(), corpus.train.vietnamese.tolist(),
-                                    config.model.source_vocab_size, config.model.target_vocab_size)
-    batch, seed = config.train.batch_size, config.train.seed
-    train_ds = data.to_dataset(corpus.train, vocabularies.source, vocabularies.target, batch, True, seed)
-    val_ds = data.to_dataset(corpus.val, vocabularies.source, vocabularies.target, batch, False, seed)
-    sources, references = corpus.test.english.tolist(), corpus.test.vietnamese.tolist()
-
-    translator, result, tuning = train_model(run, corpus, vocabularies, train_ds, val_ds, config.model.attention,
-                                             config.model.cell)
-    test = evaluate.evaluate_translator(translator, sources, references, config.model.beam_width)
-    baselines, tunings = {}, {"model": tuning}
-    for name, (attention, cell) in baselines_to_train(config).items():
-        baseline_run = dataclasses.replace(run, worker_dir=run.worker_dir / name)
-        baseline, _, tunings[name] = train_model(baseline_run, corpus, vocabularies, train_ds, val_ds, attention,
-                                                 cell)
-        baselines[name] = evaluate.evaluate_translator(baseline, sources, references, config.model.beam_width)
-
-    example = {"english": LESSON_EXAMPLE[0],
-               "greedy": translate_all(translator.greedy, [LESSON_EXAMPLE[0]])[0][0],
-               "beam": translate_all(translator.translate, [LESSON_EXAMPLE[0]])[0][0]}
-    export_path = export_saved_model(translator, run, translator.signatures(), assets={
-        "source_vocabulary.txt": "\n".join(vocabularies.source.tokens) + "\n",
-        "target_vocabulary.txt": "\n".join(vocabularies.target.tokens) + "\n",
-        "truecasing.json": json.dumps(vocabularies.truecasing, ensure_ascii=False, indent=1) + "\n"})
-    metrics = write_metrics(
-        run, dataset=corpus.name, test=test, baselines=baselines, fit_result=result, export_path=export_path,
-        quality_bar=SUMMARY["quality_bar"], split_sizes={"train": len(corpus.train), "validation": len(corpus.val), "test": len(corpus.test)},
-        cleaning=corpus.cleaning, vocabulary_sizes={"source": vocabularies.source.size,
-                                                    "target": vocabularies.target.size},
-        lesson_example=example, length_penalty_tuning=tunings,
-        samples=[{"english": e, "reference": r, "translation": t}
-                 for e, r, t in zip(sources[:8], references[:8], translate_all(translator.translate, sources[:8])[0])])
-    log.info("test %s | baselines %s | %s | export %s", metrics["test"], metrics["baselines"], example, export_path)
-    return 0
-
+main = task_main(Translation, __doc__)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -71,7 +71,7 @@ class Translator(tf.Module):
 
     def _output(self, text, source_ids, ids, scores, weights=None):
         """Text outputs; a text without any token translates to "" with log-probability 0."""
-        empty = tf.equal(tf.strings.length(tf.strings.regex_replace(text, r"[\s\p{Z}]", "")), 0)
+        empty = tf.equal(tf.strings.length(tf.strings.regex_replace(text, r"[\s\p{Z}\p{Cf}]", "")), 0)
         unknown_words = self.unknown_words(text, source_ids, ids, weights)
         translation = tf.where(empty, "", self.detokenizer(ids, unknown_words))
         return {"translation": translation, "log_probability": tf.where(empty, 0.0, scores)}

@@ -5,6 +5,7 @@ import dataclasses
 from typing import Literal
 
 from tasks.common.config import TrainConfig, check_bounds
+from tasks.common.errors import ConfigError
 
 # keras.applications backbones the task knows how to feed: name -> its preprocess module (None: inside the model).
 BACKBONES = {"MobileNetV3Small": None, "MobileNetV3Large": None, "EfficientNetB0": None, "EfficientNetV2B0": None,
@@ -44,31 +45,31 @@ class DataConfig:
 
     def __post_init__(self):
         if self.fps <= 0:
-            raise ValueError(f"fps must be > 0, got {self.fps}")
+            raise ConfigError(f"fps must be > 0, got {self.fps}")
         for name in ("num_frames", "frame_size", "builtin_clips_per_class", "builtin_frame_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.builtin_frame_size % 2:
-            raise ValueError(f"builtin_frame_size must be even (H.264 needs it), got {self.builtin_frame_size}")
+            raise ConfigError(f"builtin_frame_size must be even (H.264 needs it), got {self.builtin_frame_size}")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
-            raise ValueError(f"val_fraction and test_fraction must be in [0, 1) with a sum < 1, "
+            raise ConfigError(f"val_fraction and test_fraction must be in [0, 1) with a sum < 1, "
                              f"got {self.val_fraction} and {self.test_fraction}")
         low, high = self.builtin_seconds
         if not 6 <= low <= high:  # a reversal clip holds each end pose >= 2 s around a >= 1.5 s move
-            raise ValueError(f"builtin_seconds must be 6 <= low <= high, got {self.builtin_seconds}")
+            raise ConfigError(f"builtin_seconds must be 6 <= low <= high, got {self.builtin_seconds}")
         if not self.builtin_source_fps or min(self.builtin_source_fps) < 1:
-            raise ValueError(f"builtin_source_fps must list frame rates >= 1, got {self.builtin_source_fps}")
+            raise ConfigError(f"builtin_source_fps must list frame rates >= 1, got {self.builtin_source_fps}")
         if not self.extensions or not all(e.startswith(".") for e in self.extensions):
-            raise ValueError(f"extensions must be like ['.avi', '.mp4'], got {self.extensions}")
+            raise ConfigError(f"extensions must be like ['.avi', '.mp4'], got {self.extensions}")
         for pair in self.reversal_pairs:
             if pair[0] == pair[1]:
-                raise ValueError(f"reversal_pairs must pair two different classes, got {list(pair)}")
+                raise ConfigError(f"reversal_pairs must pair two different classes, got {list(pair)}")
         if self.source in ("folder", "features") and not self.path:
-            raise ValueError(f"path must name the {'class folder root' if self.source == 'folder' else '.npz file'}"
-                             f" when source is {self.source!r}")
+            raise ConfigError(f"path must name the {'class folder root' if self.source == 'folder' else '.npz file'}"
+                              f" when source is {self.source!r}")
         if self.tfds_max_clips is not None and self.tfds_max_clips < 1:
-            raise ValueError(f"tfds_max_clips must be >= 1 or null, got {self.tfds_max_clips}")
+            raise ConfigError(f"tfds_max_clips must be >= 1 or null, got {self.tfds_max_clips}")
 
 
 @dataclasses.dataclass
@@ -91,16 +92,16 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.backbone != "small_cnn" and self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be 'small_cnn' or one of {sorted(BACKBONES)}, got {self.backbone!r}")
+            raise ConfigError(f"backbone must be 'small_cnn' or one of {sorted(BACKBONES)}, got {self.backbone!r}")
         if not self.cnn_filters or min(self.cnn_filters) < 1:
-            raise ValueError(f"cnn_filters must list positive filter counts, got {self.cnn_filters}")
+            raise ConfigError(f"cnn_filters must list positive filter counts, got {self.cnn_filters}")
         for name in ("cnn_grid", "feature_units", "rnn_units"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.baseline_c <= 0:
-            raise ValueError(f"baseline_c must be > 0, got {self.baseline_c}")
+            raise ConfigError(f"baseline_c must be > 0, got {self.baseline_c}")
 
 
 @dataclasses.dataclass
@@ -141,7 +142,7 @@ class FeaturesConfig:
 
 @dataclasses.dataclass
 class VideoTrainConfig(TrainConfig):
-    """The shared training settings with this task's defaults (a subclass, so `--set train.x=...` keeps them)."""
+    """The shared training settings with this task's defaults and the fields only this task has."""
 
     epochs: int = 60  # upper bound; early stopping on val loss ends sooner
     batch_size: int = 16  # a batch is 16 clips x 30 frames of 64x64 pixels
@@ -152,7 +153,7 @@ class VideoTrainConfig(TrainConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.reduce_lr_patience < 0:
-            raise ValueError(f"reduce_lr_patience must be >= 0, got {self.reduce_lr_patience}")
+            raise ConfigError(f"reduce_lr_patience must be >= 0, got {self.reduce_lr_patience}")
 
 
 @dataclasses.dataclass

@@ -44,13 +44,23 @@ def main(argv=None):
     serve, directory = load_export(args.model, inputs={"frames", "features"}, outputs={"action", "probabilities"})
     settings = json.loads((directory / "assets.extra" / "video_actions.json").read_text(encoding="utf-8"))
     input_name = next(iter(serve.structured_input_signature[1]))
-    for path in args.files:  # each line printed when ready: a bad file later on does not hide the good ones
-        clip = read_input(path, settings, input_name)
+    bad = []  # (path, DataError): every good file is answered; the bad ones are reported once at the end
+    for path in args.files:  # each line printed when ready
+        try:
+            clip = read_input(path, settings, input_name)
+        except DataError as error:
+            bad.append((path, error))
+            continue
         outputs = serve(**{input_name: clip[None]})
         probabilities = outputs["probabilities"].numpy()[0]
         print_json_lines([{"file": path, "action": outputs["action"].numpy()[0], "frames": int(
             (clip.reshape(len(clip), -1) != 0).any(axis=1).sum()), "probabilities": {
             name: round(float(p), 4) for name, p in zip(settings["class_names"], probabilities)}}])
+    if len(bad) == 1:
+        raise bad[0][1]
+    if bad:
+        raise DataError(bad[0][0], None, f"{bad[0][1].reason}; and {len(bad) - 1} more unreadable file(s): "
+                                         f"{', '.join(path for path, _ in bad[1:])}")
     return 0
 
 

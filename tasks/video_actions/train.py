@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix
 from rnn_layers.vanishing import GradientNormLogger, state_gradient_norms
 
 from tasks.common.export import export_saved_model
+from tasks.common.errors import DataError
 from tasks.common.metrics import write_metrics
 from tasks.common.run import main_guard, start_run
 from tasks.common.tensorboard import ImageLogger, confusion_matrix_figure, log_figures
@@ -71,8 +72,8 @@ def main(argv=None):
     data = load_data(config.data, seed)
     for name in ("train", "val", "test"):
         if not len(getattr(data, name)):
-            raise ValueError(f"the {name} split of {data.dataset} is empty; add clips or raise "
-                             f"data.{'val' if name == 'val' else 'test'}_fraction")
+            raise DataError(None, None, f"the {name} split of {data.dataset} is empty; add clips or raise "
+                                        f"data.{'val' if name == 'val' else 'test'}_fraction")
     pairs = evaluate.pair_indices(config.data.reversal_pairs, data.class_names)
     sampling = dict(fps=config.data.fps, num_frames=config.data.num_frames, frame_size=config.data.frame_size)
     if data.kind == "frames":
