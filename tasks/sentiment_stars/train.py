@@ -16,7 +16,8 @@ from tasks.common.training import FitResult, compile_model, fit
 from tasks.sentiment_stars import SUMMARY, data, evaluate
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError
-from tasks.sentiment_stars.model import ServingModule, average_members, build_models, fit_text_features, wide_logits
+from tasks.sentiment_stars.model import (ServingModule, TextFeatures, average_members, build_models, fit_text_features,
+                                         wide_logits)
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def train_member(config, splits, features, run, seed: int, val_ds, val_wide=None
     callbacks = [ImageLogger(run.tensorboard_dir, val_confusion)]
     if config.gradient_norm_every:
         sample = tf.constant(splits.val.text.tolist()[:64])
-        callbacks.append(GradientNormLogger(run.tensorboard_dir, sample if val_wide is None else [sample, val_wide[:64]],
+        callbacks.append(GradientNormLogger(run.tensorboard_dir, sample if val_wide is None else [sample, tf.constant(val_wide[:64])],
                                             tf.constant(splits.val.stars.to_numpy()[:64] - 1),
                                             every=config.gradient_norm_every))
     class_weight = data.class_weights(splits.train) if config.model.class_weighting else None
@@ -60,6 +61,7 @@ def train_member(config, splits, features, run, seed: int, val_ds, val_wide=None
         score = _val_score(trainer, val_ds, monitor)
         if (score >= start_score) if mode == "min" else (score <= start_score):
             trainer.set_weights(start_weights)  # no epoch beat the linear start on validation
+            trainer.save_weights(run.checkpoint_dir / "best.weights.h5")  # the checkpoint holds what is exported
             selected = "linear_start"
         log.info("%s: selected %s (%s at the start %.4f, trained %.4f)", name, selected, monitor, start_score, score)
     return model, result, selected
@@ -83,6 +85,12 @@ def merge_results(results: list) -> FitResult:
                      epoch_end_seconds=ends, epochs_run=sum(r.epochs_run for r in results))
 
 
+def text_features(config, splits) -> TextFeatures:
+    """Vocabulary and warm-started wide path of a run (deterministic: a reloaded run rebuilds the same)."""
+    class_weight = data.class_weights(splits.train) if config.model.class_weighting else None
+    return fit_text_features(config.model, splits.train.text, splits.train.stars, class_weight, config.train.seed)
+
+
 @main_guard
 def main(argv=None):
     run = start_run("sentiment_stars", Config, argv, __doc__)
@@ -90,8 +98,7 @@ def main(argv=None):
     splits = data.load_splits(config.data)
     batch, seed = config.train.batch_size, config.train.seed
     decision = config.model.decision
-    class_weight = data.class_weights(splits.train) if config.model.class_weighting else None
-    features = fit_text_features(config.model, splits.train.text, splits.train.stars, class_weight, seed)
+    features = text_features(config, splits)
     val_wide = wide_logits(features, splits.val.text) if features.warm_started else None
     val_ds = data.to_dataset(splits.val, batch, shuffle=False, seed=seed, wide_logits=val_wide)
     members, results, selected = [], [], []
