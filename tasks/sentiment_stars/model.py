@@ -1,4 +1,8 @@
-"""Text -> the lesson's RNN over word embeddings, plus an optional wide TF-IDF n-gram path -> 5 stars.
+"""Text -> the lesson's RNN over word embeddings, plus a wide TF-IDF n-gram path -> 5 stars.
+
+By default the wide path is scikit-learn's logistic regression on the training split, frozen, and the RNN's
+output layer starts at zero: the model starts as the linear model a user of real reviews tries first and the
+RNN learns what word order adds (`fit_wide_path`, `build_models`).
 
 Everything from the raw string on runs inside the graph (standardization, vocabulary, n-gram TF-IDF), so the
 export takes raw reviews and loads with TensorFlow alone.
