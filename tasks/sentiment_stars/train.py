@@ -5,6 +5,7 @@ import dataclasses
 import logging
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from rnn_layers.vanishing import GradientNormLogger
@@ -15,7 +16,7 @@ from tasks.common.tensorboard import ImageLogger, log_figures
 from tasks.common.training import FitResult, compile_model, fit
 from tasks.sentiment_stars import SUMMARY, data, evaluate
 from tasks.sentiment_stars.config import Config
-from tasks.sentiment_stars.decision import MacroF1, MeanStarError
+from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.model import (ServingModule, TextFeatures, average_members, build_models, fit_text_features,
                                          wide_logits)
 
@@ -53,12 +54,12 @@ def train_member(config, splits, features, run, seed: int, val_ds, val_wide=None
     mode = "min" if monitor in ("val_loss", "val_mae_stars") else "max"
     warm = features.warm_started
     if warm:
-        start_weights, start_score = trainer.get_weights(), _val_score(trainer, val_ds, monitor)
+        start_weights, start_score = trainer.get_weights(), _val_score(trainer, splits, val_wide, monitor, decision)
     result = fit(trainer, train_ds, val_ds, run, num_examples=len(splits.train), class_weight=class_weight,
                  callbacks=callbacks, monitor=monitor, mode=mode)
     selected = "trained"
     if warm:
-        score = _val_score(trainer, val_ds, monitor)
+        score = _val_score(trainer, splits, val_wide, monitor, decision)
         if (score >= start_score) if mode == "min" else (score <= start_score):
             trainer.set_weights(start_weights)  # no epoch beat the linear start on validation
             trainer.save_weights(run.checkpoint_dir / "best.weights.h5")  # the checkpoint holds what is exported
@@ -67,9 +68,21 @@ def train_member(config, splits, features, run, seed: int, val_ds, val_wide=None
     return model, result, selected
 
 
-def _val_score(model, val_ds, monitor: str) -> float:
-    """The monitored validation metric of the model's current weights."""
-    return float(model.evaluate(val_ds, verbose=0, return_dict=True)[monitor.removeprefix("val_")])
+def _val_score(model, splits, val_wide, monitor: str, decision: str) -> float:
+    """The monitored validation metric of the training model's current weights.
+
+    From predictions rather than model.evaluate, whose results are per-replica values under a multi-worker
+    strategy; val_loss is the cross-entropy without regularization terms (weight_decay adds them in Keras's).
+    """
+    inputs = tf.constant(splits.val.text.tolist())
+    probabilities = model.predict(inputs if val_wide is None else [inputs, tf.constant(val_wide)],
+                                  batch_size=256, verbose=0)
+    stars = splits.val.stars.to_numpy()
+    if monitor == "val_loss":
+        return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(stars)), stars - 1], 1e-7, 1.0))))
+    metrics = evaluate.star_metrics(stars, decide(probabilities, decision).numpy(), np.zeros(len(stars), bool))
+    return {"val_accuracy": metrics["accuracy"], "val_macro_f1": metrics["macro_f1"],
+            "val_mae_stars": metrics["mae_stars"]}[monitor]
 
 
 def merge_results(results: list) -> FitResult:
