@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from tasks.common.config import ConfigError, load_config
@@ -16,7 +17,10 @@ from tasks.sentiment_stars.config import Config, ModelConfig
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
 from tasks.common.text import standardized
-from tasks.sentiment_stars.model import average_members, build_model, make_vectorizer, wide_features
+from tasks.common.training import FitResult
+from tasks.sentiment_stars.model import (DropRows, average_members, build_model, build_models, fit_text_features,
+                                         fit_wide_path, make_vectorizer)
+from tasks.sentiment_stars.train import merge_results
 
 
 # One review per row; the median differs from the argmax when mass is spread over several stars.
@@ -60,8 +64,10 @@ def test_vocabulary_keeps_words_seen_min_frequency_times():
 def test_wide_path_is_scikit_learns_sublinear_tfidf():
     train = ["pin trâu pin trâu lắm", "pin yếu quá", "màn hình đẹp", "màn hình tệ, pin yếu"]
     tokens = standardized(train)
+    (counter, weighting, dense), held_out = fit_wide_path(ModelConfig(wide_ngrams=2, wide_min_df=1), tokens)
+    assert dense is None and held_out is None  # no stars given: nothing to warm-start from
     text = keras.Input(shape=(), dtype="string")
-    model = keras.Model(text, wide_features(ModelConfig(wide_ngrams=2, wide_min_df=1), tokens, text))
+    model = keras.Model(text, weighting(counter(text)))
     reference = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
                                 ngram_range=(1, 2), min_df=1).fit(tokens)
     queries = ["Pin trâu, pin trâu!", "màn hình đẹp nhưng pin yếu"]
@@ -72,6 +78,60 @@ def test_wide_path_is_scikit_learns_sublinear_tfidf():
     assert np.all(ours[:, 0] == 0)
 
 
+WORDS = {1: "tệ hỏng", 2: "chán chậm", 3: "tạm được", 4: "khá tốt", 5: "rất tuyệt"}
+TRAIN = pd.DataFrame({"text": [f"{WORDS[s]} máy {k}" for s in WORDS for k in range(6)],
+                      "stars": [s for s in WORDS for _ in range(6)]})
+
+
+def test_a_warm_started_model_starts_as_scikit_learns_logistic_regression():
+    config = ModelConfig(units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3)
+    features = fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0)
+    serving, training = build_models(config, features)
+    tokens = standardized(TRAIN.text)
+    tfidf = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
+                            ngram_range=(1, 2), min_df=1).fit(tokens)
+    regression = LogisticRegression(C=2.0, max_iter=3000, random_state=0).fit(tfidf.transform(tokens), TRAIN.stars)
+    queries = ["máy rất tuyệt", "tệ hỏng quá", "không biết"]
+    expected = regression.predict_proba(tfidf.transform(standardized(queries)))
+    np.testing.assert_allclose(serving.predict(tf.constant(queries), verbose=0), expected, atol=1e-4)
+    assert not serving.get_layer("wide_logits").trainable
+    assert np.all(serving.get_layer("rnn_logits").get_weights()[0] == 0)  # the RNN adds nothing yet
+    # Training reads the given (held-out) logits instead of the wide path, and shares every weight.
+    given = np.tile(np.array([[0.0, 0.0, 9.0, 0.0, 0.0]], "float32"), (3, 1))
+    np.testing.assert_allclose(training.predict([tf.constant(queries), given], verbose=0).argmax(1), [2, 2, 2])
+    assert {id(w) for w in training.trainable_weights} == {id(w) for w in serving.trainable_weights}
+
+
+def test_training_logits_come_from_regressions_that_did_not_see_the_review():
+    config = ModelConfig(wide_min_df=1, wide_folds=3)
+    (_, _, dense), held_out = fit_wide_path(config, standardized(TRAIN.text), TRAIN.stars)
+    assert held_out.shape == (len(TRAIN), 5)
+    # Each review's number token ("máy 0".."máy 5") is shared by 5 reviews of other stars: a regression that
+    # saw the review is surer of its star than one that did not.
+    text = keras.Input(shape=(), dtype="string")
+    config_features = fit_text_features(config, TRAIN.text, TRAIN.stars)
+    full = keras.Model(text, config_features.wide[2](config_features.wide[1](config_features.wide[0](text))))
+    seen = full.predict(tf.constant(TRAIN.text.tolist()), verbose=0)
+    rows = np.arange(len(TRAIN))
+    margin = lambda logits: logits[rows, TRAIN.stars - 1] - np.log(np.exp(logits).sum(1))
+    assert margin(held_out).mean() < margin(seen).mean()
+
+
+def test_warm_start_needs_every_star_in_each_fold():
+    few = TRAIN[TRAIN.stars != 2]
+    with pytest.raises(ValueError, match=r"at least model.wide_folds=5 training reviews of every star 1..5.*2: 0"):
+        fit_text_features(ModelConfig(wide_min_df=1), few.text, few.stars)
+
+
+def test_drop_rows_zeroes_whole_rows_in_training_only():
+    layer = DropRows(0.5)
+    rows = np.ones((2000, 5), "float32")
+    dropped = layer(rows, training=True).numpy()
+    assert set(dropped.sum(1).tolist()) == {0.0, 5.0}  # whole rows, no rescaling
+    assert 0.45 < (dropped.sum(1) == 0).mean() < 0.55
+    np.testing.assert_array_equal(layer(rows, training=False).numpy(), rows)
+
+
 def test_an_ensemble_averages_its_members_probabilities():
     config = ModelConfig(units=4, embedding_dim=4, wide_ngrams=2, wide_min_df=1)
     train = ["pin trâu", "pin yếu", "màn hình đẹp", "màn hình tệ"]
@@ -80,6 +140,14 @@ def test_an_ensemble_averages_its_members_probabilities():
     expected = np.mean([m.predict(reviews, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(average_members(members).predict(reviews, verbose=0), expected, atol=1e-6)
     assert average_members(members[:1]) is members[0]
+
+
+def test_member_histories_follow_each_other_on_one_clock():
+    first = FitResult({"val_loss": [1.0, 0.9]}, 10.0, 100.0, [5.0, 10.0], 2)
+    second = FitResult({"val_loss": [0.8]}, 4.0, 300.0, [4.0], 1)
+    merged = merge_results([first, second])
+    assert merged.history == {"val_loss": [1.0, 0.9, 0.8]} and merged.epoch_end_seconds == [5.0, 10.0, 14.0]
+    assert merged.train_seconds == 14.0 and merged.epochs_run == 3 and merged.examples_per_second == 300.0
 
 
 def test_tfidf_logistic_baseline_learns_a_separable_set():
@@ -93,6 +161,9 @@ def test_tfidf_logistic_baseline_learns_a_separable_set():
                                                ("model.min_frequency=0", "min_frequency must be >= 1"),
                                                ("model.word_dropout=1.0", "word_dropout must be in [0, 1)"),
                                                ("model.wide_l2=-1", "wide_l2 must be >= 0"),
+                                               ("model.wide_folds=1", "wide_folds must be >= 2"),
+                                               ("model.wide_c=0", "wide_c must be > 0"),
+                                               ("model.wide_drop=1.0", "wide_drop must be in [0, 1)"),
                                                ("model.decision=mean", "must be one of ['argmax', 'median']")])
 def test_bad_model_settings_name_the_key(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -12,7 +12,7 @@ from tasks.common.config import load_config
 from tasks.sentiment_stars import data, train
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import decide
-from tasks.sentiment_stars.model import average_members, build_model
+from tasks.sentiment_stars.model import average_members, build_models
 
 
 def tiny_args(root: Path) -> list[str]:
@@ -63,8 +63,8 @@ def test_run_dir_holds_config_checkpoints_and_tensorboard_images(trained):
 def test_export_in_a_fresh_process_equals_the_model_and_ignores_unicode_form(trained, python_subprocess):
     root, run_dir, metrics = trained
     config = load_config(Config, run_dir / "config.yaml")
-    model = build_model(config.model, data.load_splits(config.data).train.text)
-    model.load_weights(run_dir / "checkpoints" / "best.weights.h5")
+    model, trainer = build_models(config.model, train.text_features(config, data.load_splits(config.data)))
+    trainer.load_weights(run_dir / "checkpoints" / "best.weights.h5")  # the checkpoint is the training model's
     reviews = ["ứng dụng tốt", "Giao hàng RẤT chậm nhưng pin trâu 😍", "không tốt lắm", ""]
     expected = model.predict(tf.constant(reviews), verbose=0)
     nfd = [unicodedata.normalize("NFD", r) for r in reviews]
@@ -135,18 +135,21 @@ def test_an_ensemble_run_trains_each_member_and_exports_their_average(tmp_path):
     (run_dir,) = (tmp_path / "runs" / "sentiment_stars").iterdir()
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     config = load_config(Config, run_dir / "config.yaml")
-    texts = data.load_splits(config.data).train.text
+    features = train.text_features(config, data.load_splits(config.data))
     members = []
     for member in range(2):
-        model = build_model(config.model, texts, f"member_{member}")
-        model.load_weights(run_dir / "members" / str(member) / "checkpoints" / "best.weights.h5")
+        model, trainer = build_models(config.model, features, f"member_{member}")
+        trainer.load_weights(run_dir / "members" / str(member) / "checkpoints" / "best.weights.h5")
         members.append(model)
+    # one vocabulary and one wide path, shared by the members (fitted once)
+    assert members[0].get_layer("wide_logits") is members[1].get_layer("wide_logits")
     reviews = ["ứng dụng tốt", "đẹp nhưng chậm", "không tốt lắm"]
     expected = average_members(members).predict(tf.constant(reviews), verbose=0)
     serve = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
     outputs = serve(text=tf.constant(reviews))
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
-    # the members differ (own seeds), so the average is not one of them
-    assert not np.allclose(members[0].predict(tf.constant(reviews), verbose=0),
-                           members[1].predict(tf.constant(reviews), verbose=0), atol=1e-4)
+    # the members' RNNs differ (own seeds), even when both kept the linear start
+    assert not np.allclose(members[0].get_layer("embedding").get_weights()[0],
+                           members[1].get_layer("embedding").get_weights()[0])
+    assert len(metrics["selected_weights"]) == 2 and metrics["member_epochs"] == [1, 1]
     assert metrics["epochs_run"] == 2  # one epoch per member

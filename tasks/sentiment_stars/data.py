@@ -395,12 +395,16 @@ def _load_tfds(config: DataConfig) -> Splits:
 # ----------------------------------------------------------------------------------------------- to Keras
 
 
-def to_dataset(frame: pd.DataFrame, batch_size: int, shuffle: bool = False, seed: int | None = None
-               ) -> tf.data.Dataset:
-    """Batches of (text: tf.string (B,), label: int32 (B,) = stars - 1), prefetched; reshuffled every epoch."""
+def to_dataset(frame: pd.DataFrame, batch_size: int, shuffle: bool = False, seed: int | None = None,
+               wide_logits: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches of (text: tf.string (B,), label: int32 (B,) = stars - 1), prefetched; reshuffled every epoch.
+
+    With `wide_logits` (N, 5) the inputs are (text, wide_logits), for the warm-started training model.
+    """
     texts = tf.constant(frame["text"].tolist(), dtype=tf.string)
     labels = tf.constant(frame["stars"].to_numpy(dtype=np.int32) - 1)
-    dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
+    inputs = texts if wide_logits is None else (texts, tf.constant(wide_logits, dtype=tf.float32))
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle:
         dataset = dataset.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

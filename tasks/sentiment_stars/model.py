@@ -1,17 +1,25 @@
-"""Text -> the lesson's RNN over word embeddings, plus an optional wide TF-IDF n-gram path -> 5 stars.
+"""Text -> the lesson's RNN over word embeddings, plus a wide TF-IDF n-gram path -> 5 stars.
+
+By default the wide path is scikit-learn's logistic regression on the training split, frozen, and the RNN's
+output layer starts at zero: the model starts as the linear model a user of real reviews tries first and the
+RNN learns what word order adds (`fit_wide_path`, `build_models`).
 
 Everything from the raw string on runs inside the graph (standardization, vocabulary, n-gram TF-IDF), so the
 export takes raw reviews and loads with TensorFlow alone.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import keras
 import numpy as np
 import tensorflow as tf
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 
+from tasks.common.errors import DataError
 from tasks.common.export import KerasServingModule
 from tasks.common.layers import recurrent_layer
 from tasks.common.text import standardize_text, standardized
@@ -53,6 +61,68 @@ class SublinearTfidf(keras.layers.Layer):
         return tf.math.l2_normalize(weighted, axis=-1)
 
 
+@dataclasses.dataclass
+class TextFeatures:
+    """The layers fitted once on the training split and shared by every ensemble member (one copy in the export).
+
+    `vectorizer` maps words to the RNN's token ids; `wide` (None without a wide path) maps raw text to the wide
+    path's star logits (B, 5): TF-IDF n-grams -> a Dense layer, scikit-learn's regression (frozen) when
+    warm-started, else None (each member then learns a layer of its own).
+    """
+    vectorizer: keras.layers.TextVectorization
+    wide: list | None = None  # [n-gram counter, SublinearTfidf, frozen Dense or None]: applied in this order
+    train_logits: np.ndarray | None = None  # (N, 5) out-of-fold wide logits of the training reviews (warm start)
+
+    @property
+    def warm_started(self) -> bool:
+        return self.wide is not None and self.wide[2] is not None
+
+
+@keras.saving.register_keras_serializable(package="tasks.sentiment_stars")
+class LogitScale(keras.layers.Layer):
+    """logits * w with one trainable scalar w (1 at the start).
+
+    Where word order decides the stars (the built-in corpus' contrast and negation pairs) the frozen
+    regression is confidently wrong; shrinking its logits lets the RNN's answer through without retraining it.
+    """
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(), initializer="ones", name="scale")
+
+    def call(self, logits):
+        return logits * self.scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="tasks.sentiment_stars")
+class DropRows(keras.layers.Layer):
+    """In training, zeroes each review's whole row with probability `rate` (no rescaling); identity otherwise.
+
+    Applied to the regression's logits: on the dropped reviews the RNN must find the stars alone, so it still
+    learns what word order holds where the regression already fits most reviews (without it the RNN barely
+    moves from zero: the regression's shortcut takes the gradient away).
+    """
+
+    def __init__(self, rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.generator = keras.random.SeedGenerator()
+
+    def call(self, rows, training=False):
+        if not training or not self.rate:
+            return rows
+        keep = keras.random.uniform(tf.shape(rows)[:1], seed=self.generator) >= self.rate  # (B,)
+        return rows * tf.cast(keep, rows.dtype)[:, None]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
 def make_vectorizer(config, train_tokens: list[str]) -> keras.layers.TextVectorization:
     """Words seen at least min_frequency times in training (at most max_tokens - 2); rarer ones share the OOV id.
 
@@ -66,16 +136,70 @@ def make_vectorizer(config, train_tokens: list[str]) -> keras.layers.TextVectori
                                           vocabulary=words, name="vectorize")
 
 
-def wide_features(config, train_tokens: list[str], text):
-    """TF-IDF of word 1..wide_ngrams-grams seen in >= wide_min_df training reviews: the linear model's input."""
+def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weight: dict | None = None,
+                  seed: int = 0) -> tuple[list, np.ndarray | None]:
+    """TF-IDF of word 1..wide_ngrams-grams seen in >= wide_min_df training reviews, and the linear layer on it.
+
+    With `wide_warm_start` the layer is scikit-learn's LogisticRegression(C=wide_c) fitted on exactly these
+    features (weighted like the network's loss) and frozen: the model starts as the linear model a user of
+    real reviews would try first, and the RNN, whose output layer starts at zero, only adds what word order
+    holds. Returns ([counter, tfidf, layer], out-of-fold logits (N, 5) of the training reviews): the
+    regression fits its own training reviews almost perfectly (train accuracy 0.97 on 7k real reviews), so
+    the RNN learns its residual from the logits of regressions that did not see the review
+    (`wide_folds`-fold cross-fitting, stacking). Without the warm start, or without `train_stars`, the
+    layer is None (build_model gives each member a trainable one, L2 `wide_l2`) and so are the logits.
+    """
     tfidf = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
-                            ngram_range=(1, config.wide_ngrams), min_df=config.wide_min_df).fit(train_tokens)
+                            ngram_range=(1, config.wide_ngrams), min_df=config.wide_min_df)
+    features = tfidf.fit_transform(train_tokens)
     vocabulary = list(tfidf.get_feature_names_out())
     counter = keras.layers.TextVectorization(standardize=standardize_text, split="whitespace",
                                              ngrams=config.wide_ngrams, output_mode="count",
                                              vocabulary=vocabulary, name="wide_ngrams")
     idf = np.concatenate([[0.0], tfidf.idf_]).astype("float32")  # index 0 counts out-of-vocabulary n-grams
-    return SublinearTfidf(idf, name="wide_tfidf")(counter(text))  # (B, V + 1)
+    weighting = SublinearTfidf(idf, name="wide_tfidf")
+    if not config.wide_warm_start or train_stars is None:
+        return [counter, weighting, None], None
+    stars = np.asarray(train_stars)
+    counts = np.bincount(stars, minlength=6)[1:]
+    if counts.min() < config.wide_folds:  # every fold's regression needs every star, or it has no row for it
+        raise DataError(None, None, f"model.wide_warm_start needs at least model.wide_folds={config.wide_folds} "
+                                    f"training reviews of every star 1..5, got "
+                                    f"{dict(zip(range(1, 6), counts.tolist()))}")
+    weights = None if class_weight is None else np.array([class_weight[int(s) - 1] for s in stars])
+
+    def regression(rows):
+        fitted = LogisticRegression(C=config.wide_c, max_iter=3000, random_state=seed)
+        return fitted.fit(features[rows], stars[rows], sample_weight=None if weights is None else weights[rows])
+
+    held_out = np.zeros((len(stars), 5), np.float32)
+    for fit_rows, other in StratifiedKFold(config.wide_folds, shuffle=True, random_state=seed).split(features, stars):
+        held_out[other] = regression(fit_rows).decision_function(features[other])
+    full = regression(np.arange(len(stars)))
+    kernel = np.vstack([np.zeros((1, 5)), full.coef_.T]).astype("float32")  # (V + 1, 5); OOV row 0
+    dense = keras.layers.Dense(5, kernel_initializer=keras.initializers.Constant(kernel),
+                               bias_initializer=keras.initializers.Constant(full.intercept_.astype("float32")),
+                               trainable=False, name="wide_logits")  # frozen: already the optimum of its own loss
+    return [counter, weighting, dense], held_out
+
+
+def fit_text_features(config, train_texts, train_stars=None, class_weight: dict | None = None,
+                      seed: int = 0) -> TextFeatures:
+    """Vocabulary (and wide path) from the training split, fitted once however many members are trained.
+
+    Without `train_stars` the wide path cannot be warm-started and starts at random.
+    """
+    tokens = standardized(train_texts)
+    wide, held_out = fit_wide_path(config, tokens, train_stars, class_weight, seed) if config.wide_ngrams else (None, None)
+    return TextFeatures(make_vectorizer(config, tokens), wide, held_out)
+
+
+def wide_logits(features: TextFeatures, texts, batch_size: int = 512) -> np.ndarray:
+    """The frozen wide path's logits (N, 5) for raw texts, as the export computes them."""
+    text = keras.Input(shape=(), dtype="string", name="text")
+    counter, weighting, dense = features.wide
+    model = keras.Model(text, dense(weighting(counter(text))))
+    return model.predict(tf.constant(list(texts)), batch_size=batch_size, verbose=0)
 
 
 def recurrent_block(config, return_sequences: bool, name: str):
@@ -86,11 +210,25 @@ def recurrent_block(config, return_sequences: bool, name: str):
     return keras.layers.Bidirectional(layer, name=f"bi_{name}") if config.bidirectional else layer
 
 
-def build_model(config, train_texts, name: str = "sentiment_stars") -> keras.Model:
-    """Functional model from raw strings (batch,) to star probabilities (batch, 5); `name` tells ensemble members apart."""
+def build_model(config, features, name: str = "sentiment_stars") -> keras.Model:
+    """Functional model from raw strings (batch,) to star probabilities (batch, 5); `name` tells ensemble members apart.
+
+    `features`: a `TextFeatures` (shared by ensemble members) or the training texts to fit one from.
+    """
+    return build_models(config, features, name)[0]
+
+
+def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras.Model, keras.Model]:
+    """(serving model, training model), sharing every weight.
+
+    The serving model maps raw strings (B,) to star probabilities (B, 5). With a warm-started wide path the
+    training model takes [text (B,), wide logits (B, 5)] instead, so that the RNN learns on top of held-out
+    logits (`fit_wide_path`); otherwise both are the same model.
+    """
+    if not isinstance(features, TextFeatures):
+        features = fit_text_features(config, features)
     text = keras.Input(shape=(), dtype="string", name="text")
-    tokens = standardized(train_texts)
-    vectorizer = make_vectorizer(config, tokens)
+    vectorizer = features.vectorizer
     regularizer = keras.regularizers.L2(config.weight_decay) if config.weight_decay else None
     ids = LastTokens(vectorizer, config.max_length, name="last_tokens")(text)  # (B, T)
     x = keras.layers.Embedding(vectorizer.vocabulary_size(), config.embedding_dim, mask_zero=True,
@@ -100,15 +238,27 @@ def build_model(config, train_texts, name: str = "sentiment_stars") -> keras.Mod
     for layer in range(config.num_layers):
         x = recurrent_block(config, return_sequences=layer < config.num_layers - 1, name=f"rnn_{layer}")(x)
     x = keras.layers.Dropout(config.dropout, name="dropout")(x)  # (B, units or 2 * units)
-    logits = keras.layers.Dense(5, kernel_regularizer=regularizer, name="rnn_logits")(x)  # (B, 5)
-    if config.wide_ngrams:
-        wide = wide_features(config, tokens, text)
+    warm = features.warm_started
+    logits = keras.layers.Dense(5, kernel_regularizer=regularizer, kernel_initializer="zeros" if warm else "glorot_uniform",
+                                name="rnn_logits")(x)  # (B, 5); zero at the start: the warm-started model is the linear one
+    if features.wide is None:
+        model = keras.Model(text, keras.layers.Softmax(name="probabilities")(logits), name=name)
+        return model, model
+    counter, weighting, dense = features.wide
+    wide = weighting(counter(text))  # (B, V + 1)
+    if not warm:  # a wide path learnt from random gets dropout and a layer per member
         wide = keras.layers.Dropout(config.dropout, name="wide_dropout")(wide)
-        wide_logits = keras.layers.Dense(5, kernel_regularizer=keras.regularizers.L2(config.wide_l2),
-                                         name="wide_logits")(wide)  # (B, 5)
-        logits = keras.layers.Add(name="logits")([logits, wide_logits])
-    probabilities = keras.layers.Softmax(name="probabilities")(logits)  # (B, 5)
-    return keras.Model(text, probabilities, name=name)
+        dense = keras.layers.Dense(5, kernel_regularizer=keras.regularizers.L2(config.wide_l2), name="wide_logits")
+        total = keras.layers.Add(name="logits")([logits, dense(wide)])  # (B, 5)
+        model = keras.Model(text, keras.layers.Softmax(name="probabilities")(total), name=name)
+        return model, model
+    add, softmax = keras.layers.Add(name="logits"), keras.layers.Softmax(name="probabilities")
+    scale = LogitScale(name="wide_scale")  # one weight, 1 at the start: the RNN may learn to outvote the regression
+    serving = keras.Model(text, softmax(add([logits, scale(dense(wide))])), name=name)
+    held_out = keras.Input(shape=(5,), dtype="float32", name="wide_logits")
+    dropped = DropRows(config.wide_drop, name="wide_logit_drop")(held_out)  # (B, 5); rows zeroed in training only
+    training = keras.Model([text, held_out], softmax(add([logits, scale(dropped)])), name=f"{name}_training")
+    return serving, training
 
 
 def average_members(members: list[keras.Model]) -> keras.Model:
