@@ -17,10 +17,9 @@ from tasks.sentiment_stars.config import Config, ModelConfig
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
 from tasks.common.text import standardized
-from tasks.common.training import FitResult
-from tasks.sentiment_stars.model import (DropRows, average_members, build_model, build_models, fit_text_features,
+from tasks.sentiment_stars.model import (DropRows, build_model, build_models, fit_text_features,
                                          fit_wide_path, make_vectorizer)
-from tasks.sentiment_stars.train import merge_results
+from tasks.common.ensemble import average_models
 
 
 # One review per row; the median differs from the argmax when mass is spread over several stars.
@@ -138,16 +137,8 @@ def test_an_ensemble_averages_its_members_probabilities():
     members = [build_model(config, train, f"member_{k}") for k in range(2)]
     reviews = tf.constant(["pin trâu nhưng màn hình tệ", "đẹp"])
     expected = np.mean([m.predict(reviews, verbose=0) for m in members], axis=0)
-    np.testing.assert_allclose(average_members(members).predict(reviews, verbose=0), expected, atol=1e-6)
-    assert average_members(members[:1]) is members[0]
-
-
-def test_member_histories_follow_each_other_on_one_clock():
-    first = FitResult({"val_loss": [1.0, 0.9]}, 10.0, 100.0, [5.0, 10.0], 2)
-    second = FitResult({"val_loss": [0.8]}, 4.0, 300.0, [4.0], 1)
-    merged = merge_results([first, second])
-    assert merged.history == {"val_loss": [1.0, 0.9, 0.8]} and merged.epoch_end_seconds == [5.0, 10.0, 14.0]
-    assert merged.train_seconds == 14.0 and merged.epochs_run == 3 and merged.examples_per_second == 300.0
+    np.testing.assert_allclose(average_models(members, "ensemble").predict(reviews, verbose=0), expected, atol=1e-6)
+    assert average_models(members[:1], "ensemble") is members[0]
 
 
 def test_tfidf_logistic_baseline_learns_a_separable_set():

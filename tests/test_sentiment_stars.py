@@ -12,7 +12,8 @@ from tasks.common.config import load_config
 from tasks.sentiment_stars import data, train
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import decide
-from tasks.sentiment_stars.model import average_members, build_models
+from tasks.common.ensemble import average_models
+from tasks.sentiment_stars.model import build_models
 
 
 def tiny_args(root: Path) -> list[str]:
@@ -144,7 +145,7 @@ def test_an_ensemble_run_trains_each_member_and_exports_their_average(tmp_path):
     # one vocabulary and one wide path, shared by the members (fitted once)
     assert members[0].get_layer("wide_logits") is members[1].get_layer("wide_logits")
     reviews = ["ứng dụng tốt", "đẹp nhưng chậm", "không tốt lắm"]
-    expected = average_members(members).predict(tf.constant(reviews), verbose=0)
+    expected = average_models(members, "ensemble").predict(tf.constant(reviews), verbose=0)
     serve = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
     outputs = serve(text=tf.constant(reviews))
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)

@@ -261,15 +261,6 @@ def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras
     return serving, training
 
 
-def average_members(members: list[keras.Model]) -> keras.Model:
-    """One model whose probabilities are the mean of the members' (the members themselves when there is one)."""
-    if len(members) == 1:
-        return members[0]
-    text = keras.Input(shape=(), dtype="string", name="text")
-    probabilities = keras.layers.Average(name="probabilities")([member(text) for member in members])
-    return keras.Model(text, probabilities, name="sentiment_stars_ensemble")
-
-
 class ServingModule(KerasServingModule):
     """The export: raw review strings in, stars 1..5 (by the configured decision) and probabilities out."""
 

@@ -1,7 +1,6 @@
 """Train the sentiment_stars RNN: `python -m tasks.sentiment_stars.train --config configs/sentiment_stars.yaml`."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 import keras
@@ -9,15 +8,16 @@ import numpy as np
 import tensorflow as tf
 
 from rnn_layers.vanishing import GradientNormLogger
+from tasks.common.ensemble import average_models, combined_fit_result, member_run
 from tasks.common.export import export_saved_model
 from tasks.common.metrics import write_metrics
 from tasks.common.run import main_guard, start_run
 from tasks.common.tensorboard import ImageLogger, log_figures
-from tasks.common.training import FitResult, compile_model, fit
+from tasks.common.training import compile_model, fit
 from tasks.sentiment_stars import SUMMARY, data, evaluate
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
-from tasks.sentiment_stars.model import (ServingModule, TextFeatures, average_members, build_models, fit_text_features,
+from tasks.sentiment_stars.model import (ServingModule, TextFeatures, build_models, fit_text_features,
                                          wide_logits)
 
 log = logging.getLogger(__name__)
@@ -85,19 +85,6 @@ def _val_score(model, splits, val_wide, monitor: str, decision: str) -> float:
             "val_mae_stars": metrics["mae_stars"]}[monitor]
 
 
-def merge_results(results: list) -> FitResult:
-    """Members train one after another: their histories in sequence on one clock, epochs and seconds summed."""
-    history, ends, offset = {}, [], 0.0
-    for result in results:
-        for key, values in result.history.items():
-            history.setdefault(key, []).extend(values)
-        ends += [offset + seconds for seconds in result.epoch_end_seconds]
-        offset += result.train_seconds
-    speeds = sorted(r.examples_per_second for r in results)
-    return FitResult(history=history, train_seconds=offset, examples_per_second=speeds[len(speeds) // 2],
-                     epoch_end_seconds=ends, epochs_run=sum(r.epochs_run for r in results))
-
-
 def text_features(config, splits) -> TextFeatures:
     """Vocabulary and warm-started wide path of a run (deterministic: a reloaded run rebuilds the same)."""
     class_weight = data.class_weights(splits.train) if config.model.class_weighting else None
@@ -116,18 +103,15 @@ def main(argv=None):
     val_ds = data.to_dataset(splits.val, batch, shuffle=False, seed=seed, wide_logits=val_wide)
     members, results, selected = [], [], []
     for member in range(config.model.ensemble):
-        # Each member is an ordinary run of its own (checkpoints, TensorBoard) under members/<k>/ and its own
-        # seed, so a killed run resumes member by member; a single model keeps the run dir's usual layout.
-        member_run = run if config.model.ensemble == 1 else dataclasses.replace(
-            run, worker_dir=run.worker_dir / "members" / str(member))
         keras.utils.set_random_seed(seed + member)
-        name = "sentiment_stars" if config.model.ensemble == 1 else f"member_{member}"
-        model, result, chosen = train_member(config, splits, features, member_run, seed + member, val_ds, val_wide, name)
+        model, result, chosen = train_member(config, splits, features, member_run(run, member, config.model.ensemble),
+                                             seed + member, val_ds, val_wide,
+                                             "sentiment_stars" if config.model.ensemble == 1 else f"member_{member}")
         members.append(model)
         results.append(result)
         selected.append(chosen)
-    model = average_members(members)
-    result = merge_results(results)
+    model = average_models(members, "sentiment_stars_ensemble")
+    result = combined_fit_result(results)
 
     predicted = evaluate.predict_stars(model, splits.test.text, decision)
     test = evaluate.star_metrics(splits.test.stars, predicted, splits.test.order_dependent)
