@@ -96,7 +96,8 @@ class HeartAttack(Task):
         config, val = run.config, loaded.splits["val"]
         model = self.build(run, loaded)
         start_weights, start_val_auc = model.get_weights(), _val_roc_auc(model, val)
-        train_ds = data.make_dataset(loaded.splits["train"], loaded.batch_size, shuffle_seed=seed)
+        train_ds = (loaded.train_ds if seed == config.train.seed  # the first member shuffles as load_data did
+                    else data.make_dataset(loaded.splits["train"], loaded.batch_size, shuffle_seed=seed))
         result = self.fit(run, loaded, model, train_ds=train_ds)
         kept = "trained"
         if config.model.linear_path and config.train.select_against_start and _val_roc_auc(model, val) < start_val_auc:
