@@ -17,7 +17,13 @@ import statistics
 import time
 from pathlib import Path
 
-BUILTIN_TEST = Path("data/sentiment_stars/builtin/test.csv")
+
+def builtin_test() -> Path:
+    """test.csv of the built-in corpus a default `python -m tasks.sentiment_stars.train` wrote."""
+    from tasks.common.materialize import settings_folder
+    from tasks.sentiment_stars.data import DataConfig, builtin_manifest
+
+    return settings_folder(DataConfig().builtin_dir, builtin_manifest(DataConfig())) / "test.csv"
 
 
 def parse_args(argv):
@@ -25,7 +31,7 @@ def parse_args(argv):
     parser.add_argument("--model", default="exports/sentiment_stars",
                         help="export root (newest version) or a version dir")
     parser.add_argument("--texts", help="UTF-8 file of reviews, one per line "
-                                        f"(default: the text column of {BUILTIN_TEST})")
+                                        "(default: the text column of the built-in corpus's test.csv)")
     parser.add_argument("--batch", type=int, action="append",
                         help="batch sizes (repeatable; default 1 and 256)")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved repetitions")
@@ -47,13 +53,13 @@ def load_reviews(path):
     if path:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         reviews = [line for line in lines if line.strip()]
-    elif BUILTIN_TEST.is_file():
-        reviews = pd.read_csv(BUILTIN_TEST)["text"].astype(str).tolist()
+    elif (builtin := builtin_test()).is_file():
+        reviews = pd.read_csv(builtin)["text"].astype(str).tolist()
     else:
-        raise SystemExit(f"no reviews: {BUILTIN_TEST} does not exist (run "
+        raise SystemExit(f"no reviews: {builtin} does not exist (run "
                          "`python -m tasks.sentiment_stars.train` once) and --texts was not given")
     if not reviews:
-        raise SystemExit(f"no reviews in {path or BUILTIN_TEST}")
+        raise SystemExit(f"no reviews in {path or 'the built-in test.csv'}")
     return reviews
 
 

@@ -77,15 +77,14 @@ def test_predict_of_an_empty_review_prints_a_line(sentiment_export):
 def test_translation_generator_leaves_a_users_train_tsv_alone(tmp_path):
     from tasks.translation import grammar
 
-    grammar.write_corpus(tmp_path, 20, 5, 5, seed=1)
-    grammar.write_corpus(tmp_path, 30, 5, 5, seed=1)  # its own files: regenerated
-    user = tmp_path / "train.tsv"
-    user.write_text("my\tcủa tôi\n", encoding="utf-8")
+    first = grammar.write_corpus(tmp_path, 20, 5, 5, seed=1)["train"]
+    assert grammar.write_corpus(tmp_path, 30, 5, 5, seed=1)["train"].parent != first.parent  # its own folder
+    first.write_text("my\tcủa tôi\n", encoding="utf-8")  # the user edits a generated file
     with pytest.raises(DataError) as error:
         grammar.write_corpus(tmp_path, 20, 5, 5, seed=1)
-    assert str(error.value) == (f"{user}: exists and was not written by the built-in generator; it is left untouched: "
-                                "point data.builtin_dir at another folder, or load it as your data")
-    assert user.read_text(encoding="utf-8") == "my\tcủa tôi\n"
+    assert str(error.value) == (f"{first}: is missing or changed since the built-in generator wrote it; "
+                                f"delete {first.parent} to generate it again")
+    assert first.read_text(encoding="utf-8") == "my\tcủa tôi\n"
 
 
 # 3. exports readable like the files around them

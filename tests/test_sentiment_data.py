@@ -11,10 +11,12 @@ import pytest
 
 from tasks.common.config import ConfigError, load_config
 from tasks.common.errors import DataError
+from tasks.common.materialize import settings_folder
 from tasks.sentiment_stars import corpus
 from tasks.sentiment_stars.corpus import VI, Clause, Modifier, Part, Review, Style
 from tasks.sentiment_stars.data import (DataConfig, clean_text, class_weights, load_splits, rating_to_stars,
                                         to_dataset)
+from tasks.sentiment_stars.data import builtin_manifest, ensure_builtin
 
 SMALL = (600, 100, 300)
 PLAIN = Style(opener="", closer="", ending="", emoji="", capitalize=False, shout="", typo="", informal=False)
@@ -155,8 +157,9 @@ def builtin_config(tmp_path, **changes) -> DataConfig:
 def test_builtin_is_written_once_and_read_back(tmp_path):
     config = builtin_config(tmp_path)
     splits = load_splits(config)
-    directory = tmp_path / "builtin"
-    assert sorted(p.name for p in directory.iterdir()) == ["manifest.json", "test.csv", "train.csv", "val.csv"]
+    directory = ensure_builtin(config)
+    assert directory.parent == tmp_path / "builtin"  # a folder per generator settings
+    assert sorted(p.name for p in directory.iterdir()) == [".generated.json", "test.csv", "train.csv", "val.csv"]
     assert splits.name == "builtin:vi" and splits.skipped == {}
     assert (len(splits.train), len(splits.val), len(splits.test)) == (300, 50, 100)
     assert splits.train["stars"].dtype == np.int64 and splits.train["order_dependent"].dtype == bool
@@ -169,19 +172,20 @@ def test_builtin_is_written_once_and_read_back(tmp_path):
 
 
 def test_builtin_never_replaces_files_it_did_not_write(tmp_path):
-    directory = tmp_path / "builtin"
-    directory.mkdir()
+    directory = settings_folder(tmp_path / "builtin", builtin_manifest(builtin_config(tmp_path)))
+    directory.mkdir(parents=True)
     (directory / "train.csv").write_text("mine\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"builtin: exists without val.csv, test.csv; files here are never replaced"):
+    with pytest.raises(DataError, match=r"exists without a readable .generated.json, so the built-in generator did "
+                                        r"not write it; it is left untouched"):
         load_splits(builtin_config(tmp_path))
     assert (directory / "train.csv").read_text(encoding="utf-8") == "mine\n"
 
 
-def test_builtin_refuses_a_corpus_made_with_other_settings(tmp_path):
-    load_splits(builtin_config(tmp_path))
-    with pytest.raises(DataError, match=r"manifest.json: the corpus here was generated with seed=0 but the config "
-                                        r"asks for seed=5; delete .* to regenerate it"):
-        load_splits(builtin_config(tmp_path, seed=5))
+def test_builtin_with_other_settings_is_another_corpus(tmp_path):
+    first = ensure_builtin(builtin_config(tmp_path))
+    other = ensure_builtin(builtin_config(tmp_path, seed=5))
+    assert other != first and other.parent == first.parent
+    assert (pd.read_csv(first / "train.csv")["text"] != pd.read_csv(other / "train.csv")["text"]).any()
 
 
 # ------------------------------------------------------------------------------------------------- files

@@ -105,8 +105,8 @@ def test_write_corpus_writes_the_three_tsv_files_once(tmp_path):
     first = paths["train"].read_text(encoding="utf-8").splitlines()[0]
     assert first == "I love Vietnam\tTôi yêu Việt Nam"
     mtime = paths["train"].stat().st_mtime_ns
-    grammar.write_corpus(tmp_path, 50, 10, 10, seed=1)
-    assert paths["train"].stat().st_mtime_ns == mtime  # same content: not rewritten
+    assert grammar.write_corpus(tmp_path, 50, 10, 10, seed=1) == paths
+    assert paths["train"].stat().st_mtime_ns == mtime  # same settings: reused, not rewritten
 
 
 def test_the_built_in_corpus_files_are_byte_identical_to_the_pinned_ones(tmp_path):
@@ -282,7 +282,7 @@ def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
                         builtin_test_pairs=40)
     corpus = load_data(config)
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (300, 30, 40)
-    assert corpus.train.origin.iloc[0] == f"{tmp_path / 'train.tsv'}:1"
+    assert corpus.train.origin.iloc[0] == f"{next(tmp_path.glob('*/train.tsv'))}:1"
     assert corpus.cleaning["test_overlap"] == 0 and corpus.cleaning["duplicates"] == 0
 
 

@@ -51,6 +51,14 @@ class TrainConfig:
             raise ConfigError("early_stopping_patience and histogram_freq must be >= 0")
 
 
+@dataclasses.dataclass
+class RNNConfig:
+    """The lesson RNN's fields, the same in every task: each task's ModelConfig subclasses this."""
+
+    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # auto: fast unless an option needs the cell (docs/speed.md)
+    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
+
+
 def check_bounds(section, *, positive=(), non_negative=(), fractions=(), above_zero=()) -> None:
     """Range checks for a config section's __post_init__: a ConfigError naming the first bad field.
 

@@ -10,11 +10,11 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import tensorflow as tf
 
+from tasks.common.atomic import atomic_dir, remove_stale_staging
 from tasks.common.errors import ExportNotFoundError
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,6 @@ class KerasServingModule(tf.Module):
         self._model_variables = [v.value for v in model.variables]
 
 
-STAGING_PREFIX = ".staging-"
-
-
 def versions(root: Path) -> list[int]:
     """Complete integer version directories (holding saved_model.pb) under an export root, ascending."""
     if not root.is_dir():
@@ -46,28 +43,9 @@ def versions(root: Path) -> list[int]:
                   if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file())
 
 
-def _make_staging(root: Path) -> Path:
-    """A new hidden .staging-<pid>-<random> directory under root, made with os.mkdir so the umask sets its mode.
-
-    (tempfile.mkdtemp would make it 0700 whatever the umask, and the renamed version would be unreadable to a
-    server running as another user; TF makes the folders inside with 0755 under the same umask.)
-    """
-    while True:
-        staging = root / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        try:
-            staging.mkdir()
-            return staging
-        except FileExistsError:
-            continue
-
-
-def _remove_stale_staging(root: Path) -> None:
-    """Deletes .staging-<pid>-* directories left by killed exports (their pid no longer runs)."""
-    for path in root.glob(f"{STAGING_PREFIX}*"):
-        pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            log.info("removed %s, left by a killed export", path)
+def _next_version(root: Path) -> str:
+    taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]  # files too: never rename onto one
+    return str(max(taken, default=0) + 1)
 
 
 RUN_ASSET = "run.json"  # assets.extra/run.json: the run dir that produced this version
@@ -85,17 +63,6 @@ def _version_of_run(root: Path, run_dir) -> Path | None:
     return None
 
 
-def pid_alive(pid: int) -> bool:
-    """True if a process with this pid runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | None = None) -> Path | None:
     """Saves `module` with `signatures` as a new version of exports/<task>/; returns its path (None off the chief).
 
@@ -109,14 +76,14 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
         tf.saved_model.save(module, str(scratch), signatures=signatures)
         shutil.rmtree(scratch, ignore_errors=True)
         return None
-    _remove_stale_staging(root)
+    remove_stale_staging(root)
     run_dir = getattr(run, "run_dir", None)  # None: an export not tied to a run dir (tools, tests)
     earlier = _version_of_run(root, run_dir) if run_dir is not None else None
     if earlier is not None:  # killed after the rename and before metrics.json: the rerun keeps that version
         log.info("this run was already exported to %s", earlier)
         return earlier
-    staging = _make_staging(root)
-    try:
+    version = atomic_dir(root, lambda: _next_version(root))  # the number is taken at the rename
+    with version as staging:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         # The run's own record goes in before the rename, so "exported" and "knows its run" happen at once.
         if run_dir is not None:
@@ -125,18 +92,7 @@ def export_saved_model(module: tf.Module, run, signatures: dict, assets: dict | 
             extra = staging / "assets.extra"
             extra.mkdir(exist_ok=True)
             (extra / name).write_text(text, encoding="utf-8")
-        while True:
-            taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]  # files too: never rename onto one
-            target = root / str(max(taken, default=0) + 1)
-            try:
-                os.rename(staging, target)
-                break
-            except OSError:
-                if not target.exists():
-                    raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    target = version.path
     log.info("exported %s", target)
     return target
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from tasks.common.atomic import atomic_write
 
 
 def _plain(value):
@@ -47,10 +48,9 @@ def write_metrics(run, *, dataset: str, test: dict, baselines: dict, fit_result,
         **extra,
     })
     if run.is_chief:
-        target = Path(run.run_dir) / "metrics.json"
-        staging = target.with_suffix(".json.tmp")
-        staging.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(staging, target)
+        # replace: a rerun of the run (after a kill) writes its run dir's metrics.json again
+        atomic_write(Path(run.run_dir) / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n",
+                     replace=True)
     return metrics
 
 

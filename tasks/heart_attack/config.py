@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from tasks.common.config import TrainConfig, check_bounds
+from tasks.common.config import RNNConfig, TrainConfig, check_bounds
 from tasks.common.errors import ConfigError
 from tasks.heart_attack import data_builtin
 
@@ -59,15 +59,13 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(RNNConfig):
     """Impute + missing indicator + standardize (in the model) -> RNN(SimpleRNNCell) over visits -> sigmoid risk."""
 
     imputation: Literal["carry_forward", "mean"] = "carry_forward"  # missing value: patient's previous one, else mean
     visit_units: int = 32  # per-visit Dense layer before the RNN (mixes a visit's values and missing flags); 0: none
     visit_activation: Literal["relu", "tanh", "linear"] = "tanh"  # tanh: +0.01 test ROC-AUC over relu, measured
     rnn_units: int = 32  # size of the RNN state s_t
-    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast: rnn_layers.SimpleRNN, same math as the cell
-    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.1  # dropout on the final state, before the risk head
     l2: float = 1e-3  # L2 penalty on the RNN path's weights: ~800 training positives are few
     l2_reference_positives: int = 0  # >0: l2 x (this / training positives) below it; 0 (default, measured): fixed l2

@@ -35,7 +35,9 @@ import numpy as np
 import pandas as pd
 
 from tasks.common.errors import ConfigError
+from tasks.common.materialize import materialize
 
+GENERATOR = "heart_attack.simulate_cohort/1"  # a new version when the simulator changes what it writes
 ID_COLUMN = "patient_id"
 TIME_COLUMN = "visit_date"
 LABEL_COLUMN = "heart_attack"
@@ -190,13 +192,13 @@ def simulate_cohort(n_patients: int = 6000, n_months: int = 12, positive_rate: f
 
 def write_builtin_data(directory: str | Path, n_patients: int = 6000, n_months: int = 12,
                        positive_rate: float = 0.1, seed: int = 0) -> Path:
-    """Writes the simulated cohort to `directory/visits.csv` and returns the path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "visits.csv"
-    frame = simulate_cohort(n_patients, n_months, positive_rate, seed)
-    # Integer-valued columns are written without ".0"; blank cells are missing values.
-    partial = path.with_suffix(".csv.partial")
-    frame.to_csv(partial, index=False, float_format="%.10g")
-    partial.replace(path)
-    return path
+    """The simulated cohort's `visits.csv`, written once into a folder under `directory` named by these
+    arguments (tasks/common/materialize.py); returns its path."""
+    def write(folder: Path) -> None:
+        frame = simulate_cohort(n_patients, n_months, positive_rate, seed)
+        # Integer-valued columns are written without ".0"; blank cells are missing values.
+        frame.to_csv(folder / "visits.csv", index=False, float_format="%.10g")
+
+    settings = {"generator": GENERATOR, "patients": n_patients, "months": n_months,
+                "positive_rate": positive_rate, "seed": seed}
+    return materialize(directory, settings, write) / "visits.csv"

@@ -4,23 +4,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from tasks.common.config import TrainConfig
+from tasks.common.config import RNNConfig, TrainConfig
 from tasks.common.errors import ConfigError
 from tasks.sentiment_stars.data import DataConfig
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(RNNConfig):
     max_tokens: int = 30000  # vocabulary size incl. padding and OOV; real reviews need more than the built-in corpus
     max_length: int = 256  # tokens kept per review, from its end: the verdict usually comes last
     embedding_dim: int = 64  # size of x_t, the RNN's input
     units: int = 64  # size of s_t per direction
     num_layers: int = 1  # stacked RNN layers; the lower ones return sequences
     bidirectional: bool = True  # a second RNN reads right to left, so the start of long reviews is not forgotten
-    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.2  # on x_t (one mask per sequence), before the output layer and on the wide path's input
     recurrent_dropout: float = 0.0  # on s_{t-1}; off by default, it slows convergence on short texts
-    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast layer unless an option needs the cell (docs/speed.md)
     class_weighting: bool = False  # balanced class weights (regression and RNN loss); off: the median decision already lifts rare stars
     min_frequency: int = 1  # words seen fewer times in training share the OOV embedding (typos, names)
     word_dropout: float = 0.0  # share of whole words (x_t) dropped in training

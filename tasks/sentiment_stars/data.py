@@ -10,8 +10,8 @@ Interface:
 
 `data.source` picks where reviews come from:
 
-- "builtin" (default): `corpus.py` writes train.csv, val.csv and test.csv into `builtin_dir` once (never over
-  existing files; a manifest.json records the seed, sizes and language) and the CSV loader below reads them
+- "builtin" (default): `corpus.py` writes train.csv, val.csv and test.csv once into a folder under `builtin_dir`
+  named by the seed, sizes and language (never over existing files) and the CSV loader below reads them
   back, exactly as it reads a user's file. test.csv marks the order-dependent pairs (`order_dependent`).
 - "files": `train_path` (plus `val_path` / `test_path`; a missing one is carved out of train), or a single
   `path` split into train/val/test by `val_fraction` / `test_fraction` (seeded, stratified by stars).
@@ -32,12 +32,9 @@ logged, and counted per file in `Splits.skipped`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Literal
@@ -49,6 +46,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
 from tasks.common.errors import ConfigError, DataError, SkipCounter
+from tasks.common.materialize import materialize
 from tasks.common.tables import read_table, require_columns
 from tasks.common.text import has_visible_text
 from tasks.sentiment_stars import corpus
@@ -293,43 +291,15 @@ def builtin_manifest(config: DataConfig) -> dict:
 
 
 def ensure_builtin(config: DataConfig) -> Path:
-    """Generates the built-in corpus into builtin_dir unless it is there; never writes over existing files."""
-    directory = Path(config.builtin_dir)
-    files = [directory / f"{split}.csv" for split in corpus.SPLITS]
-    wanted = builtin_manifest(config)
-    if all(file.is_file() for file in files):
-        manifest = directory / "manifest.json"
-        if manifest.is_file():
-            found = json.loads(manifest.read_text(encoding="utf-8"))
-            if found != wanted:
-                keys = [key for key in wanted if found.get(key) != wanted[key]]
-                had = ", ".join(f"{key}={found.get(key)}" for key in keys)
-                asks = ", ".join(f"{key}={wanted[key]}" for key in keys)
-                raise DataError(manifest, None, f"the corpus here was generated with {had} but the config asks for "
-                                f"{asks}; delete {directory} to regenerate it, or set data.builtin_dir elsewhere")
-        return directory
-    if directory.exists() and any(directory.iterdir()):
-        missing = [file.name for file in files if not file.is_file()]
-        raise DataError(directory, None, f"exists without {', '.join(missing)}; files here are never replaced: "
-                        "move them away or set data.builtin_dir to another directory")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        sizes = wanted["sizes"]
-        for split, frame in corpus.generate_corpus(sizes, config.seed, config.builtin_language).items():
-            frame.to_csv(staging / f"{split}.csv", index=False, encoding="utf-8")
-        (staging / "manifest.json").write_text(json.dumps(wanted, ensure_ascii=False, indent=2) + "\n",
-                                               encoding="utf-8")
-        os.chmod(staging, 0o755)
-        os.replace(staging, directory)  # atomic; fails if another process filled the directory first
-        log.info("wrote the built-in corpus (%s rows) to %s", "/".join(map(str, sizes)), directory)
-    except OSError:
-        if not all(file.is_file() for file in files):
-            raise
-        log.info("another process wrote %s first; using its files", directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
+    """The folder of the built-in corpus (train.csv, val.csv, test.csv) for these settings, under builtin_dir,
+    generated once (tasks/common/materialize.py); files already there are never replaced."""
+    settings = builtin_manifest(config)
+
+    def write(folder: Path) -> None:
+        for split, frame in corpus.generate_corpus(settings["sizes"], settings["seed"], settings["language"]).items():
+            frame.to_csv(folder / f"{split}.csv", index=False, encoding="utf-8")
+
+    return materialize(config.builtin_dir, settings, write)
 
 
 def _load_builtin(config: DataConfig) -> Splits:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Literal
 
-from tasks.common.config import TrainConfig
+from tasks.common.config import RNNConfig, TrainConfig
 from tasks.common.errors import ConfigError
 
 
@@ -57,7 +57,7 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(RNNConfig):
     """Encoder RNN -> state -> decoder RNN [+ Luong attention] -> syllables (the lesson's RNN, both)."""
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"units": "rnn_units"}  # docs/conventions.md
@@ -68,8 +68,7 @@ class ModelConfig:
     bidirectional: bool = True  # encoder reads both ways: early words are not only in the faded first states
     embedding_dim: int = 128  # size of the token vectors x_t both RNNs read
     rnn_units: int = 256  # size of the states s_t of the encoder and the decoder
-    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
-    # Encoder and decoder. cell: keras.layers.RNN(SimpleRNNCell), 3% faster here than the fast layer
+    # Encoder and decoder; not RNNConfig's "auto": keras.layers.RNN(SimpleRNNCell), 3% faster here than the fast layer
     # (rnn_layers.SimpleRNN, "auto"/"fast"): sentences are short and at 256 units the products dominate.
     rnn_implementation: Literal["auto", "cell", "fast"] = "cell"
     attention: Literal["luong", "none"] = "luong"  # luong: global attention, general score, over encoder states

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from tasks.common.atomic import atomic_write
 
 
 def file_digest(path: str | os.PathLike, _memo: dict = {}) -> str:  # noqa: B006 - a per-process memo on purpose
@@ -73,7 +74,4 @@ class ArrayCache:
             return
         path = self._path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-        os.replace(tmp, path)
+        atomic_write(path, lambda temporary: np.save(temporary, array, allow_pickle=False), replace=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from tasks.common.config import TrainConfig, check_bounds
+from tasks.common.config import RNNConfig, TrainConfig, check_bounds
 from tasks.common.errors import ConfigError
 
 # keras.applications backbones the task knows how to feed: name -> its preprocess module (None: inside the model).
@@ -73,7 +73,7 @@ class DataConfig:
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(RNNConfig):
     """Per-frame CNN -> the lesson's RNN over the frames, masked -> softmax over actions."""
 
     backbone: str = "small_cnn"  # small_cnn: trained end to end; else a keras.applications name, frozen, cached
@@ -83,8 +83,6 @@ class ModelConfig:
     cnn_grid: int = 4  # small_cnn: pool to a grid x grid map, not to 1x1, so position survives (walk left/right)
     feature_units: int = 64  # size of the per-frame feature vector x_t the RNN reads
     rnn_units: int = 64  # size of the RNN state s_t
-    rnn_implementation: Literal["auto", "cell", "fast"] = "auto"  # fast: rnn_layers.SimpleRNN, same math as the cell
-    activation: Literal["tanh", "relu"] = "tanh"  # the lesson's f
     dropout: float = 0.1  # dropout on the features x_t and on s_T before the softmax (augmentation does the rest)
     augment: bool = True  # small_cnn, training only: random colour polarity/order and shift per clip (no flips)
     augment_shift: int = 4  # largest shift in pixels of that augmentation

@@ -9,8 +9,6 @@ files go into one folder per class, the layout a user's own data (UCF101) has.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 from pathlib import Path
@@ -18,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tasks.video_actions.config import BUILTIN_REVERSAL_PAIRS, DataConfig
+from tasks.common.materialize import materialize
+from tasks.video_actions.config import DataConfig
 from tasks.video_actions.video_io import write_video
 
 log = logging.getLogger(__name__)
@@ -190,33 +189,26 @@ def render_clip(action: str, seconds: float, source_fps: int, size: int, rng: np
     return frames
 
 
-def builtin_folder(config: DataConfig) -> Path:
-    """The folder for these generator settings: a new settings hash never reuses (or overwrites) another's files."""
-    settings = dict(version=_GENERATOR_VERSION, clips_per_class=config.builtin_clips_per_class,
-                    seconds=list(config.builtin_seconds), source_fps=list(config.builtin_source_fps),
-                    size=config.builtin_frame_size, seed=config.builtin_seed)
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(config.builtin_dir) / digest
+def builtin_settings(config: DataConfig) -> dict:
+    """What the generated clips depend on: other settings get another folder, never these files."""
+    return dict(version=_GENERATOR_VERSION, clips_per_class=config.builtin_clips_per_class,
+                seconds=list(config.builtin_seconds), source_fps=list(config.builtin_source_fps),
+                size=config.builtin_frame_size, seed=config.builtin_seed)
 
 
 def generate_builtin(config: DataConfig) -> Path:
-    """Writes the built-in clips (MP4/H.264, one folder per action) unless already there; returns the root."""
-    root = builtin_folder(config)
-    done = root / "DONE"
-    if done.exists():
-        return root
-    log.info("generating %d built-in clips into %s", config.builtin_clips_per_class * len(ACTIONS), root)
-    rng = np.random.default_rng(config.builtin_seed)
-    low, high = config.builtin_seconds
-    for action in ACTIONS:
-        (root / action).mkdir(parents=True, exist_ok=True)
-        for index in range(config.builtin_clips_per_class):
-            seconds = float(rng.uniform(low, high))
-            source_fps = int(rng.choice(config.builtin_source_fps))
-            frames = render_clip(action, seconds, source_fps, config.builtin_frame_size, rng)
-            path = root / action / f"{action}_{index:03d}.mp4"
-            tmp = path.with_suffix(".tmp.mp4")
-            write_video(tmp, frames, source_fps, options={"crf": "20", "preset": "veryfast"})
-            tmp.replace(path)
-    done.write_text(json.dumps({"actions": ACTIONS, "reversal_pairs": BUILTIN_REVERSAL_PAIRS}) + "\n")
-    return root
+    """The built-in clips (MP4/H.264, one folder per action), written once (tasks/common/materialize.py)."""
+    def write(root: Path) -> None:
+        log.info("generating %d built-in clips", config.builtin_clips_per_class * len(ACTIONS))
+        rng = np.random.default_rng(config.builtin_seed)
+        low, high = config.builtin_seconds
+        for action in ACTIONS:
+            (root / action).mkdir()
+            for index in range(config.builtin_clips_per_class):
+                seconds = float(rng.uniform(low, high))
+                source_fps = int(rng.choice(config.builtin_source_fps))
+                frames = render_clip(action, seconds, source_fps, config.builtin_frame_size, rng)
+                write_video(root / action / f"{action}_{index:03d}.mp4", frames, source_fps,
+                            options={"crf": "20", "preset": "veryfast"})
+
+    return materialize(config.builtin_dir, builtin_settings(config), write)
