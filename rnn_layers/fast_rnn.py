@@ -29,6 +29,7 @@ import inspect
 import keras
 import tensorflow as tf
 
+from rnn_layers.recording import StateRecording, output_kept
 from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
 # SimpleRNNCell's own arguments (activation, use_bias, initializers, ...): passed to the cell
@@ -279,8 +280,8 @@ def rnn_states(
 def cell_step(cell, x_t, s_prev):
     """One step s_t = f(x_t U + b + s_{t-1} W) with a SimpleRNNCell's weights, no dropout: (B, n), (B, m) -> (B, m).
 
-    The step of `SimpleRNN.step` and of rnn_layers.vanishing's recorder, for either lesson layer
-    (`keras.layers.RNN(SimpleRNNCell)` and `SimpleRNN` both hold their cell as `layer.cell`).
+    The step of `SimpleRNN.step` and `CellRNN.step` (both hold their cell as `layer.cell`), which the
+    recording mode (rnn_layers.recording) and step-by-step decoders run.
     """
     dtype = cell.compute_dtype
     b = None if cell.b is None else tf.cast(cell.b, dtype)
@@ -288,23 +289,8 @@ def cell_step(cell, x_t, s_prev):
     return _step(tf.cast(s_prev, dtype), xu_t, tf.cast(cell.W, dtype), ACTIVATIONS[cell.activation][0], None)
 
 
-def output_kept(mask, return_sequences, zero_output_for_mask=False):
-    """Where a lesson RNN's output is its state, from a time-major mask (T, B, 1); elsewhere it is zeros.
-
-    keras.layers.RNN outputs the previous OUTPUT at a masked step, which is zeros before the
-    first unmasked step (while the state there is still s_0) and the carried state after it;
-    with `zero_output_for_mask` it is zeros at every masked step. Returns (T, B, 1) for
-    `return_sequences`, else (B, 1) for the last output.
-    """
-    if zero_output_for_mask:
-        return mask if return_sequences else mask[-1]
-    if return_sequences:
-        return tf.cumsum(tf.cast(mask, tf.int32), axis=0) > 0
-    return tf.reduce_any(mask, axis=0)
-
-
 @keras.saving.register_keras_serializable(package="rnn_layers")
-class SimpleRNN(keras.layers.Layer):
+class SimpleRNN(StateRecording, keras.layers.Layer):
     """The lesson's vanilla RNN over a whole sequence, with a hoisted input projection and BPTT.
 
     Numerically the same layer as `keras.layers.RNN(SimpleRNNCell(units, ...), ...)`
@@ -352,6 +338,9 @@ class SimpleRNN(keras.layers.Layer):
         mask: `(batch, T)` booleans; a masked step keeps s_{t-1}, and its output is the
             last unmasked output (zeros before the first), as `keras.layers.RNN` does.
         training: Enables dropout and the BPTT gradient.
+
+    `with layer.recording_states() as states:` runs it step by step and keeps every s_t
+    (rnn_layers.recording), for dL/ds_t in rnn_layers.vanishing.
     """
 
     # False lets TensorFlow differentiate the loop itself instead of using the BPTT
@@ -414,6 +403,8 @@ class SimpleRNN(keras.layers.Layer):
         return self.unroll
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if self.recording:  # rnn_layers.recording: every s_t a tensor of its own, for dL/ds_t
+            return self.recorded_call(sequences, initial_state, mask)
         dtype = self.compute_dtype
         x = tf.cast(sequences, dtype)  # (B, T, n)
         if training and self.dropout > 0:

@@ -14,7 +14,6 @@ gradient. With spectral radius > 1 and ReLU it can instead explode.
 - `GradientNormLogger` logs those norms to TensorBoard every few epochs.
 """
 
-import contextlib
 import io
 import os
 
@@ -23,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from rnn_layers import bptt, fast_rnn
+from rnn_layers import bptt
+from rnn_layers.recording import StateRecording
 from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
 
@@ -89,14 +89,15 @@ def plot_norms_over_time(curves, title, ylabel):
 
 
 def find_recurrent_layer(model, layer_name=None):
-    """The model's `keras.layers.RNN(SimpleRNNCell)` or `rnn_layers.SimpleRNN` (the first, or by name)."""
+    """The model's `rnn_layers.CellRNN(SimpleRNNCell)` or `rnn_layers.SimpleRNN` (the first, or by name)."""
     for layer in _walk_layers(model):
         if (layer_name is None or layer.name == layer_name) and _is_lesson_rnn(layer):
             return layer
     wanted = f"layer {layer_name!r}" if layer_name else "a layer"
     raise ValueError(
-        f"{wanted} of model {model.name!r} is not keras.layers.RNN(SimpleRNNCell) or "
-        "rnn_layers.SimpleRNN; gradient norms need the lesson's RNN"
+        f"{wanted} of model {model.name!r} is not rnn_layers.CellRNN(SimpleRNNCell) or "
+        "rnn_layers.SimpleRNN; gradient norms need the lesson's RNN with its recording mode "
+        "(a plain keras.layers.RNN(SimpleRNNCell) has none: build rnn_layers.CellRNN(SimpleRNNCell(...)))"
     )
 
 
@@ -107,18 +108,17 @@ def state_gradient_norms(model, inputs, targets, layer=None, sample_weight=None)
     (through s_{t+1}, ..., s_T and any output at step t), the lesson's
     dL/dy_hat * dy_hat/ds_T * ds_T/ds_t for many to one. Norms are over batch and units.
 
-    How: a Keras RNN runs its steps inside one loop op, so its per-step states are not
-    tensors that GradientTape can differentiate with respect to. While the model is
-    re-run here, the layer's `call` is swapped for an eager Python loop of the layer's own
-    step (`fast_rnn.cell_step`, the step of `SimpleRNN.step`) with the same weights, masked
-    steps carrying s_{t-1} and outputs by `fast_rnn.output_kept`, which keeps every s_t as a
-    separate tensor; everything else in the model
-    (embeddings, masks, heads, decoders) runs unchanged. Dropout is off; a stateful layer
-    starts from zeros. With `go_backwards`, t counts processing steps (t = 1 is the last
-    input). Needs the TensorFlow backend in eager mode.
+    How: the model is re-run with the layer in its recording mode (`layer.recording_states()`,
+    rnn_layers.recording): an eager loop of its public `step` that keeps every s_t as a
+    separate tensor; everything else in the model (embeddings, masks, heads, decoders) runs
+    unchanged. Dropout is off; a stateful layer starts from zeros. With `go_backwards`, t
+    counts processing steps (t = 1 is the last input). Needs the TensorFlow backend in eager mode.
     """
     layer = layer or find_recurrent_layer(model)
-    with tf.GradientTape() as tape, _recording_states(layer) as states:
+    if not _is_lesson_rnn(layer):
+        raise ValueError(f"layer {layer.name!r} is not rnn_layers.CellRNN(SimpleRNNCell) or rnn_layers.SimpleRNN; "
+                         "it has no recording mode")
+    with tf.GradientTape() as tape, layer.recording_states() as states:
         predictions = model(inputs, training=False)
         loss = model.compute_loss(
             x=inputs, y=targets, y_pred=predictions, sample_weight=sample_weight, training=False
@@ -193,51 +193,8 @@ def _walk_layers(layer):
 
 
 def _is_lesson_rnn(layer):
-    if isinstance(layer, keras.layers.RNN):
-        return isinstance(layer.cell, SimpleRNNCell)
-    return isinstance(layer, fast_rnn.SimpleRNN)
-
-
-@contextlib.contextmanager
-def _recording_states(layer):
-    """Within the block, `layer` runs as an eager loop of its own step and appends each s_t to the list.
-
-    The step is `fast_rnn.cell_step` on the layer's cell (what `SimpleRNN.step` runs) and the outputs
-    follow `fast_rnn.output_kept`, the one copy of keras.layers.RNN's masked-output rule; only the loop
-    is here, because it must keep every s_t as a tensor of its own.
-    """
-    states = []
-
-    def call(sequences, initial_state=None, mask=None, training=False):
-        x = tf.convert_to_tensor(sequences, dtype=layer.compute_dtype)  # (B, T, n)
-        steps = range(x.shape[1])
-        if layer.go_backwards:
-            steps = reversed(steps)
-        if initial_state is None:
-            s = tf.zeros((tf.shape(x)[0], layer.cell.units), x.dtype)  # s_0 = 0
-        else:
-            s = tf.convert_to_tensor(tf.nest.flatten(initial_state)[0], x.dtype)
-        masks = None if mask is None else [tf.cast(mask, tf.bool)[:, t, None] for t in steps]  # (B, 1) each
-        for i, t in enumerate(steps):
-            s_new = fast_rnn.cell_step(layer.cell, x[:, t], s)
-            s = s_new if masks is None else tf.where(masks[i], s_new, s)  # a masked step carries s_{t-1}
-            states.append(s)
-        # Outputs are taken from the states (not from each step's candidate), so dL/ds_t flows along the
-        # state, as in bptt.py; at masked steps keras.layers.RNN's output equals the carried state.
-        output = tf.stack(states) if layer.return_sequences else states[-1]  # (T, B, m) or (B, m)
-        if masks is not None:
-            kept = fast_rnn.output_kept(tf.stack(masks), layer.return_sequences, layer.zero_output_for_mask)
-            output = tf.where(kept, output, tf.zeros_like(output))
-        if layer.return_sequences:
-            output = tf.transpose(output, (1, 0, 2))  # (B, T, m)
-        return (output, s) if layer.return_state else output
-
-    # Swapped on this one instance for the block (and removed after), bypassing Keras's attribute tracking.
-    object.__setattr__(layer, "call", call)
-    try:
-        yield states
-    finally:
-        object.__delattr__(layer, "call")
+    """A lesson RNN with the recording mode: rnn_layers.SimpleRNN or CellRNN(SimpleRNNCell)."""
+    return isinstance(layer, StateRecording) and isinstance(layer.cell, SimpleRNNCell)
 
 
 def _figure_to_png_tensor(figure):

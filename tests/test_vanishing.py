@@ -6,7 +6,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from rnn_layers import SimpleRNNCell, bptt, vanishing
+from rnn_layers import CellRNN, SimpleRNNCell, bptt, vanishing
 from rnn_layers.fast_rnn import SimpleRNN
 
 BATCH, STEPS, FEATURES, UNITS, CLASSES = 3, 8, 3, 4, 2
@@ -88,7 +88,7 @@ def test_state_gradient_norms_equal_hand_written_bptt(rng, many_to_many, layer_t
     labels = rng.integers(0, CLASSES, size=(BATCH, STEPS) if many_to_many else (BATCH,))
     if layer_type == "cell":
         cell = SimpleRNNCell(UNITS, dtype="float64")
-        layer = keras.layers.RNN(cell, return_sequences=many_to_many, dtype="float64")
+        layer = CellRNN(cell, return_sequences=many_to_many, dtype="float64")
     else:
         layer = SimpleRNN(UNITS, return_sequences=many_to_many, dtype="float64")
     model = lesson_model(params, many_to_many, layer)
@@ -97,12 +97,12 @@ def test_state_gradient_norms_equal_hand_written_bptt(rng, many_to_many, layer_t
     expected = bptt.loss_and_gradients(params, x, labels, "tanh", many_to_many, mask).state_grad_norms
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
     # The model itself is untouched: its layer runs its own call again afterwards.
-    assert "call" not in vars(layer)
+    assert "call" not in vars(layer) and not layer.recording
 
 
 def test_find_recurrent_layer(rng):
     inputs = keras.Input((STEPS, FEATURES))
-    bidirectional = keras.layers.Bidirectional(keras.layers.RNN(SimpleRNNCell(UNITS)), name="bi")
+    bidirectional = keras.layers.Bidirectional(CellRNN(SimpleRNNCell(UNITS)), name="bi")
     model = keras.Model(inputs, keras.layers.Dense(1)(bidirectional(inputs)))
     assert vanishing.find_recurrent_layer(model) is bidirectional.forward_layer
     backward = bidirectional.backward_layer
@@ -113,8 +113,78 @@ def test_find_recurrent_layer(rng):
     )
     assert norms.shape == (STEPS,) and np.all(norms > 0)
     lstm = keras.Model(inputs, keras.layers.LSTM(2)(inputs), name="lstm_model")
-    with pytest.raises(ValueError, match="a layer of model 'lstm_model' is not keras.layers.RNN"):
+    with pytest.raises(ValueError, match="a layer of model 'lstm_model' is not rnn_layers.CellRNN"):
         vanishing.find_recurrent_layer(lstm)
+    plain = keras.Model(inputs, keras.layers.RNN(SimpleRNNCell(2))(inputs), name="plain")
+    with pytest.raises(ValueError, match=r"a plain keras.layers.RNN\(SimpleRNNCell\) has none"):
+        vanishing.find_recurrent_layer(plain)
+
+
+# ||dL/ds_t|| printed by the recorder before it had a public path (it swapped `layer.call` on the instance),
+# on the model of the test below (run at commit 7ebe3d0, float64).
+GOLDEN = {
+    ("cell", False, False): [0.2962870799914542, 0.36097870219175615, 0.46487099778922947, 0.5566932855507061,
+                             0.6801625056535119, 0.8728754645142381],
+    ("cell", False, True): [0.23841242751827285, 0.22373515049618722, 0.20913583445322054, 0.45943175624555155,
+                            0.7381537774658943, 1.0869407630578332],
+    ("cell", True, False): [1.1755865679361668, 1.2380326939949435, 1.1754334056368625, 1.048898894062761,
+                            0.8535621371838642, 0.794843893422806],
+    ("cell", True, True): [1.4641414909814843, 0.9401729058363554, 0.9350069836896073, 1.3306921232646673,
+                           0.9845269959423208, 0.7742870749054719],
+    ("fast", False, False): [0.2962870799914542, 0.36097870219175615, 0.46487099778922947, 0.5566932855507061,
+                             0.6801625056535119, 0.8728754645142381],
+    ("fast", False, True): [0.1686112376303777, 0.17141454931795652, 0.18080357672028435, 0.34365459104417195,
+                            0.5544060448806063, 0.8627298021461584],
+    ("fast", True, False): [0.8631305450657724, 0.9497671617480212, 1.1586987793762544, 1.0837228212198236,
+                            0.8194924879652918, 0.6161384633873032],
+    ("fast", True, True): [1.4323299638165103, 1.0441721243875177, 0.9276525785005912, 1.1947686258936152,
+                           1.130753354176612, 1.0331313689543522],
+}
+
+
+def test_the_recording_mode_gives_the_numbers_of_the_patched_call_and_leaves_call_alone():
+    rng = np.random.default_rng(7)
+    batch, steps = 3, 6
+    params = bptt.random_parameters(FEATURES, UNITS, CLASSES, rng)
+    x = rng.normal(size=(batch, steps, FEATURES))
+    x[1, 4:] = 0.0  # trailing and leading padding
+    x[2, :2] = 0.0
+    for kind in ("cell", "fast"):
+        for many_to_many in (False, True):
+            for backwards in (False, True):
+                options = dict(return_sequences=many_to_many, go_backwards=backwards, dtype="float64")
+                layer = (CellRNN(SimpleRNNCell(UNITS, dtype="float64"), **options) if kind == "cell"
+                         else SimpleRNN(UNITS, **options))
+                inputs = keras.Input((steps, FEATURES), dtype="float64")
+                # the old recorder crashed with go_backwards and a mask (a reversed() iterator read twice)
+                states = layer(inputs if backwards else keras.layers.Masking(0.0, dtype="float64")(inputs))
+                model = keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax", dtype="float64")(states))
+                model.compile(loss=keras.losses.SparseCategoricalCrossentropy(reduction="sum", dtype="float64"))
+                layer.set_weights([params["U"], params["W"], params["b"]])
+                model.layers[-1].set_weights([params["V"], params["c"]])
+                labels = rng.integers(0, CLASSES, size=(batch, steps) if many_to_many else (batch,))
+                call = type(layer).call
+                before = model.predict(x, verbose=0)
+                norms = vanishing.state_gradient_norms(model, x, labels)
+                assert norms.tolist() == GOLDEN[kind, many_to_many, backwards], (kind, many_to_many, backwards)
+                assert "call" not in vars(layer) and type(layer).call is call and not layer.recording
+                np.testing.assert_array_equal(model.predict(x, verbose=0), before)
+
+
+@pytest.mark.parametrize("layer_type", ["cell", "fast"])
+def test_backwards_with_a_mask_equals_bptt_on_the_reversed_input(rng, layer_type):
+    # go_backwards reads x_T .. x_1: bptt on the reversed sequence (its mask reversed too) is the same model.
+    params = bptt.random_parameters(FEATURES, UNITS, CLASSES, rng)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES))
+    x[1, 5:] = 0.0
+    labels = rng.integers(0, CLASSES, size=(BATCH,))
+    layer = (CellRNN(SimpleRNNCell(UNITS, dtype="float64"), go_backwards=True, dtype="float64")
+             if layer_type == "cell" else SimpleRNN(UNITS, go_backwards=True, dtype="float64"))
+    got = vanishing.state_gradient_norms(lesson_model(params, False, layer), x, labels)
+    reversed_x = x[:, ::-1]
+    mask = np.any(reversed_x != 0.0, axis=-1)
+    expected = bptt.loss_and_gradients(params, reversed_x, labels, "tanh", False, mask).state_grad_norms
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
 
 
 def read_events(log_dir):
@@ -133,7 +203,7 @@ def read_events(log_dir):
 @pytest.mark.slow
 def test_logger_writes_plot_histogram_and_scalars_during_fit(tmp_path, rng):
     inputs = keras.Input((None, FEATURES))
-    states = keras.layers.RNN(SimpleRNNCell(UNITS))(keras.layers.Masking(0.0)(inputs))
+    states = CellRNN(SimpleRNNCell(UNITS))(keras.layers.Masking(0.0)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(CLASSES, activation="softmax")(states))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     x = rng.normal(size=(16, STEPS, FEATURES)).astype("float32")

@@ -32,7 +32,7 @@ def test_padded_frames_are_masked():
     assert features.shape == (2, 6, 8) and not features[1, 3:].any()  # padding rows are zeros
 
 
-@pytest.mark.parametrize("implementation, layer", [("auto", "SimpleRNN"), ("cell", "RNN")])
+@pytest.mark.parametrize("implementation, layer", [("auto", "SimpleRNN"), ("cell", "CellRNN")])
 def test_the_rnn_is_the_fast_layer_unless_the_cell_is_asked_for(implementation, layer):
     config = dataclasses.replace(SMALL, rnn_implementation=implementation)
     model = build_model(config, 3, feature_dim=5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import keras
 
-from rnn_layers import SimpleRNNCell
+from rnn_layers import CellRNN, SimpleRNNCell
 from rnn_layers.fast_rnn import SimpleRNN
 from tasks.common.errors import ConfigError
 
@@ -13,10 +13,11 @@ IMPLEMENTATIONS = ("auto", "cell", "fast")
 def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool = False,
                     return_state: bool = False, go_backwards: bool = False, implementation: str = "auto",
                     name: str | None = None, **cell_kwargs) -> keras.layers.Layer:
-    """s_t = f(x_t U + s_{t-1} W + b) over a sequence, as `keras.layers.RNN(SimpleRNNCell(...))`.
+    """s_t = f(x_t U + s_{t-1} W + b) over a sequence, as `keras.layers.RNN(SimpleRNNCell(...))` does.
 
     implementation:
-        "cell": `keras.layers.RNN(SimpleRNNCell(units, ...))`, the lesson's cell step by step.
+        "cell": `rnn_layers.CellRNN(SimpleRNNCell(units, ...))`, keras.layers.RNN running the lesson's
+            cell step by step (with the recording mode rnn_layers.vanishing reads dL/ds_t through).
         "fast": `rnn_layers.SimpleRNN`, the same math with the input projection hoisted out of
             the loop and BPTT as the gradient (docs/speed.md); it raises ValueError for
             recurrent_dropout, which it does not support.
@@ -32,7 +33,7 @@ def recurrent_layer(units: int, activation: str = "tanh", return_sequences: bool
     needs_cell = implementation == "auto" and cell_kwargs.get("recurrent_dropout", 0.0)
     if implementation == "cell" or needs_cell:
         cell = SimpleRNNCell(units, activation=activation, **cell_kwargs)
-        return keras.layers.RNN(cell, **sequence_options)
+        return CellRNN(cell, **sequence_options)
     return SimpleRNN(units, activation=activation, **cell_kwargs, **sequence_options)
 
 
