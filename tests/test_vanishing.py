@@ -1,5 +1,7 @@
 """Vanishing gradients: ||ds_T/ds_t||, ||dL/ds_t|| in a Keras model, and the TensorBoard logger."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -120,26 +122,9 @@ def test_find_recurrent_layer(rng):
         vanishing.find_recurrent_layer(plain)
 
 
-# ||dL/ds_t|| printed by the recorder before it had a public path (it swapped `layer.call` on the instance),
-# on the model of the test below (run at commit 7ebe3d0, float64).
-GOLDEN = {
-    ("cell", False, False): [0.2962870799914542, 0.36097870219175615, 0.46487099778922947, 0.5566932855507061,
-                             0.6801625056535119, 0.8728754645142381],
-    ("cell", False, True): [0.23841242751827285, 0.22373515049618722, 0.20913583445322054, 0.45943175624555155,
-                            0.7381537774658943, 1.0869407630578332],
-    ("cell", True, False): [1.1755865679361668, 1.2380326939949435, 1.1754334056368625, 1.048898894062761,
-                            0.8535621371838642, 0.794843893422806],
-    ("cell", True, True): [1.4641414909814843, 0.9401729058363554, 0.9350069836896073, 1.3306921232646673,
-                           0.9845269959423208, 0.7742870749054719],
-    ("fast", False, False): [0.2962870799914542, 0.36097870219175615, 0.46487099778922947, 0.5566932855507061,
-                             0.6801625056535119, 0.8728754645142381],
-    ("fast", False, True): [0.1686112376303777, 0.17141454931795652, 0.18080357672028435, 0.34365459104417195,
-                            0.5544060448806063, 0.8627298021461584],
-    ("fast", True, False): [0.8631305450657724, 0.9497671617480212, 1.1586987793762544, 1.0837228212198236,
-                            0.8194924879652918, 0.6161384633873032],
-    ("fast", True, True): [1.4323299638165103, 1.0441721243875177, 0.9276525785005912, 1.1947686258936152,
-                           1.130753354176612, 1.0331313689543522],
-}
+# SHA-256 of the float64 bytes of the 8 x 6 norms the recorder printed on the models of the test below
+# before it had a public path (it swapped `layer.call` on the instance; run at commit 7ebe3d0).
+PATCHED_CALL_NORMS_SHA256 = "43bd94e96de7048a54b9d22d1419622db159ec40f75ca9ccf2e7d2d897cf681a"
 
 
 def test_the_recording_mode_gives_the_numbers_of_the_patched_call_and_leaves_call_alone():
@@ -149,6 +134,7 @@ def test_the_recording_mode_gives_the_numbers_of_the_patched_call_and_leaves_cal
     x = rng.normal(size=(batch, steps, FEATURES))
     x[1, 4:] = 0.0  # trailing and leading padding
     x[2, :2] = 0.0
+    norms = []
     for kind in ("cell", "fast"):
         for many_to_many in (False, True):
             for backwards in (False, True):
@@ -165,10 +151,11 @@ def test_the_recording_mode_gives_the_numbers_of_the_patched_call_and_leaves_cal
                 labels = rng.integers(0, CLASSES, size=(batch, steps) if many_to_many else (batch,))
                 call = type(layer).call
                 before = model.predict(x, verbose=0)
-                norms = vanishing.state_gradient_norms(model, x, labels)
-                assert norms.tolist() == GOLDEN[kind, many_to_many, backwards], (kind, many_to_many, backwards)
+                norms.append(vanishing.state_gradient_norms(model, x, labels))
                 assert "call" not in vars(layer) and type(layer).call is call and not layer.recording
                 np.testing.assert_array_equal(model.predict(x, verbose=0), before)
+    digest = hashlib.sha256(np.concatenate(norms).astype(np.float64).tobytes()).hexdigest()
+    assert digest == PATCHED_CALL_NORMS_SHA256, [n.tolist() for n in norms]
 
 
 @pytest.mark.parametrize("layer_type", ["cell", "fast"])
