@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from tasks.common.config import ConfigError, TrainConfig, load_config, parse_override, save_config
+from tasks.common.config import ConfigError, RNNConfig, TrainConfig, load_config, parse_override, save_config
 
 
 @dataclasses.dataclass
@@ -178,3 +178,20 @@ def test_a_renamed_key_names_its_new_name(tmp_path):
     assert load_config(RenamedConfig, None, ["model.rnn_units=4"]).model.rnn_units == 4
     with pytest.raises(ConfigError, match="unknown key 'model.unit'; known keys here: \\['rnn_units'\\]"):
         load_config(RenamedConfig, None, ["model.unit=4"])  # RENAMED_KEYS is not a field
+
+
+@pytest.mark.parametrize("task", ["heart_attack", "sentiment_stars", "translation", "video_actions"])
+def test_every_model_config_takes_the_rnn_fields_from_rnnconfig(task):
+    import importlib
+
+    config_class = importlib.import_module(f"tasks.{task}.config").Config
+    model_class = typing.get_type_hints(config_class)["model"]
+    assert issubclass(model_class, RNNConfig)
+    own = {name for name in ("rnn_implementation", "activation") if name in vars(model_class)}
+    assert own <= {"rnn_implementation"}  # a task may change a default (translation: "cell"), not redeclare f
+    config = load_config(config_class, None, ["model.activation=relu", "model.rnn_implementation=cell"])
+    assert (config.model.activation, config.model.rnn_implementation) == ("relu", "cell")
+    with pytest.raises(ConfigError, match=r"model.activation: must be one of \['tanh', 'relu'\], got 'sigmoid'"):
+        load_config(config_class, None, ["model.activation=sigmoid"])
+    with pytest.raises(ConfigError, match=r"unknown key 'model.activaton'; known keys here: \['activation', "):
+        load_config(config_class, None, ["model.activaton=relu"])

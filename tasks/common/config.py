@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from tasks.common.atomic import atomic_write
 from tasks.common.errors import ConfigError  # noqa: F401  (imported from here by tasks and tests)
 
 
@@ -250,6 +251,6 @@ def config_to_dict(config) -> dict:
 
 
 def save_config(config, path: str | Path) -> None:
-    """Writes the resolved config as YAML; loading it back gives the same config."""
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False, allow_unicode=True),
-                          encoding="utf-8")
+    """Writes the resolved config as YAML (a run dir's config.yaml, replaced whole); loading it back gives the
+    same config."""
+    atomic_write(path, yaml.safe_dump(config_to_dict(config), sort_keys=False, allow_unicode=True), replace=True)

@@ -9,6 +9,7 @@ import time
 import keras
 import pandas as pd
 
+from tasks.common.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class _EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.durations.append(time.perf_counter() - self._epoch_start)
-        self.record.write_text(json.dumps(self.earlier + self.durations), encoding="utf-8")
+        atomic_write(self.record, json.dumps(self.earlier + self.durations), replace=True)  # the run's own record
 
     @property
     def ends(self) -> list[float]:
@@ -146,5 +147,5 @@ def fit(model: keras.Model, train_ds, val_ds, run, *, num_examples: int, class_w
                        examples_per_second=num_examples / median if median else float("nan"),
                        epoch_end_seconds=timer.ends[len(timer.earlier):],  # aligned with this process's history
                        epochs_run=len(timer.ends))
-    done_marker.write_text(json.dumps(dataclasses.asdict(result)), encoding="utf-8")
+    atomic_write(done_marker, json.dumps(dataclasses.asdict(result)), replace=True)  # never half a marker
     return result
