@@ -37,7 +37,7 @@ def sentiment_export(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     old = os.umask(0o022)
     try:
-        model = build_model(ModelConfig(units=4, embedding_dim=4, max_tokens=50),
+        model = build_model(ModelConfig(rnn_units=4, embedding_dim=4, max_tokens=50),
                             np.array(["rất tốt", "tệ quá", "ứng dụng tốt"]))
         serving = ServingModule(model)
         path = export_saved_model(serving, _run("sentiment_stars", root / "exports", root / "run"),
@@ -440,7 +440,7 @@ def test_zero_width_only_text_is_empty(tmp_path):
     reviews = tmp_path / "reviews.csv"
     reviews.write_text("text,stars\nrất tốt,5\n\u200b\u200d\u2060,4\n", encoding="utf-8")
     with pytest.raises(DataError) as error:
-        sentiment_data.read_reviews(reviews, sentiment_data.DataConfig(), SkipCounter("error"))
+        sentiment_data.read_reviews(reviews, SentimentConfig().data, SkipCounter("error"))
     assert str(error.value) == f"{reviews}:3: empty text in column 'text' (data row 2)"
 
 

@@ -36,7 +36,7 @@ def free_loopback_ports(count):
 def tiny_settings(root):
     settings = {
         "data.builtin_dir": root / "data", "data.builtin_train_size": 256, "data.builtin_val_size": 64,
-        "data.builtin_test_size": 64, "model.units": 8, "model.embedding_dim": 8,
+        "data.builtin_test_size": 64, "model.rnn_units": 8, "model.embedding_dim": 8,
         "model.max_tokens": 1000, "model.max_length": 32, "train.epochs": 2, "train.batch_size": 32,
         "train.runs_dir": root / "runs", "train.export_dir": root / "exports", "train.verbose": 0,
         "train.histogram_freq": 0, "gradient_norm_every": 0,

@@ -14,9 +14,9 @@ from tasks.common.errors import DataError
 from tasks.common.materialize import settings_folder
 from tasks.sentiment_stars import corpus
 from tasks.sentiment_stars.corpus import VI, Clause, Modifier, Part, Review, Style
-from tasks.sentiment_stars.data import (DataConfig, clean_text, class_weights, load_splits, rating_to_stars,
-                                        to_dataset)
-from tasks.sentiment_stars.data import builtin_manifest, ensure_builtin
+from tasks.sentiment_stars.config import DataConfig
+from tasks.sentiment_stars.data import (builtin_manifest, clean_text, class_weights, ensure_builtin, load_data,
+                                        make_dataset, rating_to_stars)
 
 SMALL = (600, 100, 300)
 PLAIN = Style(opener="", closer="", ending="", emoji="", capitalize=False, shout="", typo="", informal=False)
@@ -156,7 +156,7 @@ def builtin_config(tmp_path, **changes) -> DataConfig:
 
 def test_builtin_is_written_once_and_read_back(tmp_path):
     config = builtin_config(tmp_path)
-    splits = load_splits(config)
+    splits = load_data(config)
     directory = ensure_builtin(config)
     assert directory.parent == tmp_path / "builtin"  # a folder per generator settings
     assert sorted(p.name for p in directory.iterdir()) == [".generated.json", "test.csv", "train.csv", "val.csv"]
@@ -167,7 +167,7 @@ def test_builtin_is_written_once_and_read_back(tmp_path):
     on_disk = pd.read_csv(directory / "test.csv", encoding="utf-8")
     assert on_disk["text"].tolist() == splits.test["text"].tolist()
     stamp = (directory / "train.csv").stat().st_mtime_ns
-    load_splits(config)
+    load_data(config)
     assert (directory / "train.csv").stat().st_mtime_ns == stamp  # read again, not regenerated
 
 
@@ -177,13 +177,13 @@ def test_builtin_never_replaces_files_it_did_not_write(tmp_path):
     (directory / "train.csv").write_text("mine\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"exists without a readable .generated.json, so the built-in generator did "
                                         r"not write it; it is left untouched"):
-        load_splits(builtin_config(tmp_path))
+        load_data(builtin_config(tmp_path))
     assert (directory / "train.csv").read_text(encoding="utf-8") == "mine\n"
 
 
 def test_builtin_with_other_settings_is_another_corpus(tmp_path):
     first = ensure_builtin(builtin_config(tmp_path))
-    other = ensure_builtin(builtin_config(tmp_path, seed=5))
+    other = ensure_builtin(builtin_config(tmp_path, builtin_seed=5))
     assert other != first and other.parent == first.parent
     assert (pd.read_csv(first / "train.csv")["text"] != pd.read_csv(other / "train.csv")["text"]).any()
 
@@ -214,7 +214,7 @@ def test_round_trip_through_each_format(tmp_path, suffix):
         write_table(REVIEWS.iloc[rows], paths[split])
     config = DataConfig(source="files", train_path=str(paths["train"]), val_path=str(paths["val"]),
                         test_path=str(paths["test"]), text_column="review", rating_column="rating")
-    splits = load_splits(config)
+    splits = load_data(config)
     loaded = pd.concat([splits.train, splits.val, splits.test])
     assert loaded["text"].tolist() == REVIEWS["review"].tolist()
     assert loaded["stars"].tolist() == REVIEWS["rating"].tolist()
@@ -231,7 +231,7 @@ def test_bom_and_crlf_file_reads_cleanly(tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes("\ufefftext,stars\r\n\"hay\r\nquá  😍\",5\r\n".encode("utf-8"))
     config = DataConfig(source="files", train_path=str(path), val_path=str(path), test_path=str(path))
-    assert load_splits(config).train["text"].tolist() == ["hay quá 😍"]
+    assert load_data(config).train["text"].tolist() == ["hay quá 😍"]
 
 
 def files_config(path, **changes) -> DataConfig:
@@ -266,7 +266,7 @@ def test_bad_input_names_file_row_and_problem(tmp_path, case):
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     with pytest.raises(DataError) as error:
-        load_splits(files_config(path))
+        load_data(files_config(path))
     message = str(error.value)
     assert message.startswith(f"{path}{expected}") and "\n" not in message
 
@@ -278,7 +278,7 @@ def test_skip_mode_counts_and_logs_bad_rows(tmp_path, caplog):
     config = DataConfig(source="files", train_path=str(train), val_path=str(clean), test_path=str(clean),
                         on_bad_row="skip")
     with caplog.at_level(logging.WARNING):
-        splits = load_splits(config)
+        splits = load_data(config)
     assert splits.train["text"].tolist() == ["good", "fine", "nice"]
     assert splits.train.index.tolist() == [2, 5, 7]  # editor lines, header = line 1
     assert splits.skipped == {str(train): 3}
@@ -290,7 +290,7 @@ def test_skip_mode_still_fails_when_nothing_is_left(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("text,stars\n,4\nbad,x\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"r.csv: no usable rows: all 2 data rows are bad"):
-        load_splits(files_config(path, on_bad_row="skip"))
+        load_data(files_config(path, on_bad_row="skip"))
 
 
 @pytest.mark.parametrize("rating, stars", [(0, 1), ("10", 5), (5, 3), (2.5, 2), (6.25, 4), (3.7, 2), (" 8 ", 4)])
@@ -305,7 +305,7 @@ def test_rating_map(tmp_path):
         rating_to_stars("meh", config)
     path = tmp_path / "r.jsonl"
     path.write_text('{"text": "a", "label": "pos"}\n{"text": "b", "label": "neg"}\n', encoding="utf-8")
-    splits = load_splits(files_config(path, rating_column="label", rating_map={"pos": 5, "neg": 1}))
+    splits = load_data(files_config(path, rating_column="label", rating_map={"pos": 5, "neg": 1}))
     assert splits.train["stars"].tolist() == [5, 1]
 
 
@@ -313,8 +313,8 @@ def test_single_file_split_is_seeded_stratified_and_disjoint(tmp_path):
     stars = np.repeat([1, 2, 3, 4, 5], [100, 40, 20, 40, 200])
     path = tmp_path / "all.csv"
     pd.DataFrame({"text": [f"review {i}" for i in range(len(stars))], "stars": stars}).to_csv(path, index=False)
-    config = DataConfig(source="files", path=str(path), val_fraction=0.1, test_fraction=0.2, seed=3)
-    splits = load_splits(config)
+    config = DataConfig(source="files", path=str(path), val_fraction=0.1, test_fraction=0.2, split_seed=3)
+    splits = load_data(config)
     sizes = [len(splits.train), len(splits.val), len(splits.test)]
     assert sizes == [280, 40, 80]
     lines = [set(frame.index) for frame in (splits.train, splits.val, splits.test)]
@@ -323,8 +323,8 @@ def test_single_file_split_is_seeded_stratified_and_disjoint(tmp_path):
     for frame in (splits.train, splits.val, splits.test):  # each split keeps the file's star proportions
         shares = frame["stars"].value_counts(normalize=True).sort_index().to_numpy()
         np.testing.assert_allclose(shares, [0.25, 0.1, 0.05, 0.1, 0.5], atol=0.02)
-    assert load_splits(config).test.index.tolist() == splits.test.index.tolist()
-    other = load_splits(DataConfig(source="files", path=str(path), seed=4))
+    assert load_data(config).test.index.tolist() == splits.test.index.tolist()
+    other = load_data(DataConfig(source="files", path=str(path), split_seed=4))
     assert other.test.index.tolist() != splits.test.index.tolist()
 
 
@@ -332,12 +332,12 @@ def test_missing_val_and_test_files_are_carved_from_train(tmp_path):
     path = tmp_path / "train.csv"
     pd.DataFrame({"text": [f"r{i}" for i in range(100)], "stars": [1 + i % 5 for i in range(100)]}).to_csv(
         path, index=False)
-    splits = load_splits(DataConfig(source="files", train_path=str(path)))
+    splits = load_data(DataConfig(source="files", train_path=str(path)))
     assert [len(splits.train), len(splits.val), len(splits.test)] == [70, 10, 20]
 
 
 def test_max_examples_samples_each_split(tmp_path):
-    splits = load_splits(builtin_config(tmp_path, max_examples=40))
+    splits = load_data(builtin_config(tmp_path, max_examples=40))
     assert [len(splits.train), len(splits.val), len(splits.test)] == [40, 40, 40]
 
 
@@ -371,9 +371,9 @@ def test_bad_config_values_are_named(override, message):
 
 def test_files_source_needs_exactly_one_table_setting():
     with pytest.raises(ValueError, match="source 'files' needs exactly one of data.path"):
-        load_splits(DataConfig(source="files"))
+        load_data(DataConfig(source="files"))
     with pytest.raises(ValueError, match="source 'files' needs exactly one of data.path"):
-        load_splits(DataConfig(source="files", path="a.csv", train_path="b.csv"))
+        load_data(DataConfig(source="files", path="a.csv", train_path="b.csv"))
 
 
 # -------------------------------------------------------------------------------------------------- tfds
@@ -382,7 +382,7 @@ def test_files_source_needs_exactly_one_table_setting():
 def test_tfds_through_mock_data():
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=20):
-        splits = load_splits(DataConfig(source="tfds", tfds_name="imdb_reviews"))
+        splits = load_data(DataConfig(source="tfds", tfds_name="imdb_reviews"))
     assert splits.name == "tfds:imdb_reviews"
     assert [len(splits.train), len(splits.val), len(splits.test)] == [18, 2, 20]
     assert set(splits.train["stars"]) <= {1, 5} and set(splits.test["stars"]) == {1, 5}
@@ -394,21 +394,21 @@ def test_tfds_label_mapping_and_features_are_checked():
     with tfds.testing.mock_data(num_examples=5):
         with pytest.raises(DataError, match=r"tfds:yelp_polarity_reviews: tfds_label_to_stars has no stars for "
                                             r"label\(s\) \[1\]"):
-            load_splits(DataConfig(source="tfds", tfds_name="yelp_polarity_reviews", tfds_label_to_stars={0: 1}))
+            load_data(DataConfig(source="tfds", tfds_name="yelp_polarity_reviews", tfds_label_to_stars={0: 1}))
         with pytest.raises(DataError, match=r"tfds:imdb_reviews: has no feature 'review'; its features are "
                                             r"\['text', 'label'\]"):
-            load_splits(DataConfig(source="tfds", tfds_text_feature="review"))
+            load_data(DataConfig(source="tfds", tfds_text_feature="review"))
 
 
 # ------------------------------------------------------------------------------------------------- Keras
 
 
-def test_to_dataset_batches_text_and_zero_based_labels():
+def test_make_dataset_batches_text_and_zero_based_labels():
     frame = pd.DataFrame({"text": ["a", "b", "c"], "stars": [1, 5, 3], "order_dependent": False})
-    batches = list(to_dataset(frame, batch_size=2))
+    batches = list(make_dataset(frame, batch_size=2))
     assert [b[0].shape[0] for b in batches] == [2, 1]
     assert batches[0][0].dtype.name == "string" and batches[0][1].numpy().tolist() == [0, 4]
-    shuffled = [t.decode() for b in to_dataset(frame, batch_size=3, shuffle=True, seed=1) for t in b[0].numpy()]
+    shuffled = [t.decode() for b in make_dataset(frame, batch_size=3, shuffle=True, seed=1) for t in b[0].numpy()]
     assert sorted(shuffled) == ["a", "b", "c"]
 
 

@@ -83,7 +83,7 @@ TRAIN = pd.DataFrame({"text": [f"{WORDS[s]} máy {k}" for s in WORDS for k in ra
 
 
 def test_a_warm_started_model_starts_as_scikit_learns_logistic_regression():
-    config = ModelConfig(units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3)
+    config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3)
     features = fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0)
     serving, training = build_models(config, features)
     tokens = standardized(TRAIN.text)
@@ -132,7 +132,7 @@ def test_drop_rows_zeroes_whole_rows_in_training_only():
 
 
 def test_an_ensemble_averages_its_members_probabilities():
-    config = ModelConfig(units=4, embedding_dim=4, wide_ngrams=2, wide_min_df=1)
+    config = ModelConfig(rnn_units=4, embedding_dim=4, wide_ngrams=2, wide_min_df=1)
     train = ["pin trâu", "pin yếu", "màn hình đẹp", "màn hình tệ"]
     members = [build_model(config, train, f"member_{k}") for k in range(2)]
     reviews = tf.constant(["pin trâu nhưng màn hình tệ", "đẹp"])

@@ -3,13 +3,15 @@ import json
 import unicodedata
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tasks.common.config import load_config
-from tasks.sentiment_stars import data, train
+from tasks.common.task import train_task
+from tasks.sentiment_stars import train
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import decide
 from tasks.common.ensemble import average_models
@@ -19,7 +21,7 @@ from tasks.sentiment_stars.model import build_models
 def tiny_args(root: Path) -> list[str]:
     settings = {
         "data.builtin_dir": root / "data", "data.builtin_train_size": 400, "data.builtin_val_size": 100,
-        "data.builtin_test_size": 150, "model.units": 8, "model.embedding_dim": 8, "model.max_tokens": 2000,
+        "data.builtin_test_size": 150, "model.rnn_units": 8, "model.embedding_dim": 8, "model.max_tokens": 2000,
         "train.epochs": 2, "train.batch_size": 32, "train.runs_dir": root / "runs",
         "train.export_dir": root / "exports", "train.verbose": 0, "model.ensemble": 1, "model.wide_min_df": 1,
     }
@@ -29,13 +31,15 @@ def tiny_args(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("sentiment")
-    assert train.main(tiny_args(root)) == 0
+    result = train_task(train.SentimentStars(), tiny_args(root))
     (run_dir,) = (root / "runs" / "sentiment_stars").iterdir()
-    return root, run_dir, json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert result.run.run_dir == run_dir
+    assert json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")) == result.metrics
+    return root, result
 
 
 def test_metrics_json_has_the_contract_keys(trained):
-    _, _, metrics = trained
+    metrics = trained[1].metrics
     assert metrics["task"] == "sentiment_stars" and metrics["dataset"].startswith("builtin")
     keys = {"accuracy", "macro_f1", "mae_stars", "order_dependent_accuracy"}
     assert keys <= set(metrics["test"]) and keys <= set(metrics["baselines"]["bag_of_words"])
@@ -43,12 +47,15 @@ def test_metrics_json_has_the_contract_keys(trained):
     assert 0 <= metrics["test"]["accuracy"] <= 1 and 0 <= metrics["test"]["mae_stars"] <= 4
     assert metrics["train_seconds"] > 0 and metrics["examples_per_second"] > 0
     assert Path(metrics["export"]).name == "1"
+    assert metrics["split_sizes"] == {"train": 400, "val": 100, "test": 150}
+    assert metrics["selected_weights"] in (["trained"], ["linear_start"]) and metrics["member_epochs"] == [2]
 
 
 def test_run_dir_holds_config_checkpoints_and_tensorboard_images(trained):
-    root, run_dir, _ = trained
+    root, result = trained
+    run_dir = result.run.run_dir
     saved = load_config(Config, run_dir / "config.yaml")
-    assert saved.model.units == 8 and saved.train.export_dir == str(root / "exports")
+    assert saved.model.rnn_units == 8 and saved.train.export_dir == str(root / "exports")
     assert (run_dir / "checkpoints" / "best.weights.h5").exists()
     assert (run_dir / "checkpoints" / "backup" / "training_metadata.json").exists()
     tags = set()
@@ -62,12 +69,10 @@ def test_run_dir_holds_config_checkpoints_and_tensorboard_images(trained):
 
 @pytest.mark.slow
 def test_export_in_a_fresh_process_equals_the_model_and_ignores_unicode_form(trained, python_subprocess):
-    root, run_dir, metrics = trained
-    config = load_config(Config, run_dir / "config.yaml")
-    model, trainer = build_models(config.model, train.text_features(config, data.load_splits(config.data)))
-    trainer.load_weights(run_dir / "checkpoints" / "best.weights.h5")  # the checkpoint is the training model's
+    _, result = trained
+    config, metrics = result.run.config, result.metrics
     reviews = ["ứng dụng tốt", "Giao hàng RẤT chậm nhưng pin trâu 😍", "không tốt lắm", ""]
-    expected = model.predict(tf.constant(reviews), verbose=0)
+    expected = result.model.predict(tf.constant(reviews), verbose=0)
     nfd = [unicodedata.normalize("NFD", r) for r in reviews]
     code = (
         "import json, sys, tensorflow as tf\n"
@@ -85,7 +90,7 @@ def test_export_in_a_fresh_process_equals_the_model_and_ignores_unicode_form(tra
 
 @pytest.mark.slow
 def test_predict_prints_json_lines_from_the_export(trained, python_subprocess, tmp_path):
-    root, _, _ = trained
+    root, _ = trained
     reviews = tmp_path / "reviews.txt"
     reviews.write_text("pin trâu\n\nmàn hình đẹp nhưng hơi chậm\n", encoding="utf-8")
     result = python_subprocess(["-m", "tasks.sentiment_stars.predict", "--model", str(root / "exports" /
@@ -96,18 +101,28 @@ def test_predict_prints_json_lines_from_the_export(trained, python_subprocess, t
 
 
 def test_a_finished_run_dir_is_never_reused(trained, capsys):
-    root, run_dir, _ = trained
+    root, result = trained
     with pytest.raises(SystemExit):
-        train.main(tiny_args(root) + ["--run-dir", str(run_dir)])
+        train.main(tiny_args(root) + ["--run-dir", str(result.run.run_dir)])
     assert "holds a finished run (metrics.json exists)" in capsys.readouterr().err
 
 
 def test_bad_config_value_is_one_line_naming_the_key(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        train.main(["--set", "model.units=0", "--set", f"train.runs_dir={tmp_path}"])
+        train.main(["--set", "model.rnn_units=0", "--set", f"train.runs_dir={tmp_path}"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "units must be >= 1" in err and len(err.splitlines()) == 1
+    assert err.startswith("error: ") and "rnn_units must be >= 1" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("old, new", [("model.units=8", "'model.rnn_units'"),
+                                      ("data.seed=1", "'data.builtin_seed' and 'data.split_seed'")])
+def test_a_renamed_key_names_its_new_name(tmp_path, capsys, old, new):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--set", old, "--set", f"train.runs_dir={tmp_path}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert f"error: --set {old}: key '{old.split('=')[0]}' was renamed to {new}" in err and len(err.splitlines()) == 1
 
 
 def test_a_data_error_leaves_no_empty_run_dir(tmp_path, capsys):
@@ -132,23 +147,21 @@ def test_a_data_error_leaves_no_empty_run_dir(tmp_path, capsys):
 @pytest.mark.slow
 def test_an_ensemble_run_trains_each_member_and_exports_their_average(tmp_path):
     args = tiny_args(tmp_path) + ["--set", "model.ensemble=2", "--set", "train.epochs=1"]
-    assert train.main(args) == 0
-    (run_dir,) = (tmp_path / "runs" / "sentiment_stars").iterdir()
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    config = load_config(Config, run_dir / "config.yaml")
-    features = train.text_features(config, data.load_splits(config.data))
-    members = []
-    for member in range(2):
-        model, trainer = build_models(config.model, features, f"member_{member}")
-        trainer.load_weights(run_dir / "members" / str(member) / "checkpoints" / "best.weights.h5")
-        members.append(model)
+    result = train_task(train.SentimentStars(), args)
+    metrics, run_dir = result.metrics, result.run.run_dir
+    members = [layer for layer in result.model.layers if isinstance(layer, keras.Model)]
+    assert [member.name for member in members] == ["sentiment_stars_member_0", "sentiment_stars_member_1"]
     # one vocabulary and one wide path, shared by the members (fitted once)
     assert members[0].get_layer("wide_logits") is members[1].get_layer("wide_logits")
-    reviews = ["ứng dụng tốt", "đẹp nhưng chậm", "không tốt lắm"]
-    expected = average_models(members, "ensemble").predict(tf.constant(reviews), verbose=0)
+    reviews = tf.constant(["ứng dụng tốt", "đẹp nhưng chậm", "không tốt lắm"])
+    expected = average_models(members, "ensemble").predict(reviews, verbose=0)
     serve = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
-    outputs = serve(text=tf.constant(reviews))
-    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(serve(text=reviews)["probabilities"].numpy(), expected, atol=1e-5)
+    # each member's checkpoint holds the weights it was exported with (a resumed run rebuilds the same model)
+    for member, model in enumerate(members):
+        rebuilt, trainer = build_models(result.run.config.model, result.loaded.features, f"check_{member}")
+        trainer.load_weights(run_dir / "members" / str(member) / "checkpoints" / "best.weights.h5")
+        np.testing.assert_allclose(rebuilt.predict(reviews, verbose=0), model.predict(reviews, verbose=0), atol=1e-6)
     # the members' RNNs differ (own seeds), even when both kept the linear start
     assert not np.allclose(members[0].get_layer("embedding").get_weights()[0],
                            members[1].get_layer("embedding").get_weights()[0])

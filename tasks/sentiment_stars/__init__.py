@@ -8,5 +8,6 @@ Run: python -m tasks.sentiment_stars.train --config configs/sentiment_stars.yaml
      python -m tasks.sentiment_stars.predict --model exports/sentiment_stars "ứng dụng tốt"
 """
 
-# quality_bar: the validation metric and value whose first epoch `make train` reports the seconds to.
-SUMMARY = {"metric": "accuracy", "baseline": "bag_of_words", "quality_bar": ("val_accuracy", 0.90)}
+from tasks.common.task import QualityBar, Summary
+
+SUMMARY = Summary(metric="accuracy", baseline="bag_of_words", quality_bar=QualityBar("val_accuracy", 0.90))

@@ -2,10 +2,10 @@
 
 Interface:
 
-    from tasks.sentiment_stars.data import DataConfig, load_splits, to_dataset, class_weights
-    splits = load_splits(config.data)           # Splits(train, val, test, name, skipped)
+    from tasks.sentiment_stars.data import load_data, make_dataset, class_weights
+    splits = load_data(config.data)             # Splits(train, val, test, name, skipped); config.py's DataConfig
     splits.train                                # DataFrame: text (str), stars (int 1..5), order_dependent (bool)
-    train_ds = to_dataset(splits.train, batch_size=64, shuffle=True, seed=42)  # batches of (text, stars - 1)
+    train_ds = make_dataset(splits.train, batch_size=64, shuffle=True, seed=42)  # batches of (text, stars - 1)
     weights = class_weights(splits.train)       # {stars - 1: weight}, "balanced", for model.fit(class_weight=...)
 
 `data.source` picks where reviews come from:
@@ -37,7 +37,6 @@ import math
 import os
 import unicodedata
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -45,93 +44,17 @@ import tensorflow as tf
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
-from tasks.common.errors import ConfigError, DataError, SkipCounter
+from tasks.common.errors import DataError, SkipCounter
 from tasks.common.materialize import materialize
 from tasks.common.tables import read_table, require_columns
 from tasks.common.text import has_visible_text
+from tasks.sentiment_stars.config import DataConfig, rating_key
 from tasks.sentiment_stars import corpus
 
 log = logging.getLogger(__name__)
 
 COLUMNS = list(corpus.COLUMNS)
 DELIMITED = (".csv", ".tsv", ".txt")
-
-
-@dataclasses.dataclass
-class DataConfig:
-    """Where the reviews come from and how to read them; defaults train on the built-in Vietnamese corpus."""
-
-    source: Literal["builtin", "files", "tfds"] = "builtin"  # built-in corpus, the user's tables, or a TFDS dataset
-    builtin_dir: str = "data/sentiment_stars/builtin"  # generated here when missing; existing files are never replaced
-    builtin_language: Literal["vi", "en"] = "vi"  # language of the built-in corpus
-    builtin_train_size: int = 8000  # built-in training reviews: enough for the RNN to learn contrast and negation
-    builtin_val_size: int = 1000  # built-in validation reviews (early stopping)
-    builtin_test_size: int = 2000  # built-in test reviews; about 45% are order-dependent pairs
-    train_path: str | None = None  # files: training table (.csv, .tsv, .jsonl, .parquet)
-    val_path: str | None = None  # files: validation table; null carves val_fraction out of train
-    test_path: str | None = None  # files: test table; null carves test_fraction out of train
-    path: str | None = None  # files: one table split into train/val/test (instead of train_path)
-    val_fraction: float = 0.1  # share of the rows carved out for validation (stratified by stars)
-    test_fraction: float = 0.2  # share of the rows carved out for test (stratified by stars)
-    text_column: str = "text"  # column (JSON key) holding the review text
-    rating_column: str = "stars"  # column (JSON key) holding the rating
-    rating_scale: tuple[float, float] = (1.0, 5.0)  # the file's lowest and highest rating, mapped onto 1..5 stars
-    rating_map: dict[str | int, int] | None = None  # rating -> stars, e.g. {pos: 5, neg: 1}; replaces rating_scale
-    on_bad_row: Literal["error", "skip"] = "error"  # stop at the first bad row, or skip and count bad rows
-    tfds_name: str = "imdb_reviews"  # TFDS catalog name (yelp_polarity_reviews works the same way)
-    tfds_text_feature: str = "text"  # feature holding the text
-    tfds_label_feature: str = "label"  # feature holding the class label
-    tfds_label_to_stars: dict[int, int] = dataclasses.field(default_factory=lambda: {0: 1, 1: 5})  # label -> stars
-    tfds_train_split: str = "train"  # TFDS split (slicing like "train[:50%]" works) for training
-    tfds_val_split: str | None = None  # validation split; null carves val_fraction out of the training split
-    tfds_test_split: str = "test"  # TFDS split for the test set
-    tfds_data_dir: str | None = None  # TFDS data dir; null uses TFDS's default (~/tensorflow_datasets)
-    max_examples: int = 0  # keep at most this many rows per split (a seeded sample; first ones for TFDS); 0 keeps all
-    seed: int = 0  # seeds the built-in corpus, the carved splits and the max_examples sample
-
-    def __post_init__(self):
-        for name in ("builtin_train_size", "builtin_val_size", "builtin_test_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("val_fraction", "test_fraction"):
-            if not 0 < getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be between 0 and 1 (exclusive), got {getattr(self, name)}")
-        if self.val_fraction + self.test_fraction >= 1:
-            raise ConfigError(f"val_fraction + test_fraction must be < 1, got {self.val_fraction + self.test_fraction}")
-        low, high = self.rating_scale
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ConfigError("rating_scale must be [lowest, highest] with lowest < highest, "
-                              f"got {list(self.rating_scale)}")
-        if self.rating_map is not None:
-            if not self.rating_map:
-                raise ConfigError("rating_map must map at least one rating to stars, got {}")
-            self.rating_map = {_map_key(key): stars for key, stars in self.rating_map.items()}
-            _check_stars("rating_map", self.rating_map)
-        if not self.tfds_label_to_stars:
-            raise ConfigError("tfds_label_to_stars must map at least one label to stars, got {}")
-        _check_stars("tfds_label_to_stars", self.tfds_label_to_stars)
-        if self.max_examples < 0:
-            raise ConfigError(f"max_examples must be >= 0 (0 keeps all), got {self.max_examples}")
-        for name in ("text_column", "rating_column", "tfds_name", "tfds_text_feature", "tfds_label_feature"):
-            if not getattr(self, name):
-                raise ConfigError(f"{name} must not be empty")
-
-    def check_source(self) -> None:
-        """Checks the fields that only make sense together (done at load time so `--set` order does not matter)."""
-        if self.source != "files":
-            return
-        if bool(self.path) == bool(self.train_path):
-            raise ConfigError("source 'files' needs exactly one of data.path (one table, split by the fractions) "
-                              f"and data.train_path, got path={self.path!r}, train_path={self.train_path!r}")
-        if self.path and (self.val_path or self.test_path):
-            raise ConfigError("data.path is split into train/val/test itself; use train_path with val_path/test_path "
-                              "instead")
-
-
-def _check_stars(name: str, mapping: dict) -> None:
-    for key, stars in mapping.items():
-        if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
-            raise ConfigError(f"{name} must map to stars 1..5, got {key!r}: {stars!r}")
 
 
 @dataclasses.dataclass
@@ -145,7 +68,7 @@ class Splits:
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def load_splits(config: DataConfig) -> Splits:
+def load_data(config: DataConfig) -> Splits:
     """Loads train/val/test from the configured source, cleaned, validated and capped at max_examples."""
     config.check_source()
     loader = {"builtin": _load_builtin, "files": _load_files, "tfds": _load_tfds}[config.source]
@@ -154,7 +77,7 @@ def load_splits(config: DataConfig) -> Splits:
         for split in ("train", "val", "test"):
             frame = getattr(splits, split)
             if len(frame) > config.max_examples:
-                setattr(splits, split, frame.sample(n=config.max_examples, random_state=config.seed).sort_index())
+                setattr(splits, split, frame.sample(n=config.max_examples, random_state=config.split_seed).sort_index())
     log.info("%s: %d train, %d val, %d test reviews", splits.name, len(splits.train), len(splits.val),
              len(splits.test))
     return splits
@@ -176,27 +99,13 @@ def _is_missing(value) -> bool:
     return bool(pd.isna(value)) if np.ndim(value) == 0 else False
 
 
-def _map_key(value) -> str:
-    """The lookup key of a rating in rating_map: "5", 5 and 5.0 are the same key; strings are stripped."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return str(int(value)) if float(value).is_integer() else str(float(value))
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return str(int(number)) if number.is_integer() else str(number)  # "2.50" -> "2.5", as 2.5 does
-
-
 def rating_to_stars(value, config: DataConfig) -> int:
     """One rating -> stars 1..5 through rating_map or rating_scale; raises ValueError saying what is wrong."""
     column = config.rating_column
     if _is_missing(value):
         raise DataError(None, None, f"missing rating in column {column!r}")
     if config.rating_map is not None:
-        key = _map_key(value)
+        key = rating_key(value)
         if key not in config.rating_map:
             raise DataError(None, None, f"rating {value!r} in column {column!r} is not in rating_map "
                                         f"(keys: {', '.join(config.rating_map)})")
@@ -219,7 +128,7 @@ def rating_to_stars(value, config: DataConfig) -> int:
 def _order_flag(value) -> bool:
     if _is_missing(value):
         return False
-    text = _map_key(value).lower()
+    text = rating_key(value).lower()
     if text in ("1", "true", "yes"):
         return True
     if text in ("0", "false", "no"):
@@ -274,10 +183,10 @@ def _load_files(config: DataConfig) -> Splits:
     test = read_reviews(config.test_path, config, skips) if config.test_path else None
     val = read_reviews(config.val_path, config, skips) if config.val_path else None
     if test is None:
-        train, test = carve(train, config.test_fraction, config.seed, train_path)
+        train, test = carve(train, config.test_fraction, config.split_seed, train_path)
     if val is None:  # fractions are of the original table, whichever splits were carved before
         share = config.val_fraction / (1 - (config.test_fraction if not config.test_path else 0))
-        train, val = carve(train, share, config.seed, train_path)
+        train, val = carve(train, share, config.split_seed, train_path)
     return Splits(train, val, test, f"files:{Path(train_path).name}", skips.report())
 
 
@@ -286,7 +195,7 @@ def _load_files(config: DataConfig) -> Splits:
 
 def builtin_manifest(config: DataConfig) -> dict:
     """What the built-in files in builtin_dir were generated from."""
-    return {"generator": corpus.GENERATOR, "language": config.builtin_language, "seed": config.seed,
+    return {"generator": corpus.GENERATOR, "language": config.builtin_language, "seed": config.builtin_seed,
             "sizes": [config.builtin_train_size, config.builtin_val_size, config.builtin_test_size]}
 
 
@@ -358,14 +267,14 @@ def _load_tfds(config: DataConfig) -> Splits:
     if config.tfds_val_split:
         val = read(config.tfds_val_split)
     else:
-        train, val = carve(train, config.val_fraction, config.seed, f"tfds:{name}/{config.tfds_train_split}")
+        train, val = carve(train, config.val_fraction, config.split_seed, f"tfds:{name}/{config.tfds_train_split}")
     return Splits(train, val, test, f"tfds:{name}", skips.report())
 
 
 # ----------------------------------------------------------------------------------------------- to Keras
 
 
-def to_dataset(frame: pd.DataFrame, batch_size: int, shuffle: bool = False, seed: int | None = None,
+def make_dataset(frame: pd.DataFrame, batch_size: int, shuffle: bool = False, seed: int | None = None,
                wide_logits: np.ndarray | None = None) -> tf.data.Dataset:
     """Batches of (text: tf.string (B,), label: int32 (B,) = stars - 1), prefetched; reshuffled every epoch.
 

@@ -204,7 +204,7 @@ def wide_logits(features: TextFeatures, texts, batch_size: int = 512) -> np.ndar
 
 def recurrent_block(config, return_sequences: bool, name: str):
     """The lesson's RNN (fast layer or RNN(SimpleRNNCell)), wrapped in Bidirectional when configured."""
-    layer = recurrent_layer(config.units, activation=config.activation, return_sequences=return_sequences,
+    layer = recurrent_layer(config.rnn_units, activation=config.activation, return_sequences=return_sequences,
                             implementation=config.rnn_implementation, name=name, dropout=config.dropout,
                             recurrent_dropout=config.recurrent_dropout)
     return keras.layers.Bidirectional(layer, name=f"bi_{name}") if config.bidirectional else layer
@@ -237,7 +237,7 @@ def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras
         x = keras.layers.Dropout(config.word_dropout, noise_shape=(None, None, 1), name="word_dropout")(x)
     for layer in range(config.num_layers):
         x = recurrent_block(config, return_sequences=layer < config.num_layers - 1, name=f"rnn_{layer}")(x)
-    x = keras.layers.Dropout(config.dropout, name="dropout")(x)  # (B, units or 2 * units)
+    x = keras.layers.Dropout(config.dropout, name="dropout")(x)  # (B, rnn_units or 2 * rnn_units)
     warm = features.warm_started
     logits = keras.layers.Dense(5, kernel_regularizer=regularizer, kernel_initializer="zeros" if warm else "glorot_uniform",
                                 name="rnn_logits")(x)  # (B, 5); zero at the start: the warm-started model is the linear one

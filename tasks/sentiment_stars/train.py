@@ -1,6 +1,7 @@
 """Train the sentiment_stars RNN: `python -m tasks.sentiment_stars.train --config configs/sentiment_stars.yaml`."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import keras
@@ -8,76 +9,154 @@ import numpy as np
 import tensorflow as tf
 
 from rnn_layers.vanishing import GradientNormLogger
-from tasks.common.ensemble import average_models, combined_fit_result, member_run
-from tasks.common.export import export_saved_model
-from tasks.common.metrics import write_metrics
-from tasks.common.run import main_guard, start_run
+from tasks.common.ensemble import average_models, combined_fit_result, member_name, member_run
+from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
 from tasks.common.tensorboard import ImageLogger, log_figures
-from tasks.common.training import compile_model, fit
+from tasks.common.training import compile_model
 from tasks.sentiment_stars import SUMMARY, data, evaluate
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
-from tasks.sentiment_stars.model import (ServingModule, TextFeatures, build_models, fit_text_features,
-                                         wide_logits)
+from tasks.sentiment_stars.model import ServingModule, TextFeatures, build_models, fit_text_features, wide_logits
 
 log = logging.getLogger(__name__)
 
 
-def train_member(config, splits, features, run, seed: int, val_ds, val_wide=None, name: str = "sentiment_stars"):
-    """Builds, compiles and fits one model on the training split; returns (serving model, FitResult, selected).
+@dataclasses.dataclass
+class SentimentData(TaskData):
+    """The splits plus what every ensemble member shares: vocabulary and wide path, fitted once on train."""
 
-    A warm-started model begins as the frozen linear model and trains on held-out wide logits (`val_wide`
-    for the validation reviews); if no epoch beats that start on the monitored validation metric, the start
-    weights are kept (`selected` says which).
-    """
-    decision = config.model.decision
-    train_ds = data.to_dataset(splits.train, config.train.batch_size, shuffle=True, seed=seed,
-                               wide_logits=features.train_logits)
-    with run.strategy.scope():
-        model, trainer = build_models(config.model, features, name)
-        compile_model(trainer, config.train, loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy", MacroF1(decision), MeanStarError(decision)])
-
-    def val_confusion(epoch):
-        predicted = evaluate.predict_stars(model, splits.val.text, decision)
-        return {"val_confusion_matrix": evaluate.confusion_figure(splits.val.stars, predicted,
-                                                                  f"validation, epoch {epoch + 1}")}
-
-    callbacks = [ImageLogger(run.tensorboard_dir, val_confusion)]
-    if config.gradient_norm_every:
-        sample = tf.constant(splits.val.text.tolist()[:64])
-        callbacks.append(GradientNormLogger(run.tensorboard_dir, sample if val_wide is None else [sample, tf.constant(val_wide[:64])],
-                                            tf.constant(splits.val.stars.to_numpy()[:64] - 1),
-                                            every=config.gradient_norm_every))
-    class_weight = data.class_weights(splits.train) if config.model.class_weighting else None
-    monitor = config.model.monitor
-    mode = "min" if monitor in ("val_loss", "val_mae_stars") else "max"
-    warm = features.warm_started
-    if warm:
-        start_weights, start_score = trainer.get_weights(), _val_score(trainer, splits, val_wide, monitor, decision)
-    result = fit(trainer, train_ds, val_ds, run, num_examples=len(splits.train), class_weight=class_weight,
-                 callbacks=callbacks, monitor=monitor, mode=mode)
-    selected = "trained"
-    if warm:
-        score = _val_score(trainer, splits, val_wide, monitor, decision)
-        if (score >= start_score) if mode == "min" else (score <= start_score):
-            trainer.set_weights(start_weights)  # no epoch beat the linear start on validation
-            trainer.save_weights(run.checkpoint_dir / "best.weights.h5")  # the checkpoint holds what is exported
-            selected = "linear_start"
-        log.info("%s: selected %s (%s at the start %.4f, trained %.4f)", name, selected, monitor, start_score, score)
-    return model, result, selected
+    skipped: dict  # bad rows skipped per file (on_bad_row: skip)
+    features: TextFeatures
+    val_wide: np.ndarray | None  # the frozen regression's logits of the validation reviews (warm start), else None
+    class_weight: dict | None
 
 
-def _val_score(model, splits, val_wide, monitor: str, decision: str) -> float:
+class SentimentStars(Task):
+    """Review text -> 1..5 stars; see tasks/sentiment_stars/__init__.py."""
+
+    name = "sentiment_stars"
+    config_class = Config
+    summary = SUMMARY
+
+    def load_data(self, run) -> SentimentData:
+        config = run.config
+        splits = data.load_data(config.data)
+        batch, seed = config.train.batch_size, config.train.seed
+        features = text_features(config, splits)
+        val_wide = wide_logits(features, splits.val.text) if features.warm_started else None
+        return SentimentData(
+            dataset=splits.name, splits={"train": splits.train, "val": splits.val, "test": splits.test},
+            train_ds=data.make_dataset(splits.train, batch, shuffle=True, seed=seed, wide_logits=features.train_logits),
+            val_ds=data.make_dataset(splits.val, batch, shuffle=False, seed=seed, wide_logits=val_wide),
+            num_train=len(splits.train), skipped=splits.skipped, features=features, val_wide=val_wide,
+            class_weight=data.class_weights(splits.train) if config.model.class_weighting else None)
+
+    def build_pair(self, run, loaded: SentimentData) -> tuple[keras.Model, keras.Model]:
+        """(serving model, compiled training model) sharing every weight, under the run's strategy; the
+        training model also reads the held-out regression logits when the wide path is warm-started."""
+        config = run.config
+        with run.strategy.scope():
+            model, trainer = build_models(config.model, loaded.features, member_name(run, "sentiment_stars"))
+            compile_model(trainer, config.train, loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy", MacroF1(config.model.decision), MeanStarError(config.model.decision)])
+        return model, trainer
+
+    def build_model(self, run, loaded: SentimentData) -> keras.Model:
+        """The training model (`train` uses `build_pair`, which also returns the serving model)."""
+        return self.build_pair(run, loaded)[1]
+
+    def train(self, run, loaded: SentimentData) -> Trained:
+        """`model.ensemble` members (seeds seed, seed + 1, ...); the model served averages their probabilities."""
+        config, members, fits, selected = run.config, [], [], []
+        for member in range(config.model.ensemble):
+            seed = config.train.seed + member
+            keras.utils.set_random_seed(seed)
+            model, result, kept = self._train_member(member_run(run, member, config.model.ensemble), loaded, seed)
+            members.append(model)
+            fits.append(result)
+            selected.append(kept)
+        return Trained(average_models(members, "sentiment_stars_ensemble"), combined_fit_result(fits),
+                       {"selected_weights": selected, "member_epochs": [result.epochs_run for result in fits]})
+
+    def _train_member(self, run, loaded: SentimentData, seed: int):
+        """Fits one member; returns (serving model, FitResult, which weights were kept).
+
+        A warm-started member begins as the frozen linear model and trains on held-out wide logits; if no
+        epoch beats that start on the monitored validation metric, the start weights are kept.
+        """
+        config, val = run.config, loaded.splits["val"]
+        decision, monitor = config.model.decision, config.model.monitor
+        model, trainer = self.build_pair(run, loaded)
+        settings = FitSettings(monitor=monitor, mode="min" if monitor in ("val_loss", "val_mae_stars") else "max",
+                               class_weight=loaded.class_weight)
+        warm = loaded.features.warm_started
+        if warm:
+            start_weights, start_score = trainer.get_weights(), _val_score(trainer, val, loaded.val_wide, monitor, decision)
+        train_ds = (loaded.train_ds if seed == config.train.seed  # the first member shuffles as load_data did
+                    else data.make_dataset(loaded.splits["train"], config.train.batch_size, shuffle=True, seed=seed,
+                                           wide_logits=loaded.features.train_logits))
+        result = self.fit(run, loaded, trainer, callbacks=self._member_callbacks(run, loaded, model, trainer),
+                          settings=settings, train_ds=train_ds)
+        kept = "trained"
+        if warm:
+            score = _val_score(trainer, val, loaded.val_wide, monitor, decision)
+            if (score >= start_score) if settings.mode == "min" else (score <= start_score):
+                trainer.set_weights(start_weights)  # no epoch beat the linear start on validation
+                trainer.save_weights(run.checkpoint_dir / "best.weights.h5")  # the checkpoint holds what is exported
+                kept = "linear_start"
+            log.info("%s: kept the %s weights (%s at the start %.4f, trained %.4f)", model.name, kept, monitor,
+                     start_score, score)
+        return model, result, kept
+
+    def _member_callbacks(self, run, loaded: SentimentData, model, trainer) -> list:
+        """The validation confusion matrix each epoch and, every `gradient_norm_every` epochs, ||dL/ds_t||."""
+        config, val = run.config, loaded.splits["val"]
+
+        def val_confusion(epoch):
+            predicted = evaluate.predict_stars(model, val.text, config.model.decision)
+            return {"val_confusion_matrix": evaluate.confusion_figure(val.stars, predicted,
+                                                                      f"validation, epoch {epoch + 1}")}
+
+        callbacks = [ImageLogger(run.tensorboard_dir, val_confusion)]
+        if config.gradient_norm_every:
+            sample = tf.constant(val.text.tolist()[:64])
+            inputs = sample if loaded.val_wide is None else [sample, tf.constant(loaded.val_wide[:64])]
+            callbacks.append(GradientNormLogger(run.tensorboard_dir, inputs, tf.constant(val.stars.to_numpy()[:64] - 1),
+                                                every=config.gradient_norm_every))
+        return callbacks
+
+    def evaluate(self, run, loaded: SentimentData, trained: Trained) -> dict:
+        test = loaded.splits["test"]
+        predicted = evaluate.predict_stars(trained.model, test.text, run.config.model.decision)
+        log_figures(run.tensorboard_dir, {"test_confusion_matrix": evaluate.confusion_figure(
+            test.stars, predicted, "test")}, step=trained.fit.epochs_run)
+        return evaluate.star_metrics(test.stars, predicted, test.order_dependent)
+
+    def baselines(self, run, loaded: SentimentData, trained: Trained) -> dict:
+        config, train, test = run.config, loaded.splits["train"], loaded.splits["test"]
+        return {"bag_of_words": evaluate.bag_of_words_baseline(train, test, config.train.seed,
+                                                               config.model.class_weighting),
+                "tfidf_logistic": evaluate.tfidf_logistic_baseline(train, test, config.train.seed)}
+
+    def serving(self, run, loaded: SentimentData, trained: Trained) -> Serving:
+        module = ServingModule(trained.model, run.config.model.decision)
+        return Serving(module, {"serving_default": module.serve.get_concrete_function()})
+
+    def report(self, run, loaded: SentimentData, trained, test, baselines, serving) -> dict:
+        return {"skipped_rows": loaded.skipped,
+                "split_sizes": {name: len(split) for name, split in loaded.splits.items()}}
+
+
+def _val_score(model, val, val_wide, monitor: str, decision: str) -> float:
     """The monitored validation metric of the training model's current weights.
 
     From predictions rather than model.evaluate, whose results are per-replica values under a multi-worker
     strategy; val_loss is the cross-entropy without regularization terms (weight_decay adds them in Keras's).
     """
-    inputs = tf.constant(splits.val.text.tolist())
+    inputs = tf.constant(val.text.tolist())
     probabilities = model.predict(inputs if val_wide is None else [inputs, tf.constant(val_wide)],
                                   batch_size=256, verbose=0)
-    stars = splits.val.stars.to_numpy()
+    stars = val.stars.to_numpy()
     if monitor == "val_loss":
         return float(-np.mean(np.log(np.clip(probabilities[np.arange(len(stars)), stars - 1], 1e-7, 1.0))))
     metrics = evaluate.star_metrics(stars, decide(probabilities, decision).numpy(), np.zeros(len(stars), bool))
@@ -91,43 +170,7 @@ def text_features(config, splits) -> TextFeatures:
     return fit_text_features(config.model, splits.train.text, splits.train.stars, class_weight, config.train.seed)
 
 
-@main_guard
-def main(argv=None):
-    run = start_run("sentiment_stars", Config, argv, __doc__)
-    config = run.config
-    splits = data.load_splits(config.data)
-    batch, seed = config.train.batch_size, config.train.seed
-    decision = config.model.decision
-    features = text_features(config, splits)
-    val_wide = wide_logits(features, splits.val.text) if features.warm_started else None
-    val_ds = data.to_dataset(splits.val, batch, shuffle=False, seed=seed, wide_logits=val_wide)
-    members, results, selected = [], [], []
-    for member in range(config.model.ensemble):
-        keras.utils.set_random_seed(seed + member)
-        model, result, chosen = train_member(config, splits, features, member_run(run, member, config.model.ensemble),
-                                             seed + member, val_ds, val_wide,
-                                             "sentiment_stars" if config.model.ensemble == 1 else f"member_{member}")
-        members.append(model)
-        results.append(result)
-        selected.append(chosen)
-    model = average_models(members, "sentiment_stars_ensemble")
-    result = combined_fit_result(results)
-
-    predicted = evaluate.predict_stars(model, splits.test.text, decision)
-    test = evaluate.star_metrics(splits.test.stars, predicted, splits.test.order_dependent)
-    log_figures(run.tensorboard_dir, {"test_confusion_matrix": evaluate.confusion_figure(
-        splits.test.stars, predicted, "test")}, step=result.epochs_run)
-    baselines = {"bag_of_words": evaluate.bag_of_words_baseline(splits.train, splits.test, seed,
-                                                                config.model.class_weighting),
-                 "tfidf_logistic": evaluate.tfidf_logistic_baseline(splits.train, splits.test, seed)}
-    serving = ServingModule(model, decision)
-    export_path = export_saved_model(serving, run, {"serving_default": serving.serve.get_concrete_function()})
-    metrics = write_metrics(run, dataset=splits.name, test=test, baselines=baselines, fit_result=result,
-                            export_path=export_path, quality_bar=SUMMARY["quality_bar"], skipped_rows=splits.skipped,
-                            selected_weights=selected, member_epochs=[r.epochs_run for r in results])
-    log.info("test %s | baselines %s | export %s", metrics["test"], metrics["baselines"], export_path)
-    return 0
-
+main = task_main(SentimentStars, __doc__)
 
 if __name__ == "__main__":
     raise SystemExit(main())
