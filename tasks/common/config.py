@@ -7,7 +7,7 @@ key and the file (or `--set`), so a typo never silently trains the wrong model.
 
 A section that renames a field lists the old name in a class attribute `RENAMED_KEYS = {"old": "new"}`
 (typing.ClassVar, so it is not a field); a config that still uses the old name gets an error naming the
-new one instead of the list of known keys.
+new one instead of the list of known keys. A new name with a dot is a full key (the field moved to another section).
 """
 from __future__ import annotations
 
@@ -138,7 +138,8 @@ def _build(cls, values: dict, prefix: str = "", base=None):
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
         renamed = getattr(cls, "RENAMED_KEYS", {}).get(unknown[0])
         if renamed is not None:
-            raise ConfigError(f"key {key!r} was renamed to {(f'{prefix}.' if prefix else '') + renamed!r}")
+            moved = "." in renamed  # a key that moved to another section is named in full ("model.ensemble")
+            raise ConfigError(f"key {key!r} was renamed to {renamed if moved or not prefix else f'{prefix}.{renamed}'!r}")
         raise ConfigError(f"unknown key {key!r}; known keys here: {sorted(fields)}")
     base = cls() if base is None else base
     kwargs = {}

@@ -10,8 +10,8 @@ channels in 0.01s). Each piece below answers one of those (measured in docs/vide
   Jacobians start near the identity instead of shrinking the gradient at every step;
 - the mean of s_t over the real steps, not s_T alone, goes to the softmax: a short event anywhere in the
   clip reaches the output in one step instead of through every later one;
-- an ensemble of `ensemble` (3) such networks in one model, each trained on its own loss, answering the
-  mean of their probabilities: with a few dozen clips one network's accuracy swings with its seed.
+- with a few dozen clips one network's accuracy swings with its seed: `model.ensemble` (3 here) such
+  networks are trained one after another (tasks/common/ensemble.py) and the export answers their mean.
 Padding (all-zero raw rows) is masked throughout: the mask is taken from the raw input and pooled with
 the front end's stride.
 """
@@ -132,8 +132,8 @@ class MaskedTimePool(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def sequence_member(config, x, mask, stride: int, num_classes: int, name: str):
-    """One classifier over scaled steps (B, T, F): front end -> RNN(s) -> pooling -> softmax (B, classes)."""
+def sequence_classifier(config, x, mask, stride: int, num_classes: int, name: str = ""):
+    """Scaled steps (B, T, F) -> front end -> RNN(s) -> pooling -> softmax (B, classes); layer names start with `name`."""
     if config.front_end == "conv":
         kernel = config.conv_kernel or 2 * stride + 1
         x = keras.layers.Conv1D(config.conv_filters, kernel, strides=stride, padding="causal", activation="relu",
@@ -161,13 +161,9 @@ def sequence_member(config, x, mask, stride: int, num_classes: int, name: str):
     return keras.layers.Dense(num_classes, activation="softmax", name=f"{name}probabilities")(state)
 
 
-def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> keras.Model:
-    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`.
-
-    With `config.ensemble` > 1 the model holds that many members, each with its own front end, RNN and
-    softmax from its own initialization, and answers the mean of their probabilities: on a few dozen clips
-    one network's accuracy swings with its seed; the mean of several swings less (one export all the same).
-    """
+def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray,
+                         name: str = "video_actions_sequences") -> keras.Model:
+    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`."""
     feature_dim = train_inputs.shape[-1]
     features = keras.Input((None, feature_dim), name="features")  # (B, T, F), raw values
     mask = StepMask(name="mask")(features)  # (B, T), from the raw rows: padding is all zeros
@@ -179,28 +175,8 @@ def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> 
         x = scaling(x) * ops.expand_dims(ops.cast(mask, x.dtype), -1)  # padding back to 0 after the shift
     if config.augment:
         x = SequenceAugmentation(config.augment, name="augmentation")(x, mask)
-    stride = front_end_stride(config, train_inputs)
-    if config.ensemble == 1:
-        probabilities = sequence_member(config, x, mask, stride, num_classes, "")
-    else:
-        members = [sequence_member(config, x, mask, stride, num_classes, f"member{i}_") for i in range(config.ensemble)]
-        probabilities = keras.layers.Average(name="probabilities")(members)
-    return keras.Model(features, probabilities, name="video_actions_sequences")
-
-
-def training_model(model: keras.Model) -> keras.Model:
-    """The model fit() trains: `model` itself, or for an ensemble its members' probabilities side by side.
-
-    Each member then learns on its own loss (the sum of the members' losses), as independently trained
-    networks do; trained through the average of their probabilities instead, the members did not learn
-    (a saturated member gets almost no gradient once another one contradicts it: loss 0.72 -> 0.72 in 300
-    updates on the simulated set, against 1.1 -> 0.38 for one network). Shares every weight with `model`.
-    """
-    members = [layer.output for layer in model.layers if layer.name.startswith("member") and
-               layer.name.endswith("_probabilities")]
-    if not members:
-        return model
-    return keras.Model(model.input, members, name=f"{model.name}_members")
+    probabilities = sequence_classifier(config, x, mask, front_end_stride(config, train_inputs), num_classes)
+    return keras.Model(features, probabilities, name=name)
 
 
 def cosine_learning_rate(base: float, epochs: int):
