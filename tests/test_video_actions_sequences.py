@@ -12,7 +12,7 @@ from tasks.video_actions.train import VideoActions
 from tasks.video_actions.config import Config, DataConfig, FeaturesConfig
 from tasks.video_actions.data import Split, VideoData, load_features
 from tasks.video_actions.evaluate import dtw_1nn_baseline
-from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, build_sequence_model,
+from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, TimeWarp, build_sequence_model,
                                            cosine_learning_rate, front_end_stride, training_plan)
 
 QUIET = dict(dropout=0.0, augment=0.0)
@@ -37,6 +37,7 @@ def test_padding_is_masked_through_every_front_end(front_end):
 
 
 @pytest.mark.parametrize("options", [dict(pooling="mean"), dict(pooling="max"), dict(bidirectional=True),
+                                     dict(pooling="mean_max", conv_layers=2),
                                      dict(bidirectional=True, pooling="mean")])
 def test_padding_is_masked_with_pooling_both_directions_and_members(options):
     x = raw_features()
@@ -71,6 +72,30 @@ def test_features_or_frames_is_decided_once_and_sets_the_ensemble_default():
     assert (train.ensemble_size(sequences), train.ensemble_size(load_config(Config, None, []))) == (3, 1)
     assert train.ensemble_size(load_config(Config, None, ["data.source=features", "data.path=x.npz",
                                                           "model.ensemble=1"])) == 1
+
+
+def test_masked_time_pool_mean_max_concatenates_both():
+    steps = np.array([[[1.0, -4.0], [3.0, -2.0], [100.0, 100.0]]], np.float32)  # the last step is padding
+    real = np.array([[True, True, False]])
+    np.testing.assert_allclose(np.asarray(MaskedTimePool("mean_max")(steps, real)), [[2.0, -3.0, 3.0, -2.0]])
+
+
+def test_time_warp_resamples_real_steps_in_order_and_only_in_training():
+    x = np.arange(1, 21, dtype=np.float32)[None, :, None].repeat(8, 0)  # a ramp 1..20
+    real = np.ones((8, 20), bool)
+    real[1, 12:], x[1, 12:] = False, 0  # a clip of 12 real steps
+    layer = TimeWarp(warp=0.3, crop=0.1, seed=3)
+    warped = np.asarray(layer(x, real, training=True))[..., 0]
+    assert (np.diff(warped[0]) > 0).all() and (np.diff(warped[1, :12]) > 0).all()  # time still runs forwards
+    assert (warped[1, 12:] == 0).all() and warped[1, :12].max() <= 12  # padding stays, no step read past the end
+    assert not np.allclose(warped[0], x[0, :, 0])  # ... but at other moments
+    assert warped[:, 0].max() <= 1 + 0.1 * 19 + 1e-4 and warped[0, -1] >= 20 - 0.1 * 19 - 1e-4  # crops <= 10%
+    np.testing.assert_array_equal(np.asarray(layer(x, real, training=False)), x)
+
+
+def test_train_on_val_needs_train_loss_selection():
+    with pytest.raises(ConfigError, match="train_on_val needs selection train_loss"):
+        load_config(Config, None, ["features.train_on_val=true", "features.selection=val_loss"])
 
 
 def test_kept_epoch_counts_from_the_first_epoch_of_a_resumed_run(tmp_path):
@@ -187,21 +212,23 @@ def test_a_file_without_val_gets_one_held_out_from_train(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("members", [1, 2])
-def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members):
+@pytest.mark.parametrize("members, train_on_val", [(1, True), (2, False)])
+def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members, train_on_val):
     path = simulate.write_npz(tmp_path / "sim.npz", train=16, val=4, test=8, steps=60)
     overrides = [f"data.path={path}", "data.source=features", "data.reversal_pairs=[]", "features.updates=20",
                  "features.min_batches_per_epoch=1", f"model.ensemble={members}",
                  "features.rnn_units=8", f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'ex'}",
-                 "train.histogram_freq=0", "train.steps_per_execution=1"]
+                 "train.histogram_freq=0", "train.steps_per_execution=1", f"features.train_on_val={train_on_val}"]
     result = train_task(VideoActions(), ["--run-dir", str(tmp_path / "run")] + [a for o in overrides for a in ("--set", o)])
     metrics = result.metrics
     assert set(metrics["baselines"]) == {"order_blind", "dtw_1nn"} and metrics["ensemble_members"] == members
-    plan = metrics["training"]
-    assert plan["epochs"] == 10 and plan["batch_size"] == 8 and plan["front_end_stride"] == 2
+    plan, fitted = metrics["training"], 20 if train_on_val else 16  # 16 train clips, + 4 val clips
+    epochs = -(-20 // -(-fitted // 8))  # 20 updates in batches of 8
+    assert metrics["split_sizes"] == {"train": 16, "val": 4, "test": 8} and result.loaded.num_train == fitted
+    assert plan["epochs"] == epochs and plan["batch_size"] == 8 and plan["front_end_stride"] == 2
     assert [m["seed"] for m in plan["members"]] == [42 + k for k in range(members)]
     for member in plan["members"]:
-        assert member["epochs_run"] == 10 and 1 <= member["kept_epoch"] <= 10
+        assert member["epochs_run"] == epochs and 1 <= member["kept_epoch"] <= epochs
     assert plan["selection"] == "train_loss"
     assert plan["vanishing_gradient"]["at_start"]["steps"] == 30 and plan["vanishing_gradient"]["at_end"]["last_step"] > 0
     if members > 1:  # each member in its own members/<k>/, the model the mean of their probabilities

@@ -121,15 +121,19 @@ class FeaturesConfig:
 
     scaling: bool = True  # standardize each channel with the training split's mean/std, inside the model
     augment: float = 0.1  # training only: random gain/offset per clip and noise per step, in standard units; 0: off
+    time_warp: float = 0.0  # training only: each clip's speed varies by up to this factor at 4 knots; 0: off
+    time_crop: float = 0.0  # training only: each clip read from a random window that may drop this share at each end
     front_end: Literal["conv", "pool", "none"] = "conv"  # before the RNN: strided Conv1D, mean pooling, nothing
     target_steps: int = 25  # front-end stride = round(training length / target_steps): the RNN sees ~25 steps
     conv_filters: int = 32  # conv front end: filters of the Conv1D (ReLU)
     conv_kernel: int = 0  # conv front end: kernel in frames; 0: 2 x stride + 1, so windows overlap
+    conv_layers: int = 1  # convolutions before the RNN: conv_layers - 1 at full resolution (ReLU), then the strided one
+    conv_local_kernel: int = 5  # kernel in frames of those full-resolution convolutions
     rnn_units: int = 64  # size of the RNN state s_t
     activation: Literal["tanh", "relu"] = "relu"  # ReLU + identity W is the IRNN of Le et al. (2015)
     recurrent_initializer: Literal["identity", "orthogonal", "glorot_uniform"] = "identity"  # initial W
     bidirectional: bool = False  # also run a second RNN over the reversed steps, states concatenated
-    pooling: Literal["last", "mean", "max"] = "mean"  # RNN output used: s_T, or mean/max of s_t over real steps
+    pooling: Literal["last", "mean", "max", "mean_max"] = "mean"  # RNN output used: s_T, or mean/max of s_t over real steps
     dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
     learning_rate: float = 1e-3  # Adam's default; train.learning_rate (4e-3, for the CNN) blew up the IRNN
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch
@@ -138,13 +142,19 @@ class FeaturesConfig:
     max_epochs: int = 400  # cap on those epochs (keeps a tiny set from running for hours)
     min_batches_per_epoch: int = 25  # an epoch repeats the training split up to this many batches (see plan)
     selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)
+    train_on_val: bool = False  # fit on train + val (selection train_loss uses no val): a few dozen clips are precious
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"ensemble": "model.ensemble"}  # a seed ensemble, as in every task
 
     def __post_init__(self):
-        check_bounds(self, positive=["target_steps", "conv_filters", "rnn_units", "batch_size", "updates",
+        check_bounds(self, positive=["target_steps", "conv_filters", "conv_layers", "conv_local_kernel", "rnn_units", "batch_size", "updates",
                                      "max_epochs", "min_batches_per_epoch"],
-                     non_negative=["conv_kernel", "augment"], fractions=["dropout"], above_zero=["learning_rate"])
+                     non_negative=["conv_kernel", "augment", "time_warp"], fractions=["dropout", "time_crop"],
+                     above_zero=["learning_rate"])
+        if self.time_warp >= 1:
+            raise ConfigError(f"time_warp must be < 1 (a speed factor 1 - time_warp > 0), got {self.time_warp}")
+        if self.train_on_val and self.selection == "val_loss":
+            raise ConfigError("train_on_val needs selection train_loss: val clips seen in training cannot pick the epoch")
 
 
 @dataclasses.dataclass

@@ -6,6 +6,7 @@ import json
 import logging
 
 import keras
+import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
@@ -17,7 +18,7 @@ from tasks.common.tensorboard import ImageLogger, confusion_matrix_figure, log_f
 from tasks.common.training import compile_model
 from tasks.video_actions import SUMMARY, evaluate, plots
 from tasks.video_actions.config import Config
-from tasks.video_actions.data import VideoData, load_data, make_dataset
+from tasks.video_actions.data import Split, VideoData, load_data, make_dataset
 from tasks.video_actions.features import extract_features
 from tasks.video_actions.model import (ServingModule, attach_backbone, build_backbone, build_model,
                                        frame_features_model)
@@ -52,6 +53,7 @@ class VideoTaskData(TaskData):
     """The splits (frames, or features) and what training, evaluation and export need beside them."""
 
     data: VideoData
+    fit_split: Split  # what the models are fitted on: data.train, or train + val (features.train_on_val)
     kind: str  # input_kind(config)
     pairs: list  # reversal pairs as class indices
     batch_size: int
@@ -67,7 +69,7 @@ class VideoTrained(Trained):
 
 def training_dataset(loaded: VideoTaskData, seed: int):
     """The training split shuffled by `seed`; for sequences each epoch passes over it plan["repeats"] times."""
-    dataset = make_dataset(loaded.data.train, loaded.batch_size, shuffle_seed=seed)
+    dataset = make_dataset(loaded.fit_split, loaded.batch_size, shuffle_seed=seed)
     repeats = loaded.plan["repeats"] if loaded.plan else 1
     return dataset.repeat(repeats) if repeats > 1 else dataset  # a new shuffle each pass
 
@@ -129,11 +131,15 @@ class VideoActions(Task):
                 backbone = build_backbone(config.model, config.data.frame_size)
             sampling = dict(fps=config.data.fps, num_frames=config.data.num_frames, frame_size=config.data.frame_size)
             data, speed["feature_extraction"] = extract_features(data, backbone, config.data.cache_dir, sampling)
-        plan = training_plan(config.features, len(data.train)) if kind == "sequences" else None
+        fit_split = data.train
+        if kind == "sequences" and config.features.train_on_val:  # the epoch is chosen on training loss, not val
+            fit_split = Split(np.concatenate([data.train.inputs, data.val.inputs]),
+                              np.concatenate([data.train.labels, data.val.labels]), data.train.names + data.val.names)
+        plan = training_plan(config.features, len(fit_split)) if kind == "sequences" else None
         batch = plan["batch_size"] if plan else config.train.batch_size
         loaded = VideoTaskData(dataset=data.dataset, splits={"train": data.train, "val": data.val, "test": data.test},
-                               train_ds=None, val_ds=make_dataset(data.val, batch), num_train=len(data.train),
-                               data=data, kind=kind, pairs=evaluate.pair_indices(config.data.reversal_pairs,
+                               train_ds=None, val_ds=make_dataset(data.val, batch), num_train=len(fit_split),
+                               data=data, fit_split=fit_split, kind=kind, pairs=evaluate.pair_indices(config.data.reversal_pairs,
                                                                                  data.class_names),
                                batch_size=batch, plan=plan, backbone=backbone, speed=speed)
         loaded.train_ds = training_dataset(loaded, config.train.seed)
@@ -142,7 +148,7 @@ class VideoActions(Task):
     def build_model(self, run, loaded: VideoTaskData) -> keras.Model:
         config, data, classes = run.config, loaded.data, len(loaded.data.class_names)
         if loaded.kind == "sequences":  # raw feature sequences: their own model (sequences.py)
-            model = build_sequence_model(config.features, classes, data.train.inputs,
+            model = build_sequence_model(config.features, classes, loaded.fit_split.inputs,
                                          name=member_name(run, "video_actions_sequences"))
         elif loaded.kind == "backbone":  # the frozen backbone's cached features: the RNN head only
             model = build_model(config.model, classes, feature_dim=data.train.inputs.shape[-1],
