@@ -204,6 +204,14 @@ def test_the_split_follows_split_seed_only(tmp_path):
     assert names(split_seed=3) == names(split_seed=3) != names(split_seed=4)
 
 
+def test_aligned_variant_differs_in_timing_as_well_as_in_the_dips():
+    features, labels = simulate.simulate_features(200, steps=150, seed=3, variant="aligned")
+    np.testing.assert_allclose(features[..., 0].std(axis=1), 1, atol=1e-4)
+    crossing = (features[..., 0] > 0).argmax(axis=1)  # the step where the clip first rises above its mean
+    assert crossing[labels == "draw"].mean() > crossing[labels == "point"].mean() + 1  # drawing starts later
+    assert np.ptp(crossing) < 0.25 * 150  # clips are roughly aligned: onsets within a quarter of the clip
+
+
 def test_a_file_without_val_gets_one_held_out_from_train(tmp_path):
     path = tmp_path / "uea.npz"
     np.savez(path, features=raw_features(clips=20), labels=np.arange(20) % 2, split=["train"] * 14 + ["test"] * 6)
