@@ -123,8 +123,8 @@ def test_folder_loads_pads_and_skips_bad_files_when_told(tmp_path):
     make_folder(tmp_path / "videos")
     (tmp_path / "videos" / "wave" / "corrupt.avi").write_bytes(b"not a video")
     with pytest.raises(DataError, match=r"corrupt.avi: cannot open video"):
-        load_data(folder_config(tmp_path), seed=0)
-    data = load_data(folder_config(tmp_path, on_bad_file="skip"), seed=0)
+        load_data(folder_config(tmp_path))
+    data = load_data(folder_config(tmp_path, on_bad_row="skip"))
     assert data.skipped == {str(tmp_path / "videos" / "wave"): 1}
     assert data.class_names == ["jump", "wave"]
     assert len(data.train) + len(data.test) == 4
@@ -135,7 +135,7 @@ def test_folder_loads_pads_and_skips_bad_files_when_told(tmp_path):
 def test_cache_skips_decoding_the_second_time_and_is_keyed_by_content(tmp_path, monkeypatch):
     make_folder(tmp_path / "videos")
     config = folder_config(tmp_path)
-    first = load_data(config, seed=0)
+    first = load_data(config)
     assert first.decode["decoded_clips"] == 4 and first.decode["cache_hits"] == 0
 
     def no_decoding(*args, **kwargs):
@@ -143,11 +143,11 @@ def test_cache_skips_decoding_the_second_time_and_is_keyed_by_content(tmp_path, 
 
     monkeypatch.setattr(data_module, "sample_frames", no_decoding)
     (tmp_path / "videos" / "jump").rename(tmp_path / "videos" / "hop")  # same bytes, new name: still cached
-    second = load_data(config, seed=0)
+    second = load_data(config)
     assert second.decode["cache_hits"] == 4
     np.testing.assert_array_equal(np.sort(second.train.inputs, axis=None), np.sort(first.train.inputs, axis=None))
     with pytest.raises(AssertionError, match="decoded although cached"):  # new sampling settings, new key
-        load_data(folder_config(tmp_path, fps=2.0), seed=0)
+        load_data(folder_config(tmp_path, fps=2.0))
 
 
 def test_cache_key_depends_on_file_content(tmp_path):
@@ -166,11 +166,11 @@ def test_split_lists_are_honoured_and_bad_lines_named(tmp_path):
     (lists / "trainlist01.txt").write_text("jump/v_jump_g01_c01.mp4 1\nwave/v_wave_g01_c01.mp4 2\n")
     (lists / "testlist01.txt").write_text("jump/v_jump_g02_c01.mp4\nwave/v_wave_g02_c01.mp4\n")
     data = load_folder(folder_config(tmp_path, train_list="trainlist01.txt", test_list="testlist01.txt"),
-                       tmp_path / "videos", seed=0)
+                       tmp_path / "videos")
     assert sorted(n.split("/")[-1] for n in data.test.names) == ["v_jump_g02_c01.mp4", "v_wave_g02_c01.mp4"]
     (lists / "testlist01.txt").write_text("jump/v_jump_g02_c01.mp4\nwave/missing.avi\n")
     with pytest.raises(DataError, match=r"testlist01.txt:2: listed video 'wave/missing.avi' not found"):
-        load_folder(folder_config(tmp_path, test_list="testlist01.txt"), tmp_path / "videos", seed=0)
+        load_folder(folder_config(tmp_path, test_list="testlist01.txt"), tmp_path / "videos")
 
 
 def test_group_split_keeps_clips_of_one_source_video_together(tmp_path):
@@ -193,7 +193,7 @@ def test_features_npz_round_trip_with_lengths_and_split(tmp_path):
     features = np.random.default_rng(0).normal(size=(6, 4, 3)).astype(np.float32) + 5
     np.savez(path, features=features, labels=np.array(["a", "b", "a", "b", "a", "b"]), lengths=[4, 2, 4, 4, 1, 4],
              split=["train", "train", "val", "test", "train", "test"])
-    data = load_features(DataConfig(source="features", path=str(path)), seed=0)
+    data = load_features(DataConfig(source="features", path=str(path)))
     assert data.kind == "features" and data.class_names == ["a", "b"]
     assert (len(data.train), len(data.val), len(data.test)) == (3, 1, 2)
     assert data.train.lengths.tolist() == [4, 2, 1]  # steps past `lengths` are zeroed, i.e. masked
@@ -209,7 +209,7 @@ def test_features_npz_errors(tmp_path, arrays, message):
     path = tmp_path / "features.npz"
     np.savez(path, **arrays)
     with pytest.raises(DataError, match=message):
-        load_features(DataConfig(source="features", path=str(path)), seed=0)
+        load_features(DataConfig(source="features", path=str(path)))
 
 
 def test_reversal_partner_is_the_same_motion_backwards():
@@ -241,7 +241,7 @@ def test_tfds_ucf101_offline_with_mock_data():
     tfds = pytest.importorskip("tensorflow_datasets")
     config = DataConfig(source="tfds", num_frames=3, frame_size=16, tfds_max_clips=4, val_fraction=0.25)
     with tfds.testing.mock_data(num_examples=4):
-        data = load_data(config, seed=0)
+        data = load_data(config)
     assert len(data.class_names) == 101
     assert (len(data.train), len(data.val), len(data.test)) == (3, 1, 4)
     assert data.test.inputs.shape[1:] == (3, 16, 16, 3) and data.test.inputs.dtype == np.uint8

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from tasks.common.config import ConfigError, load_config
+from tasks.common.task import train_task
 from tasks.video_actions import simulate, train
+from tasks.video_actions.train import VideoActions
 from tasks.video_actions.config import Config, DataConfig, FeaturesConfig
 from tasks.video_actions.data import Split, VideoData, load_features
 from tasks.video_actions.evaluate import dtw_1nn_baseline
-from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, build_sequence_model,
+from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, TimeWarp, build_sequence_model,
                                            cosine_learning_rate, front_end_stride, training_plan)
 
 QUIET = dict(dropout=0.0, augment=0.0)
@@ -35,7 +37,8 @@ def test_padding_is_masked_through_every_front_end(front_end):
 
 
 @pytest.mark.parametrize("options", [dict(pooling="mean"), dict(pooling="max"), dict(bidirectional=True),
-                                     dict(bidirectional=True, pooling="mean", ensemble=2)])
+                                     dict(pooling="mean_max", conv_layers=2),
+                                     dict(bidirectional=True, pooling="mean")])
 def test_padding_is_masked_with_pooling_both_directions_and_members(options):
     x = raw_features()
     model = build_sequence_model(FeaturesConfig(target_steps=10, **QUIET, **options), 3, x)
@@ -53,15 +56,46 @@ def test_masked_time_pool_ignores_padded_steps():
     np.testing.assert_allclose(np.asarray(MaskedTimePool("max")(negative, real)), [[-1.0]])
 
 
-def test_an_ensemble_answers_the_mean_of_its_members():
-    import keras
+@pytest.mark.parametrize("override, message", [
+    ("features.ensemble=3", "key 'features.ensemble' was renamed to 'model.ensemble'"),
+    ("data.on_bad_file=skip", "key 'data.on_bad_file' was renamed to 'data.on_bad_row'")])
+def test_renamed_keys_name_their_new_name(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(Config, None, [override])
 
-    x = raw_features()
-    model = build_sequence_model(FeaturesConfig(ensemble=3, **QUIET), 2, x)
-    members = [keras.Model(model.input, model.get_layer(f"member{i}_probabilities").output) for i in range(3)]
-    outputs = [m.predict(x, verbose=0) for m in members]
-    assert not np.allclose(outputs[0], outputs[1])  # each member starts from its own initialization
-    np.testing.assert_allclose(model.predict(x, verbose=0), np.mean(outputs, axis=0), atol=1e-6)
+
+def test_features_or_frames_is_decided_once_and_sets_the_ensemble_default():
+    assert train.input_kind(load_config(Config, None, [])) == "frames"
+    assert train.input_kind(load_config(Config, None, ["model.backbone=MobileNetV3Small"])) == "backbone"
+    sequences = load_config(Config, None, ["data.source=features", "data.path=x.npz"])
+    assert train.input_kind(sequences) == "sequences"
+    assert (train.ensemble_size(sequences), train.ensemble_size(load_config(Config, None, []))) == (3, 1)
+    assert train.ensemble_size(load_config(Config, None, ["data.source=features", "data.path=x.npz",
+                                                          "model.ensemble=1"])) == 1
+
+
+def test_masked_time_pool_mean_max_concatenates_both():
+    steps = np.array([[[1.0, -4.0], [3.0, -2.0], [100.0, 100.0]]], np.float32)  # the last step is padding
+    real = np.array([[True, True, False]])
+    np.testing.assert_allclose(np.asarray(MaskedTimePool("mean_max")(steps, real)), [[2.0, -3.0, 3.0, -2.0]])
+
+
+def test_time_warp_resamples_real_steps_in_order_and_only_in_training():
+    x = np.arange(1, 21, dtype=np.float32)[None, :, None].repeat(8, 0)  # a ramp 1..20
+    real = np.ones((8, 20), bool)
+    real[1, 12:], x[1, 12:] = False, 0  # a clip of 12 real steps
+    layer = TimeWarp(warp=0.3, crop=0.1, seed=3)
+    warped = np.asarray(layer(x, real, training=True))[..., 0]
+    assert (np.diff(warped[0]) > 0).all() and (np.diff(warped[1, :12]) > 0).all()  # time still runs forwards
+    assert (warped[1, 12:] == 0).all() and warped[1, :12].max() <= 12  # padding stays, no step read past the end
+    assert not np.allclose(warped[0], x[0, :, 0])  # ... but at other moments
+    assert warped[:, 0].max() <= 1 + 0.1 * 19 + 1e-4 and warped[0, -1] >= 20 - 0.1 * 19 - 1e-4  # crops <= 10%
+    np.testing.assert_array_equal(np.asarray(layer(x, real, training=False)), x)
+
+
+def test_train_on_val_needs_train_loss_selection():
+    with pytest.raises(ConfigError, match="train_on_val needs selection train_loss"):
+        load_config(Config, None, ["features.train_on_val=true", "features.selection=val_loss"])
 
 
 def test_kept_epoch_counts_from_the_first_epoch_of_a_resumed_run(tmp_path):
@@ -87,7 +121,7 @@ def test_scaling_is_fitted_on_real_training_steps_inside_the_model():
 
 def test_stride_follows_the_training_length_and_the_rnn_is_an_irnn():
     assert front_end_stride(FeaturesConfig(), np.ones((2, 150, 1))) == 6  # the default: ~25 RNN steps
-    config = FeaturesConfig(target_steps=50, ensemble=1, **QUIET)
+    config = FeaturesConfig(target_steps=50, **QUIET)
     assert front_end_stride(config, np.ones((2, 150, 1))) == 3
     assert front_end_stride(config, np.ones((2, 50, 1))) == 1  # every 3rd frame given: no more striding
     assert front_end_stride(FeaturesConfig(front_end="none"), np.ones((2, 150, 1))) == 1
@@ -144,7 +178,7 @@ def test_dtw_baseline_matches_warped_shapes_that_euclid_would_confuse():
 
 def test_simulated_set_is_order_dependent_and_loads(tmp_path):
     path = simulate.write_npz(tmp_path / "sim.npz", train=8, val=2, test=4, steps=60, channels=3, stride=3)
-    data = load_features(DataConfig(source="features", path=str(path)), seed=0)
+    data = load_features(DataConfig(source="features", path=str(path)))
     assert data.train.inputs.shape == (8, 20, 3) and (len(data.val), len(data.test)) == (2, 4)
     assert data.class_names == ["draw", "point"]
     features, labels = simulate.simulate_features(200, steps=150, seed=1)
@@ -163,32 +197,57 @@ def test_calibrated_variant_is_z_normalized_per_clip_and_unknown_variants_fail(t
         simulate.simulate_features(6, variant="easy")
 
 
+def test_the_split_follows_split_seed_only(tmp_path):
+    path = tmp_path / "all.npz"
+    np.savez(path, features=raw_features(clips=30), labels=np.arange(30) % 2)
+    names = lambda **kw: [load_features(DataConfig(source="features", path=str(path), **kw)).test.names]  # noqa: E731
+    assert names(split_seed=3) == names(split_seed=3) != names(split_seed=4)
+
+
+def test_aligned_variant_differs_in_timing_as_well_as_in_the_dips():
+    features, labels = simulate.simulate_features(200, steps=150, seed=3, variant="aligned")
+    np.testing.assert_allclose(features[..., 0].std(axis=1), 1, atol=1e-4)
+    crossing = (features[..., 0] > 0).argmax(axis=1)  # the step where the clip first rises above its mean
+    assert crossing[labels == "draw"].mean() > crossing[labels == "point"].mean() + 1  # drawing starts later
+    assert np.ptp(crossing) < 0.25 * 150  # clips are roughly aligned: onsets within a quarter of the clip
+
+
 def test_a_file_without_val_gets_one_held_out_from_train(tmp_path):
     path = tmp_path / "uea.npz"
     np.savez(path, features=raw_features(clips=20), labels=np.arange(20) % 2, split=["train"] * 14 + ["test"] * 6)
-    data = load_features(DataConfig(source="features", path=str(path), val_fraction=0.15), seed=0)
+    data = load_features(DataConfig(source="features", path=str(path), val_fraction=0.15))
     assert (len(data.train), len(data.val), len(data.test)) == (12, 2, 6)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("members", [1, 2])
-def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members):
+@pytest.mark.parametrize("members, train_on_val", [(1, True), (2, False)])
+def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members, train_on_val):
     path = simulate.write_npz(tmp_path / "sim.npz", train=16, val=4, test=8, steps=60)
     overrides = [f"data.path={path}", "data.source=features", "data.reversal_pairs=[]", "features.updates=20",
-                 "features.min_batches_per_epoch=1", f"features.ensemble={members}",
+                 "features.min_batches_per_epoch=1", f"model.ensemble={members}",
                  "features.rnn_units=8", f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'ex'}",
-                 "train.histogram_freq=0", "train.steps_per_execution=1"]
-    run_dir = tmp_path / "run"
-    assert train.main(["--run-dir", str(run_dir)] + [a for o in overrides for a in ("--set", o)]) == 0
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics["baselines"]) == {"order_blind", "dtw_1nn"}
-    plan = metrics["training"]
-    assert plan["epochs"] == plan["epochs_run"] == 10 and plan["batch_size"] == 8 and plan["front_end_stride"] == 2
-    assert 1 <= plan["kept_epoch"] <= 10 and plan["selection"] == "train_loss"
+                 "train.histogram_freq=0", "train.steps_per_execution=1", f"features.train_on_val={train_on_val}"]
+    result = train_task(VideoActions(), ["--run-dir", str(tmp_path / "run")] + [a for o in overrides for a in ("--set", o)])
+    metrics = result.metrics
+    assert set(metrics["baselines"]) == {"order_blind", "dtw_1nn"} and metrics["ensemble_members"] == members
+    plan, fitted = metrics["training"], 20 if train_on_val else 16  # 16 train clips, + 4 val clips
+    epochs = -(-20 // -(-fitted // 8))  # 20 updates in batches of 8
+    assert metrics["split_sizes"] == {"train": 16, "val": 4, "test": 8} and result.loaded.num_train == fitted
+    assert plan["epochs"] == epochs and plan["batch_size"] == 8 and plan["front_end_stride"] == 2
+    assert [m["seed"] for m in plan["members"]] == [42 + k for k in range(members)]
+    for member in plan["members"]:
+        assert member["epochs_run"] == epochs and 1 <= member["kept_epoch"] <= epochs
+    assert plan["selection"] == "train_loss"
     assert plan["vanishing_gradient"]["at_start"]["steps"] == 30 and plan["vanishing_gradient"]["at_end"]["last_step"] > 0
+    if members > 1:  # each member in its own members/<k>/, the model the mean of their probabilities
+        assert all((result.run.run_dir / "members" / str(k) / "history.csv").exists() for k in range(members))
+        x = np.load(path)["features"][:3]
+        np.testing.assert_allclose(result.model.predict(x, verbose=0),
+                                   np.mean([m.predict(x, verbose=0) for m in result.trained.members], axis=0), atol=1e-6)
     # The export takes raw, unscaled features and gives what the model gives.
     import tensorflow as tf
 
     served = tf.saved_model.load(metrics["export"]).signatures["serving_default"]
     raw = np.load(path)["features"][:2]
-    assert served(features=tf.constant(raw))["probabilities"].shape == (2, 2)
+    np.testing.assert_allclose(served(features=tf.constant(raw))["probabilities"].numpy(),
+                               result.model.predict(raw, verbose=0), atol=1e-5)

@@ -7,10 +7,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from tasks.common.config import load_config
-from tasks.video_actions import predict, train
-from tasks.video_actions.config import Config
-from tasks.video_actions.model import build_model
+from tasks.common.task import train_task
+from tasks.video_actions import predict
+from tasks.video_actions.train import VideoActions
 from tasks.video_actions.video_io import pad_frames, sample_frames
 
 pytestmark = pytest.mark.slow
@@ -25,9 +24,8 @@ TINY = ["data.builtin_clips_per_class=4", "data.builtin_seconds=[6, 8]", "data.b
 def run_training(tmp_path, *extra):
     overrides = TINY + [f"data.builtin_dir={tmp_path / 'data'}", f"data.cache_dir={tmp_path / 'cache'}",
                         f"train.runs_dir={tmp_path / 'runs'}", f"train.export_dir={tmp_path / 'exports'}", *extra]
-    run_dir = tmp_path / "run"
-    assert train.main(["--run-dir", str(run_dir)] + [a for o in overrides for a in ("--set", o)]) == 0
-    return run_dir, json.loads((run_dir / "metrics.json").read_text())
+    result = train_task(VideoActions(), ["--run-dir", str(tmp_path / "run")] + [a for o in overrides for a in ("--set", o)])
+    return result, result.metrics
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,7 @@ def test_metrics_json_has_the_issue_keys(trained):
 
 
 def test_export_reloads_in_a_tensorflow_only_process_and_matches(trained, tmp_path):
-    tmp, run_dir, metrics = trained
+    tmp, result, metrics = trained
     clips = sorted((tmp / "data").glob("*/sit_down/*.mp4"))[:2]
     frames = np.stack([pad_frames(sample_frames(c, 1.0, 8, 32), 8) for c in clips])
     np.save(tmp_path / "frames.npy", frames)
@@ -58,15 +56,13 @@ def test_export_reloads_in_a_tensorflow_only_process_and_matches(trained, tmp_pa
         print(",".join(a.decode() for a in out["action"].numpy()))
         assert not any(name.startswith(("tasks", "rnn_layers", "keras_")) for name in sys.modules if "." not in name)
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    config = load_config(Config, run_dir / "config.yaml")  # the resolved config the run saved
-    model = build_model(config.model, len(metrics["class_names"]), frame_size=32)
-    model.load_weights(run_dir / "checkpoints" / "best.weights.h5")
+    process = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0, process.stderr[-2000:]
+    model = result.model  # the trained model the run evaluated and exported
     expected = model.predict(frames, verbose=0)
     np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy"), expected, atol=1e-5)
     names = [metrics["class_names"][i] for i in expected.argmax(-1)]
-    assert result.stdout.strip().splitlines()[-1] == ",".join(names)
+    assert process.stdout.strip().splitlines()[-1] == ",".join(names)
     # The same clip, cut to its real frames, gets the same answer: padding is masked in the export too.
     short = sample_frames(clips[0], 1.0, 8, 32)
     np.testing.assert_allclose(model.predict(short[None], verbose=0)[0], expected[0], atol=1e-5)
@@ -95,7 +91,7 @@ def test_frozen_backbone_trains_on_cached_features(trained, tmp_path):
     """A keras.applications backbone (random weights, offline) -> features cached by content -> RNN head."""
     tmp, _, _ = trained
     common = [f"data.builtin_dir={tmp / 'data'}", "model.backbone=MobileNetV3Small", "train.epochs=1"]
-    first_dir, first = run_training(tmp_path / "a", *common, f"data.cache_dir={tmp_path / 'cache'}")
+    _, first = run_training(tmp_path / "a", *common, f"data.cache_dir={tmp_path / 'cache'}")
     assert first["speed"]["feature_extraction"]["frames"] > 0
     _, second = run_training(tmp_path / "b", *common, f"data.cache_dir={tmp_path / 'cache'}")
     extraction = second["speed"]["feature_extraction"]

@@ -6,8 +6,9 @@ a value of the wrong type or a value a section's `__post_init__` rejects raises 
 key and the file (or `--set`), so a typo never silently trains the wrong model.
 
 A section that renames a field lists the old name in a class attribute `RENAMED_KEYS = {"old": "new"}`
-(typing.ClassVar, so it is not a field; `("new", "other")` when one key became several); a config that still
-uses the old name gets an error naming the new one(s) instead of the list of known keys.
+(typing.ClassVar, so it is not a field; `("new", "other")` when one key became several; a new name with a dot
+is a full key, the field moved to another section); a config that still uses the old name gets an error
+naming the new one(s) instead of the list of known keys.
 """
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def _build(cls, values: dict, prefix: str = "", base=None):
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
         renamed = getattr(cls, "RENAMED_KEYS", {}).get(unknown[0])
         if renamed is not None:  # a name, or several when one key became several
-            names = " and ".join(repr((f"{prefix}." if prefix else "") + name)
+            names = " and ".join(repr(name if "." in name or not prefix else f"{prefix}.{name}")
                                  for name in ((renamed,) if isinstance(renamed, str) else renamed))
             raise ConfigError(f"key {key!r} was renamed to {names}")
         raise ConfigError(f"unknown key {key!r}; known keys here: {sorted(fields)}")

@@ -13,6 +13,7 @@ Run: python -m tasks.video_actions.train --config configs/video_actions.yaml
      python -m tasks.video_actions.predict --model exports/video_actions clip.mp4
 """
 
-# quality_bar: the validation metric and value whose first epoch `make train` reports the seconds to.
-SUMMARY = {"metric": "reversal_pairs_accuracy", "baseline": "order_blind",
-           "quality_bar": ("val_accuracy", 0.95)}
+from tasks.common.task import QualityBar, Summary
+
+SUMMARY = Summary(metric="reversal_pairs_accuracy", baseline="order_blind",
+                  quality_bar=QualityBar("val_accuracy", 0.95))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tasks.common.config import RNNConfig, TrainConfig, check_bounds
 from tasks.common.errors import ConfigError
@@ -19,6 +19,8 @@ BUILTIN_REVERSAL_PAIRS = (("sit_down", "stand_up"), ("fall_down", "get_up"), ("w
 class DataConfig:
     """Where clips come from and how frames are sampled from them."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"on_bad_file": "on_bad_row"}
+
     source: Literal["builtin", "folder", "tfds", "features"] = "builtin"  # folder: UCF101 layout; features: .npz
     path: str | None = None  # folder root (one subfolder per class) or the .npz of features; unused for builtin
     train_list: str | None = None  # optional UCF101-style split list (e.g. trainlist01.txt), relative to path
@@ -27,9 +29,10 @@ class DataConfig:
     num_frames: int = 30  # frames per clip (the lesson: 30); shorter clips are padded with black, masked frames
     frame_size: int = 64  # frames are resized (short side) and center-cropped to frame_size x frame_size
     extensions: tuple[str, ...] = (".avi", ".mp4", ".mov", ".mkv", ".webm")  # video files a folder may hold
-    on_bad_file: Literal["error", "skip"] = "error"  # an unreadable or empty video: stop, or skip and count it
+    on_bad_row: Literal["error", "skip"] = "error"  # an unreadable or empty video (a row of the data): stop, or skip and count it
     val_fraction: float = 0.15  # share of the training clips held out for early stopping
     test_fraction: float = 0.2  # share of all clips for the test split when no test_list is given
+    split_seed: int = 42  # fixes the train/val/test split, not train.seed (42: the split of every earlier run)
     cache_dir: str | None = "data/video_actions/cache"  # decoded frames, backbone features; keyed by file content
     reversal_pairs: tuple[tuple[str, str], ...] = BUILTIN_REVERSAL_PAIRS  # classes that are reversals of each other
     tfds_name: str = "ucf101"  # TFDS dataset (with optional /config) for source=tfds
@@ -87,8 +90,11 @@ class ModelConfig(RNNConfig):
     augment: bool = True  # small_cnn, training only: random colour polarity/order and shift per clip (no flips)
     augment_shift: int = 4  # largest shift in pixels of that augmentation
     baseline_c: float = 1.0  # inverse L2 strength of the order-blind baseline's logistic regression
+    ensemble: int | None = None  # seed ensemble (tasks/common/ensemble.py); None: 1 on frames, 3 on feature sequences
 
     def __post_init__(self):
+        if self.ensemble is not None and self.ensemble < 1:
+            raise ConfigError(f"ensemble must be >= 1 or null, got {self.ensemble}")
         if self.backbone != "small_cnn" and self.backbone not in BACKBONES:
             raise ConfigError(f"backbone must be 'small_cnn' or one of {sorted(BACKBONES)}, got {self.backbone!r}")
         if not self.cnn_filters or min(self.cnn_filters) < 1:
@@ -113,16 +119,19 @@ class FeaturesConfig:
 
     scaling: bool = True  # standardize each channel with the training split's mean/std, inside the model
     augment: float = 0.1  # training only: random gain/offset per clip and noise per step, in standard units; 0: off
+    time_warp: float = 0.0  # training only: each clip's speed varies by up to this factor at 4 knots; 0: off
+    time_crop: float = 0.0  # training only: each clip read from a random window that may drop this share at each end
     front_end: Literal["conv", "pool", "none"] = "conv"  # before the RNN: strided Conv1D, mean pooling, nothing
     target_steps: int = 25  # front-end stride = round(training length / target_steps): the RNN sees ~25 steps
     conv_filters: int = 32  # conv front end: filters of the Conv1D (ReLU)
     conv_kernel: int = 0  # conv front end: kernel in frames; 0: 2 x stride + 1, so windows overlap
+    conv_layers: int = 1  # convolutions before the RNN: conv_layers - 1 at full resolution (ReLU), then the strided one
+    conv_local_kernel: int = 5  # kernel in frames of those full-resolution convolutions
     rnn_units: int = 64  # size of the RNN state s_t
     activation: Literal["tanh", "relu"] = "relu"  # ReLU + identity W is the IRNN of Le et al. (2015)
     recurrent_initializer: Literal["identity", "orthogonal", "glorot_uniform"] = "identity"  # initial W
     bidirectional: bool = False  # also run a second RNN over the reversed steps, states concatenated
-    pooling: Literal["last", "mean", "max"] = "mean"  # RNN output used: s_T, or mean/max of s_t over real steps
-    ensemble: int = 3  # members in the one model (own init and loss each), probabilities averaged: less seed variance
+    pooling: Literal["last", "mean", "max", "mean_max"] = "mean"  # RNN output used: s_T, or mean/max of s_t over real steps
     dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
     learning_rate: float = 1e-3  # Adam's default; train.learning_rate (4e-3, for the CNN) blew up the IRNN
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch
@@ -131,11 +140,19 @@ class FeaturesConfig:
     max_epochs: int = 400  # cap on those epochs (keeps a tiny set from running for hours)
     min_batches_per_epoch: int = 25  # an epoch repeats the training split up to this many batches (see plan)
     selection: Literal["train_loss", "val_loss"] = "train_loss"  # which epoch's weights are kept (see docs)
+    train_on_val: bool = False  # fit on train + val (selection train_loss uses no val): a few dozen clips are precious
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"ensemble": "model.ensemble"}  # a seed ensemble, as in every task
 
     def __post_init__(self):
-        check_bounds(self, positive=["target_steps", "conv_filters", "rnn_units", "batch_size", "updates", "ensemble",
+        check_bounds(self, positive=["target_steps", "conv_filters", "conv_layers", "conv_local_kernel", "rnn_units", "batch_size", "updates",
                                      "max_epochs", "min_batches_per_epoch"],
-                     non_negative=["conv_kernel", "augment"], fractions=["dropout"], above_zero=["learning_rate"])
+                     non_negative=["conv_kernel", "augment", "time_warp"], fractions=["dropout", "time_crop"],
+                     above_zero=["learning_rate"])
+        if self.time_warp >= 1:
+            raise ConfigError(f"time_warp must be < 1 (a speed factor 1 - time_warp > 0), got {self.time_warp}")
+        if self.train_on_val and self.selection == "val_loss":
+            raise ConfigError("train_on_val needs selection train_loss: val clips seen in training cannot pick the epoch")
 
 
 @dataclasses.dataclass

@@ -162,13 +162,13 @@ def _to_split(clips, items, class_index: dict[str, int], shape) -> Split:
     return Split(inputs, labels, [str(path) for path, _ in items])
 
 
-def load_folder(config: DataConfig, root: str | Path, seed: int, dataset: str | None = None) -> VideoData:
-    """A UCF101-style folder: root/<class>/*.avi|mp4, with optional split lists, else a seeded group split."""
+def load_folder(config: DataConfig, root: str | Path, dataset: str | None = None) -> VideoData:
+    """A UCF101-style folder: root/<class>/*.avi|mp4, with optional split lists, else a group split by split_seed."""
     root = Path(root)
-    skips = SkipCounter(config.on_bad_file)
+    skips = SkipCounter(config.on_bad_row)
     items = list_videos(root, config.extensions, skips)
     class_names = sorted({label for _, label in items})
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(config.split_seed)
     if config.train_list or config.test_list:
         as_item = {path.resolve(): (path, label) for path, label in items}
         listed = {}
@@ -204,10 +204,10 @@ def load_folder(config: DataConfig, root: str | Path, seed: int, dataset: str | 
                      skipped=skipped, decode=stats)
 
 
-def load_builtin(config: DataConfig, seed: int) -> VideoData:
+def load_builtin(config: DataConfig) -> VideoData:
     """Generates the built-in clips once (MP4 files), then reads them back like a user's folder."""
     root = generate_builtin(config)
-    return load_folder(config, root, seed, dataset=f"builtin stick-figure actions ({root})")
+    return load_folder(config, root, dataset=f"builtin stick-figure actions ({root})")
 
 
 # --- TFDS ---------------------------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def _resize_crop_array(frames: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.round(resized.numpy()[:, top:top + size, left:left + size]), 0, 255).astype(np.uint8)
 
 
-def load_tfds(config: DataConfig, seed: int) -> VideoData:
+def load_tfds(config: DataConfig) -> VideoData:
     """TFDS `ucf101` (or another video classification set with 'video' and 'label'), by name, from data_dir."""
     import tensorflow_datasets as tfds
 
@@ -252,7 +252,7 @@ def load_tfds(config: DataConfig, seed: int) -> VideoData:
             labels.append(int(example["label"]))
         parts[split] = Split(np.stack(clips), np.array(labels, np.int32),
                              [f"{config.tfds_name}/{split}[{i}]" for i in range(len(labels))])
-    train, val = _holdout(parts["train"], config.val_fraction, seed)
+    train, val = _holdout(parts["train"], config.val_fraction, config.split_seed)
     return VideoData(train, val, parts["test"], class_names, dataset=f"tfds {config.tfds_name}", kind="frames")
 
 
@@ -265,12 +265,12 @@ def _holdout(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
 
 # --- precomputed features -----------------------------------------------------------------------------------
 
-def load_features(config: DataConfig, seed: int) -> VideoData:
+def load_features(config: DataConfig) -> VideoData:
     """A .npz with `features` (clips, frames, F) and `labels` (clips,), from a big CNN run elsewhere.
 
     Optional arrays: `class_names` (when labels are integers), `lengths` (valid frames per clip; later steps
-    are zeroed, i.e. masked) and `split` ("train" | "val" | "test" per clip; else a seeded random split; with no "val" clips,
-    data.val_fraction of the train clips are held out, seeded).
+    are zeroed, i.e. masked) and `split` ("train" | "val" | "test" per clip; else a random split by
+    data.split_seed; with no "val" clips, data.val_fraction of the train clips are held out, also by split_seed).
     """
     path = Path(config.path)
     if not path.is_file():
@@ -323,10 +323,10 @@ def load_features(config: DataConfig, seed: int) -> VideoData:
         pick = lambda name: _subset(everything, np.flatnonzero(which == name))  # noqa: E731
         train, val, test = pick("train"), pick("val"), pick("test")
         if not len(val):  # a file with only train/test (the UEA/UCR habit): hold out val from train, seeded
-            train, val = _holdout(train, config.val_fraction, seed + 1)
+            train, val = _holdout(train, config.val_fraction, config.split_seed + 1)
     else:
-        rest, test = _holdout(everything, config.test_fraction, seed)
-        train, val = _holdout(rest, config.val_fraction, seed + 1)
+        rest, test = _holdout(everything, config.test_fraction, config.split_seed)
+        train, val = _holdout(rest, config.val_fraction, config.split_seed + 1)
     return VideoData(train, val, test, class_names, dataset=f"features {path}", kind="features")
 
 
@@ -334,25 +334,26 @@ def _subset(split: Split, indices: np.ndarray) -> Split:
     return Split(split.inputs[indices], split.labels[indices], [split.names[i] for i in indices])
 
 
-def load_data(config: DataConfig, seed: int) -> VideoData:
-    """The data the config names."""
+def load_data(config: DataConfig) -> VideoData:
+    """The data the config names, split by config.split_seed."""
     if config.source == "builtin":
-        return load_builtin(config, seed)
+        return load_builtin(config)
     if config.source == "folder":
-        return load_folder(config, config.path, seed)
+        return load_folder(config, config.path)
     if config.source == "tfds":
-        return load_tfds(config, seed)
-    return load_features(config, seed)
+        return load_tfds(config)
+    return load_features(config)
 
 
-def to_tf_dataset(split: Split, batch_size: int, shuffle: bool = False, seed: int = 0):
-    """Batches of (inputs, labels), gathered from the NumPy arrays per batch (no 2 GB graph constant)."""
+def make_dataset(split: Split, batch_size: int, shuffle_seed: int | None = None):
+    """Batches of (inputs, labels), gathered from the NumPy arrays per batch (no 2 GB graph constant); shuffled
+    anew each pass, by `shuffle_seed`, unless it is None."""
     import tensorflow as tf
 
     inputs, labels = split.inputs, split.labels
     indices = tf.data.Dataset.range(len(split))
-    if shuffle:
-        indices = indices.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    if shuffle_seed is not None:
+        indices = indices.shuffle(len(split), seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def gather(batch):
         x, y = tf.numpy_function(lambda i: (inputs[i], labels[i]), [batch], (tf.as_dtype(inputs.dtype), tf.int32))

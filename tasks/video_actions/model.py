@@ -166,17 +166,18 @@ def build_head(config, steps, mask, num_classes: int):
     return keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(state)
 
 
-def build_model(config, num_classes: int, *, frame_size: int | None = None,
-                feature_dim: int | None = None) -> keras.Model:
+def build_model(config, num_classes: int, *, frame_size: int | None = None, feature_dim: int | None = None,
+                name: str = "video_actions") -> keras.Model:
     """The RNN over frames (uint8 (B, T, S, S, 3), `frame_size`) or over features ((B, T, F), `feature_dim`).
 
     Frames go through a new small_cnn (`build_frame_encoder`). Padding (all-zero frames, or all-zero
     feature rows) is masked; the features of padded frames are zeroed too, which the baseline relies on.
+    `name` tells the members of an ensemble apart.
     """
     if feature_dim is not None:
         features = keras.Input((None, feature_dim), name="features")  # (B, T, F)
         mask = StepMask(name="mask")(features)  # (B, T)
-        return keras.Model(features, build_head(config, features, mask, num_classes), name="video_actions_head")
+        return keras.Model(features, build_head(config, features, mask, num_classes), name=f"{name}_head")
     frames = keras.Input((None, frame_size, frame_size, 3), dtype="uint8", name="frames")  # (B, T, S, S, 3)
     encoder = build_frame_encoder(config, frame_size)
     mask = StepMask(name="mask")(frames)  # (B, T), from the pixels: a dark real frame is still a frame
@@ -185,7 +186,7 @@ def build_model(config, num_classes: int, *, frame_size: int | None = None,
         normalized = ClipAugmentation(config.augment_shift, name="augmentation")(normalized)
     features = PerFrame(encoder, name="per_frame")(normalized)  # (B, T, F)
     features = features * ops.expand_dims(ops.cast(mask, features.dtype), -1)
-    return keras.Model(frames, build_head(config, features, mask, num_classes), name="video_actions")
+    return keras.Model(frames, build_head(config, features, mask, num_classes), name=name)
 
 
 def frame_features_model(model: keras.Model) -> keras.Model:

@@ -10,8 +10,8 @@ channels in 0.01s). Each piece below answers one of those (measured in docs/vide
   Jacobians start near the identity instead of shrinking the gradient at every step;
 - the mean of s_t over the real steps, not s_T alone, goes to the softmax: a short event anywhere in the
   clip reaches the output in one step instead of through every later one;
-- an ensemble of `ensemble` (3) such networks in one model, each trained on its own loss, answering the
-  mean of their probabilities: with a few dozen clips one network's accuracy swings with its seed.
+- with a few dozen clips one network's accuracy swings with its seed: `model.ensemble` (3 here) such
+  networks are trained one after another (tasks/common/ensemble.py) and the export answers their mean.
 Padding (all-zero raw rows) is masked throughout: the mask is taken from the raw input and pooled with
 the front end's stride.
 """
@@ -108,8 +108,52 @@ class SequenceAugmentation(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tasks.video_actions")
+class TimeWarp(keras.layers.Layer):
+    """Training only: each clip's real steps resampled along a random time axis, padding untouched.
+
+    The new step t reads the clip at position p_t (linear interpolation between neighbours), where p runs from
+    a random start in [0, crop * L] to a random end in [(1 - crop) * L, L - 1] (window slicing) at a speed
+    that changes at `knots` points by a factor in [1 - warp, 1 + warp] (time warping): the same action done a
+    little earlier, later, faster or slower. At inference: the identity.
+    """
+
+    def __init__(self, warp: float = 0.2, crop: float = 0.1, knots: int = 4, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.warp, self.crop, self.knots = warp, crop, knots
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, steps, steps_real, training=None):
+        if not training or not (self.warp or self.crop):
+            return steps
+        batch, length = ops.shape(steps)[0], ops.shape(steps)[1]
+        weight = ops.cast(steps_real, "float32")  # (B, T)
+        real = ops.sum(weight, axis=1, keepdims=True)  # (B, 1) real steps L
+        speeds = keras.random.uniform((batch, self.knots), 1 - self.warp, 1 + self.warp, seed=self.seed_generator)
+        t = ops.arange(length, dtype="float32")[None, :]  # (1, T)
+        knot = ops.cast(ops.minimum(t / ops.maximum(real, 1.0) * self.knots, self.knots - 1), "int32")  # (B, T)
+        speed = ops.take_along_axis(speeds, knot, axis=1) * weight  # (B, T); 0 on padding
+        covered = ops.cumsum(speed, axis=1) - speed[:, :1]  # 0 at the first step
+        covered = covered / ops.maximum(ops.max(covered, axis=1, keepdims=True), 1e-6)  # 0..1 over the real steps
+        start = keras.random.uniform((batch, 1), 0.0, self.crop, seed=self.seed_generator) * (real - 1)
+        end = (1 - keras.random.uniform((batch, 1), 0.0, self.crop, seed=self.seed_generator)) * (real - 1)
+        position = ops.clip(start + covered * (end - start), 0.0, ops.maximum(real - 1, 0.0))  # (B, T)
+        before = ops.cast(ops.floor(position), "int32")
+        after = ops.minimum(before + 1, ops.cast(real, "int32") - 1)
+        share = ops.expand_dims(position - ops.cast(before, "float32"), -1)  # (B, T, 1)
+        gather = lambda index: ops.take_along_axis(steps, ops.expand_dims(index, -1), axis=1)  # noqa: E731
+        warped = gather(before) * (1 - share) + gather(ops.maximum(after, 0)) * share
+        return warped * ops.expand_dims(ops.cast(weight, steps.dtype), -1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "warp": self.warp, "crop": self.crop, "knots": self.knots}
+
+
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
 class MaskedTimePool(keras.layers.Layer):
-    """(B, T, F) + real steps (B, T) -> (B, F): mean or max over the real steps only."""
+    """(B, T, F) + real steps (B, T) -> (B, F): mean or max over the real steps only; mean_max: both, (B, 2F)."""
 
     def __init__(self, mode: str = "mean", **kwargs):
         super().__init__(**kwargs)
@@ -121,19 +165,25 @@ class MaskedTimePool(keras.layers.Layer):
 
     def call(self, steps, steps_real):
         weight = ops.cast(steps_real, steps.dtype)[:, :, None]  # (B, T, 1)
-        if self.mode == "max":  # padding can never win: it is pushed far below every real value
-            return ops.max(steps * weight - (1.0 - weight) * 1e9, axis=1)
-        return ops.sum(steps * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
+        mean = ops.sum(steps * weight, axis=1) / ops.maximum(ops.sum(weight, axis=1), 1.0)
+        maximum = ops.max(steps * weight - (1.0 - weight) * 1e9, axis=1)  # padding pushed below every real value
+        if self.mode == "mean_max":
+            return ops.concatenate([mean, maximum], axis=-1)
+        return maximum if self.mode == "max" else mean
 
     def compute_output_shape(self, input_shape):
-        return input_shape[0], input_shape[-1]
+        return input_shape[0], input_shape[-1] * (2 if self.mode == "mean_max" else 1)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
 
 
-def sequence_member(config, x, mask, stride: int, num_classes: int, name: str):
-    """One classifier over scaled steps (B, T, F): front end -> RNN(s) -> pooling -> softmax (B, classes)."""
+def sequence_classifier(config, x, mask, stride: int, num_classes: int, name: str = ""):
+    """Scaled steps (B, T, F) -> front end -> RNN(s) -> pooling -> softmax (B, classes); layer names start with `name`."""
+    for i in range(config.conv_layers - 1):  # full-resolution convolutions first: local shape at every frame
+        x = keras.layers.Conv1D(config.conv_filters, config.conv_local_kernel, padding="causal", activation="relu",
+                                name=f"{name}local_conv_{i}")(x)
+        x = x * ops.expand_dims(ops.cast(mask, x.dtype), -1)  # padding stays 0 for the next window
     if config.front_end == "conv":
         kernel = config.conv_kernel or 2 * stride + 1
         x = keras.layers.Conv1D(config.conv_filters, kernel, strides=stride, padding="causal", activation="relu",
@@ -161,13 +211,9 @@ def sequence_member(config, x, mask, stride: int, num_classes: int, name: str):
     return keras.layers.Dense(num_classes, activation="softmax", name=f"{name}probabilities")(state)
 
 
-def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> keras.Model:
-    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`.
-
-    With `config.ensemble` > 1 the model holds that many members, each with its own front end, RNN and
-    softmax from its own initialization, and answers the mean of their probabilities: on a few dozen clips
-    one network's accuracy swings with its seed; the mean of several swings less (one export all the same).
-    """
+def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray,
+                         name: str = "video_actions_sequences") -> keras.Model:
+    """Raw features (B, T, F) -> probabilities (B, num_classes); scaling and stride fitted on `train_inputs`."""
     feature_dim = train_inputs.shape[-1]
     features = keras.Input((None, feature_dim), name="features")  # (B, T, F), raw values
     mask = StepMask(name="mask")(features)  # (B, T), from the raw rows: padding is all zeros
@@ -179,28 +225,10 @@ def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray) -> 
         x = scaling(x) * ops.expand_dims(ops.cast(mask, x.dtype), -1)  # padding back to 0 after the shift
     if config.augment:
         x = SequenceAugmentation(config.augment, name="augmentation")(x, mask)
-    stride = front_end_stride(config, train_inputs)
-    if config.ensemble == 1:
-        probabilities = sequence_member(config, x, mask, stride, num_classes, "")
-    else:
-        members = [sequence_member(config, x, mask, stride, num_classes, f"member{i}_") for i in range(config.ensemble)]
-        probabilities = keras.layers.Average(name="probabilities")(members)
-    return keras.Model(features, probabilities, name="video_actions_sequences")
-
-
-def training_model(model: keras.Model) -> keras.Model:
-    """The model fit() trains: `model` itself, or for an ensemble its members' probabilities side by side.
-
-    Each member then learns on its own loss (the sum of the members' losses), as independently trained
-    networks do; trained through the average of their probabilities instead, the members did not learn
-    (a saturated member gets almost no gradient once another one contradicts it: loss 0.72 -> 0.72 in 300
-    updates on the simulated set, against 1.1 -> 0.38 for one network). Shares every weight with `model`.
-    """
-    members = [layer.output for layer in model.layers if layer.name.startswith("member") and
-               layer.name.endswith("_probabilities")]
-    if not members:
-        return model
-    return keras.Model(model.input, members, name=f"{model.name}_members")
+    if config.time_warp or config.time_crop:
+        x = TimeWarp(config.time_warp, config.time_crop, name="time_warp")(x, mask)
+    probabilities = sequence_classifier(config, x, mask, front_end_stride(config, train_inputs), num_classes)
+    return keras.Model(features, probabilities, name=name)
 
 
 def cosine_learning_rate(base: float, epochs: int):
