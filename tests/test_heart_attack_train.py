@@ -86,7 +86,7 @@ print(json.dumps({{"risk": serve(exams=tf.constant(exams))["risk"].numpy().tolis
 def test_predict_on_a_visits_csv_and_on_json_exams(trained, tmp_path, capsys):
     run, result = trained
     test = result.splits["test"]
-    visits = pd.read_csv(run.run_dir / "data" / "visits.csv", dtype={"patient_id": str})
+    visits = pd.read_csv(next((run.run_dir / "data").glob("*/visits.csv")), dtype={"patient_id": str})
     chosen = list(test.patient_ids[:3])
     (visits[visits["patient_id"].isin(chosen)].drop(columns="heart_attack")
      .to_csv(tmp_path / "three.csv", index=False))
