@@ -82,7 +82,8 @@ class ModelConfig:
     baseline_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
 
     def __post_init__(self):
-        check_bounds(self, positive=["rnn_units", "ensemble"], non_negative=["visit_units", "l2_reference_positives", "l2", "log_skewed"],
+        check_bounds(self, positive=["rnn_units", "ensemble"],
+                     non_negative=["visit_units", "l2_reference_positives", "l2", "log_skewed"],
                      fractions=["dropout"], above_zero=["baseline_c"])
         if not self.linear_c or min(self.linear_c) <= 0:
             raise ConfigError(f"linear_c must list at least one value, each > 0, got {list(self.linear_c)}")
