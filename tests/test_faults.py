@@ -494,7 +494,8 @@ def heart_export(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("faults-heart")
     model = build_heart(HeartModelConfig(visit_units=4, rnn_units=4), 2, np.zeros(2), np.ones(2),
-                        presence_features=2, positives=5, patients=50)
+                        presence_features=2, positives=5, patients=50, linear_inputs="latest_and_mean",
+                        log_floor=[1.0, 0.0])  # chol enters as its log: the export must keep a 0 finite
     serving = HeartServing(model, ["chol", "bp"])
     spec = heart_data.input_spec(HeartDataConfig(source="file", path="visits.csv", feature_columns=("chol", "bp")),
                                  "number")
@@ -516,8 +517,9 @@ def test_heart_predict_exams_refuses_non_finite_values_through_the_cli(heart_exp
 
 def test_heart_predict_exams_answers_finite_values(heart_export, tmp_path):
     exams = tmp_path / "exams.jsonl"
-    exams.write_text("[[1, 2], [null, 3]]\n", encoding="utf-8")
+    exams.write_text("[[1, 2], [null, 3]]\n[[0, 2]]\n", encoding="utf-8")  # chol 0: below the log floor
     result = predict("heart_attack", "--model", heart_export, "--exams", exams)
     assert result.returncode == 0, result.stderr[-2000:]
-    answer = json.loads(result.stdout)
+    answer, floored = [json.loads(line) for line in result.stdout.splitlines()]
     assert answer["line"] == 1 and 0 <= answer["risk"] <= 1 and answer["visits"] == 2
+    assert floored["line"] == 2 and 0 <= floored["risk"] <= 1

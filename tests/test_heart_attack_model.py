@@ -4,9 +4,9 @@ import pytest
 
 from tasks.heart_attack import evaluate
 from tasks.heart_attack.config import ModelConfig
-from tasks.heart_attack.model import (LatestVisit, RiskOutput, VisitImputer, build_model, carry_forward,
-                                      class_weights, effective_l2, fit_normalization, predict_risk,
-                                      warm_start_linear_path)
+from tasks.heart_attack.model import (LatestVisit, RiskOutput, VisitImputer, VisitMean, build_model, carry_forward,
+                                      class_weights, effective_l2, fit_log_floor, fit_normalization, log_transform,
+                                      predict_risk, warm_start_linear_path)
 
 NAN = np.nan
 
@@ -131,7 +131,8 @@ def test_latest_visit_skips_missed_visits_at_the_end():
     np.testing.assert_array_equal(latest, [[3.0, -9.0], [5.0, 6.0]])
 
 
-def test_the_model_starts_as_the_logistic_regression_on_the_latest_visit():
+@pytest.mark.parametrize("linear_inputs", ["latest", "latest_and_mean"])
+def test_the_model_starts_as_the_logistic_regression_on_its_linear_inputs(linear_inputs):
     from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(0)
@@ -141,14 +142,58 @@ def test_the_model_starts_as_the_logistic_regression_on_the_latest_visit():
     config = ModelConfig(visit_units=4, rnn_units=4, dropout=0.0)
     mean, std = fit_normalization(exams)
     model = build_model(config, 3, mean, std, class_weight=None, presence_features=3, positives=int(labels.sum()),
-                        patients=len(labels))
-    warm_start_linear_path(model, exams, labels, None, c=1.0)
-    # The reference: scikit-learn on the model's own latest-visit features (imputed values and missing flags).
+                        patients=len(labels), linear_inputs=linear_inputs, linear_c=0.3)
+    warm_start_linear_path(model, exams, labels, None, c=0.3)
+    # The reference: scikit-learn on the model's own features (imputed values and missing flags) of the
+    # latest present visit, and of the mean over the present visits.
     imputed = np.asarray(VisitImputer(mean, std, 3)(exams))
     last = evaluate.last_present_visit_index(exams, 3)
     rows = imputed[np.arange(len(exams)), last]
-    expected = LogisticRegression(C=1.0, max_iter=5000).fit(rows, labels).predict_proba(rows)[:, 1]
+    if linear_inputs == "latest_and_mean":
+        present = ~np.isnan(exams).all(axis=-1)
+        rows = np.concatenate([rows, (imputed * present[..., None]).sum(1) / present.sum(1, keepdims=True)], -1)
+    expected = LogisticRegression(C=0.3, max_iter=5000).fit(rows, labels).predict_proba(rows)[:, 1]
     np.testing.assert_allclose(predict_risk(model, exams), expected, atol=1e-5)  # the RNN head starts at 0
+
+
+def test_visit_mean_averages_the_present_visits_only():
+    visits = np.array([[[1.0, 2.0], [3.0, 6.0], [-9.0, -9.0]]], np.float32)
+    mask = np.array([[True, True, False]])
+    np.testing.assert_allclose(np.asarray(VisitMean()(visits, mask=mask)), [[2.0, 4.0]])
+    nothing = np.asarray(VisitMean()(visits, mask=np.zeros((1, 3), bool)))
+    np.testing.assert_array_equal(nothing, [[0.0, 0.0]])  # no present visit: zeros, not NaN
+
+
+def test_skewed_positive_measurements_are_logged_and_others_not():
+    rng = np.random.default_rng(0)
+    n = 400
+    exams = np.stack([rng.lognormal(0.0, 1.0, n),  # a lab value: long right tail -> logged
+                      rng.normal(120, 15, n),  # symmetric -> kept
+                      (rng.random(n) < 0.1).astype(float),  # a rare 0/1 flag: skewed but has zeros -> kept
+                      rng.exponential(30, n)], axis=-1)[:, None, :].astype(np.float32)  # the gap: not a measurement
+    exams[:5, 0, 0] = NAN
+    floor = fit_log_floor(exams, measurements=3, skewness=1.0)
+    assert floor[0] == pytest.approx(np.nanmin(exams[..., 0])) and floor[1:] == [0.0, 0.0, 0.0]
+    assert fit_log_floor(exams, measurements=3, skewness=0.0) == [0.0] * 4  # 0 turns it off
+    logged = np.asarray(log_transform(exams, floor))
+    np.testing.assert_allclose(logged[5:, 0, 0], np.log(exams[5:, 0, 0]), rtol=1e-6)
+    assert np.isnan(logged[:5, 0, 0]).all()  # missing stays missing
+    np.testing.assert_array_equal(logged[..., 1:], exams[..., 1:])
+    # At predict time a value at or below zero is read as the floor, not as -inf or NaN.
+    odd = np.array([[[0.0, 120.0, 0.0, 1.0], [-3.0, 120.0, 0.0, 1.0]]], np.float32)
+    np.testing.assert_allclose(np.asarray(log_transform(odd, floor))[0, :, 0], np.log(floor[0]), rtol=1e-6)
+
+
+def test_a_logged_feature_is_standardized_on_its_log_scale_inside_the_model():
+    rng = np.random.default_rng(1)
+    exams = random_exams(rng, patients=50, visits=3, features=3, missing=0.0)
+    exams[..., 0] = rng.lognormal(3.0, 1.0, exams.shape[:2])
+    floor = [float(exams[..., 0].min()), 0.0, 0.0]
+    mean, std = fit_normalization(np.asarray(log_transform(exams, floor)))
+    imputer = VisitImputer(mean, std, 3, log_floor=floor)
+    out = np.asarray(imputer(exams))
+    np.testing.assert_allclose(out[..., 0], (np.log(exams[..., 0]) - mean[0]) / std[0], rtol=1e-4, atol=1e-5)
+    assert VisitImputer.from_config(imputer.get_config()).log_floor == floor  # saved with the model
 
 
 def test_l2_grows_as_training_positives_get_fewer():

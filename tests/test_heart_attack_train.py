@@ -42,6 +42,10 @@ def test_metrics_json_has_the_contract_keys_and_equals_the_result(trained):
     assert metrics["data"]["patients"] == 400 and metrics["data"]["skipped_rows"] == {}
     assert metrics["feature_names"][-1] == "time_since_previous_visit"
     assert metrics["ensemble_members"] == 2 and len(metrics["selected_weights"]) == 2
+    start = metrics["linear_start"]  # chosen once by 5-fold CV on the training patients, shared by the members
+    assert start["inputs"] in ("latest", "latest_and_mean") and len(start["cv_roc_auc"]) == 6
+    assert start["cv_roc_auc"][f"{start['inputs']} C={start['c']:g}"] == max(start["cv_roc_auc"].values())
+    assert set(metrics["log_features"]) <= set(metrics["feature_names"][:-1])  # never the visit gap
     for member in ("0", "1"):  # each member trained as a run of its own, resumable member by member
         assert (run.run_dir / "members" / member / "history.csv").read_text().count("\n") == 1 + 2  # 2 epochs
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 from tasks.common.config import RNNConfig, TrainConfig, check_bounds
 from tasks.common.errors import ConfigError
@@ -62,21 +62,29 @@ class DataConfig:
 class ModelConfig(RNNConfig):
     """Impute + missing indicator + standardize (in the model) -> RNN(SimpleRNNCell) over visits -> sigmoid risk."""
 
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"logistic_c": "baseline_c"}  # docs/conventions.md
+
     imputation: Literal["carry_forward", "mean"] = "carry_forward"  # missing value: patient's previous one, else mean
+    log_skewed: float = 1.0  # positive measurements with training skewness above this enter as logs; 0: none
     visit_units: int = 32  # per-visit Dense layer before the RNN (mixes a visit's values and missing flags); 0: none
     visit_activation: Literal["relu", "tanh", "linear"] = "tanh"  # tanh: +0.01 test ROC-AUC over relu, measured
     rnn_units: int = 32  # size of the RNN state s_t
     dropout: float = 0.1  # dropout on the final state, before the risk head
     l2: float = 1e-3  # L2 penalty on the RNN path's weights: ~800 training positives are few
     l2_reference_positives: int = 0  # >0: l2 x (this / training positives) below it; 0 (default, measured): fixed l2
-    linear_path: bool = True  # logistic regression on the latest visit inside the model; the RNN adds to it
+    linear_path: bool = True  # logistic regression inside the model (warm-started from sklearn); the RNN adds to it
+    linear_inputs: Literal["auto", "latest", "latest_and_mean"] = "auto"  # what it reads; auto: 5-fold CV on train
+    linear_c: tuple[float, ...] = (0.1, 0.3, 1.0)  # its inverse L2 strength (sklearn's C); several: 5-fold CV picks
     class_weighting: Literal["balanced", "sqrt", "none"] = "sqrt"  # positives weigh (n_neg/n_pos), its sqrt, or 1x
     ensemble: int = 3  # models trained with seeds seed, seed + 1, ...; the export averages their risks (steadier)
-    logistic_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
+    baseline_c: float = 1.0  # inverse L2 strength of the two logistic-regression baselines (sklearn's C)
 
     def __post_init__(self):
-        check_bounds(self, positive=["rnn_units", "ensemble"], non_negative=["visit_units", "l2_reference_positives", "l2"],
-                     fractions=["dropout"], above_zero=["logistic_c"])
+        check_bounds(self, positive=["rnn_units", "ensemble"],
+                     non_negative=["visit_units", "l2_reference_positives", "l2", "log_skewed"],
+                     fractions=["dropout"], above_zero=["baseline_c"])
+        if not self.linear_c or min(self.linear_c) <= 0:
+            raise ConfigError(f"linear_c must list at least one value, each > 0, got {list(self.linear_c)}")
 
 
 @dataclasses.dataclass

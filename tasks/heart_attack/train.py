@@ -6,6 +6,7 @@ import json
 import logging
 
 import keras
+import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from tasks.common.ensemble import average_models, combined_fit_result, member_name, member_run
@@ -14,8 +15,9 @@ from tasks.common.tensorboard import ImageLogger, log_figures
 from tasks.common.training import compile_model
 from tasks.heart_attack import SUMMARY, data, evaluate
 from tasks.heart_attack.config import Config
-from tasks.heart_attack.model import (ServingModule, build_model, class_weights, fit_normalization,
-                                      predict_risk, warm_start_linear_path)
+from tasks.heart_attack.linear_start import LinearStart, choose_linear_start
+from tasks.heart_attack.model import (ServingModule, build_model, class_weights, fit_log_floor, fit_normalization,
+                                      log_transform, predict_risk, warm_start_linear_path)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class HeartData(TaskData):
     unknown_codes: dict  # split -> codes only its patients have, read as missing
     class_weight: dict
     batch_size: int
+    linear_start: LinearStart | None = None  # chosen when the first model is built, shared by every member
+    log_features: list = dataclasses.field(default_factory=list)  # the features the model reads as logs
 
 
 class HeartAttack(Task):
@@ -58,13 +62,20 @@ class HeartAttack(Task):
 
     def build_model(self, run, loaded: HeartData) -> keras.Model:
         config, train = run.config, loaded.splits["train"]
-        mean, std = fit_normalization(train.exams)  # training patients only
+        log_floor = fit_log_floor(train.exams, train.measurements, config.model.log_skewed)  # training only
+        mean, std = fit_normalization(np.asarray(log_transform(train.exams, log_floor)))
+        loaded.log_features = [name for name, floor in zip(train.feature_names, log_floor) if floor]
+        if config.model.linear_path and loaded.linear_start is None:
+            loaded.linear_start = choose_linear_start(config.model, len(train.feature_names), mean, std,
+                                                      train.measurements, train.exams, train.labels,
+                                                      loaded.class_weight, log_floor)
+        start = loaded.linear_start or LinearStart("latest", 1.0, {})  # without a linear path: unused
         model = build_model(config.model, len(train.feature_names), mean, std, loaded.class_weight,
                             train.measurements, positives=int(train.labels.sum()), patients=len(train),
+                            linear_inputs=start.inputs, linear_c=start.c, log_floor=log_floor,
                             name=member_name(run, "heart_attack_rnn"))
         if config.model.linear_path:
-            warm_start_linear_path(model, train.exams, train.labels, loaded.class_weight, config.model.logistic_c,
-                                   config.train.seed)
+            warm_start_linear_path(model, train.exams, train.labels, loaded.class_weight, start.c, config.train.seed)
         return compile_model(model, config.train, loss=keras.losses.BinaryCrossentropy(),
                              metrics=[keras.metrics.AUC(name="roc_auc"), keras.metrics.AUC(curve="PR", name="pr_auc")])
 
@@ -112,7 +123,7 @@ class HeartAttack(Task):
 
     def baselines(self, run, loaded: HeartData, trained: Trained) -> dict:
         config, train, test = run.config, loaded.splits["train"], loaded.splits["test"]
-        baselines, baseline_risks = evaluate.fit_baselines(train, test, config.model.logistic_c,
+        baselines, baseline_risks = evaluate.fit_baselines(train, test, config.model.baseline_c,
                                                            config.model.imputation, train.measurements,
                                                            config.train.seed)
         risks = {"rnn": predict_risk(trained.model, test.exams), **baseline_risks}
@@ -131,7 +142,9 @@ class HeartAttack(Task):
         return dict(roc_auc_gain_over_last_visit=test["roc_auc"] - baselines["last_visit_logistic"]["roc_auc"],
                     data=loaded.load_report, split_patients={name: len(split) for name, split in loaded.splits.items()},
                     class_weight=loaded.class_weight, feature_names=list(loaded.splits["train"].feature_names),
-                    categories=loaded.categories, unknown_codes=loaded.unknown_codes, batch_size=loaded.batch_size)
+                    categories=loaded.categories, unknown_codes=loaded.unknown_codes, batch_size=loaded.batch_size,
+                    linear_start=loaded.linear_start.report() if loaded.linear_start else None,
+                    log_features=loaded.log_features)
 
 
 def batch_size(train_config, patients: int) -> int:
