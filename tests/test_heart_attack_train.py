@@ -22,8 +22,8 @@ SMALL = ["data.builtin_patients=400", "train.epochs=2", "train.histogram_freq=0"
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("heart_attack")
-    argv = [arg for setting in SMALL + [f"train.runs_dir={root / 'runs'}", f"train.export_dir={root / 'exports'}"]
-            for arg in ("--set", setting)]
+    paths = [f"data.builtin_dir={root / 'data'}", f"train.runs_dir={root / 'runs'}", f"train.export_dir={root / 'exports'}"]
+    argv = [arg for setting in SMALL + paths for arg in ("--set", setting)]
     run = start_run("heart_attack", Config, argv + ["--run-dir", str(root / "run")])
     return run, run_task(HeartAttack(), run)
 
@@ -90,7 +90,7 @@ print(json.dumps({{"risk": serve(exams=tf.constant(exams))["risk"].numpy().tolis
 def test_predict_on_a_visits_csv_and_on_json_exams(trained, tmp_path, capsys):
     run, result = trained
     test = result.splits["test"]
-    visits = pd.read_csv(next((run.run_dir / "data").glob("*/visits.csv")), dtype={"patient_id": str})
+    visits = pd.read_csv(next((run.run_dir.parent / "data").glob("*/visits.csv")), dtype={"patient_id": str})
     chosen = list(test.patient_ids[:3])
     (visits[visits["patient_id"].isin(chosen)].drop(columns="heart_attack")
      .to_csv(tmp_path / "three.csv", index=False))

@@ -32,7 +32,7 @@ def test_summarize_gives_mean_min_max_per_row_and_metric():
 def test_two_seeds_of_a_tiny_task_give_a_table_and_json(tmp_path):
     out, report_file = tmp_path / "runs", tmp_path / "report.json"
     args = ["-m", "benchmarks.real_data", "heart_attack", "--seeds", "2", "--first-seed", "3",
-            "--out", str(out), "--json", str(report_file)]
+            "--out", str(out), "--json", str(report_file), "--set", f"data.builtin_dir={tmp_path / 'data'}"]
     result = run_python(args + [arg for setting in TINY_HEART for arg in ("--set", setting)])
     report = json.loads(report_file.read_text())
     assert report["seeds"] == [3, 4] and len(report["per_seed"]) == 2

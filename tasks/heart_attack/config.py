@@ -28,6 +28,7 @@ class DataConfig:
     val_fraction: float = 0.15  # patients held out for early stopping (split by patient, stratified)
     test_fraction: float = 0.2  # patients held out for the test metrics
     split_seed: int = 0  # the split is fixed by this seed, not by train.seed
+    builtin_dir: str = "data/heart_attack/builtin"  # the simulated visits.csv is written once here, a folder per settings
     builtin_patients: int = 12000  # simulated cohort size: ~1200 positives; at 6000 the RNN overfits sooner
     builtin_months: int = 12  # scheduled monthly exams per simulated patient (the lesson: i_1 .. i_8, a few more)
     builtin_positive_rate: float = 0.1  # expected share of simulated patients with a heart attack

@@ -397,14 +397,14 @@ def data_config_for_prediction(spec: dict, path: str | Path, on_bad_row: str = "
                          "categorical_columns": tuple(spec.get("categorical_columns", ()))})
 
 
-def load_data(data_config, builtin_dir: str | Path) -> tuple[Cohort, dict, str]:
-    """The configured data: the simulated cohort (written to `builtin_dir` first) or the user's file.
+def load_data(data_config) -> tuple[Cohort, dict, str]:
+    """The configured data: the simulated cohort (written once under `data.builtin_dir`) or the user's file.
 
     Returns (cohort, load report, dataset name for metrics.json).
     """
     cfg = data_config
     if cfg.source == "builtin":
-        path = data_builtin.write_builtin_data(builtin_dir, cfg.builtin_patients, cfg.builtin_months,
+        path = data_builtin.write_builtin_data(cfg.builtin_dir, cfg.builtin_patients, cfg.builtin_months,
                                                cfg.builtin_positive_rate, cfg.builtin_seed)
         cohort, report = load_cohort(cfg, path)
         return cohort, report, f"builtin:simulated_cohort(patients={cfg.builtin_patients},seed={cfg.builtin_seed})"

@@ -44,7 +44,7 @@ class HeartAttack(Task):
 
     def load_data(self, run) -> HeartData:
         config = run.config
-        cohort, load_report, dataset = data.load_data(config.data, run.worker_dir / "data")  # per worker: no races
+        cohort, load_report, dataset = data.load_data(config.data)
         splits = data.split_by_patient(cohort, config.data.val_fraction, config.data.test_fraction,
                                        config.data.split_seed)
         categories = data.fit_categories(splits["train"])
