@@ -37,7 +37,7 @@ def test_padding_is_masked_through_every_front_end(front_end):
 
 
 @pytest.mark.parametrize("options", [dict(pooling="mean"), dict(pooling="max"), dict(bidirectional=True),
-                                     dict(pooling="mean_max", conv_layers=2),
+                                     dict(pooling="mean_max", conv_layers=2), dict(time_warp=0.2, time_crop=0.1),
                                      dict(bidirectional=True, pooling="mean")])
 def test_padding_is_masked_with_pooling_both_directions_and_members(options):
     x = raw_features()
@@ -64,14 +64,12 @@ def test_renamed_keys_name_their_new_name(override, message):
         load_config(Config, None, [override])
 
 
-def test_features_or_frames_is_decided_once_and_sets_the_ensemble_default():
+def test_features_or_frames_is_decided_once():
     assert train.input_kind(load_config(Config, None, [])) == "frames"
     assert train.input_kind(load_config(Config, None, ["model.backbone=MobileNetV3Small"])) == "backbone"
-    sequences = load_config(Config, None, ["data.source=features", "data.path=x.npz"])
-    assert train.input_kind(sequences) == "sequences"
-    assert (train.ensemble_size(sequences), train.ensemble_size(load_config(Config, None, []))) == (3, 1)
-    assert train.ensemble_size(load_config(Config, None, ["data.source=features", "data.path=x.npz",
-                                                          "model.ensemble=1"])) == 1
+    sequences = ["data.source=features", "data.path=x.npz"]
+    assert train.input_kind(load_config(Config, None, sequences)) == "sequences"
+    assert train.input_kind(load_config(Config, None, sequences + ["model.backbone=MobileNetV3Small"])) == "sequences"
 
 
 def test_masked_time_pool_mean_max_concatenates_both():

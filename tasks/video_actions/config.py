@@ -90,11 +90,11 @@ class ModelConfig(RNNConfig):
     augment: bool = True  # small_cnn, training only: random colour polarity/order and shift per clip (no flips)
     augment_shift: int = 4  # largest shift in pixels of that augmentation
     baseline_c: float = 1.0  # inverse L2 strength of the order-blind baseline's logistic regression
-    ensemble: int | None = None  # seed ensemble (tasks/common/ensemble.py); None: 1 on frames, 3 on feature sequences
+    ensemble: int = 1  # members trained with seeds seed, seed + 1, ... (tasks/common/ensemble.py), the export their mean
 
     def __post_init__(self):
-        if self.ensemble is not None and self.ensemble < 1:
-            raise ConfigError(f"ensemble must be >= 1 or null, got {self.ensemble}")
+        if self.ensemble < 1:
+            raise ConfigError(f"ensemble must be >= 1, got {self.ensemble}")
         if self.backbone != "small_cnn" and self.backbone not in BACKBONES:
             raise ConfigError(f"backbone must be 'small_cnn' or one of {sorted(BACKBONES)}, got {self.backbone!r}")
         if not self.cnn_filters or min(self.cnn_filters) < 1:
@@ -131,7 +131,7 @@ class FeaturesConfig:
     activation: Literal["tanh", "relu"] = "relu"  # ReLU + identity W is the IRNN of Le et al. (2015)
     recurrent_initializer: Literal["identity", "orthogonal", "glorot_uniform"] = "identity"  # initial W
     bidirectional: bool = False  # also run a second RNN over the reversed steps, states concatenated
-    pooling: Literal["last", "mean", "max", "mean_max"] = "mean"  # RNN output used: s_T, or mean/max of s_t over real steps
+    pooling: Literal["last", "mean", "max", "mean_max"] = "mean_max"  # RNN output read: s_T, or mean/max/both of s_t
     dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
     learning_rate: float = 1e-3  # Adam's default; train.learning_rate (4e-3, for the CNN) blew up the IRNN
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch

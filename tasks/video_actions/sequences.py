@@ -8,10 +8,11 @@ channels in 0.01s). Each piece below answers one of those (measured in docs/vide
   RNN: the product of Jacobians in BPTT has fewer factors, so early steps still reach the loss;
 - the lesson's vanilla cell as an IRNN (ReLU, W initialized to the identity: Le et al. 2015), whose
   Jacobians start near the identity instead of shrinking the gradient at every step;
-- the mean of s_t over the real steps, not s_T alone, goes to the softmax: a short event anywhere in the
-  clip reaches the output in one step instead of through every later one;
-- with a few dozen clips one network's accuracy swings with its seed: `model.ensemble` (3 here) such
-  networks are trained one after another (tasks/common/ensemble.py) and the export answers their mean.
+- the mean and the max of s_t over the real steps, not s_T alone, go to the softmax: a short event anywhere
+  in the clip reaches the output in one step instead of through every later one, and the max keeps a
+  brief dip that the mean would average away (the one lever of this kind that helped, docs' lever table);
+- `model.ensemble` networks trained one after another (tasks/common/ensemble.py), the export their mean
+  (default 1: with mean and max pooling one network met the bars).
 Padding (all-zero raw rows) is masked throughout: the mask is taken from the raw input and pooled with
 the front end's stride.
 """
@@ -143,9 +144,6 @@ class TimeWarp(keras.layers.Layer):
         gather = lambda index: ops.take_along_axis(steps, ops.expand_dims(index, -1), axis=1)  # noqa: E731
         warped = gather(before) * (1 - share) + gather(ops.maximum(after, 0)) * share
         return warped * ops.expand_dims(ops.cast(weight, steps.dtype), -1)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
 
     def get_config(self):
         return {**super().get_config(), "warp": self.warp, "crop": self.crop, "knots": self.knots}

@@ -40,14 +40,6 @@ def input_kind(config) -> str:
     return "frames" if config.model.backbone == "small_cnn" else "backbone"
 
 
-def ensemble_size(config) -> int:
-    """model.ensemble, else 3 members on feature sequences (a few dozen clips: one network swings with its seed)
-    and 1 on frames (hundreds of clips; the built-in bars hold with one)."""
-    if config.model.ensemble is not None:
-        return config.model.ensemble
-    return 3 if input_kind(config) == "sequences" else 1
-
-
 @dataclasses.dataclass
 class VideoTaskData(TaskData):
     """The splits (frames, or features) and what training, evaluation and export need beside them."""
@@ -186,10 +178,10 @@ class VideoActions(Task):
         return FitSettings(monitor="loss" if selection == "train_loss" else "val_loss")
 
     def train(self, run, loaded: VideoTaskData) -> VideoTrained:
-        """ensemble_size(config) members with seeds seed, seed + 1, ... (tasks/common/ensemble.py), each in its
+        """model.ensemble members with seeds seed, seed + 1, ... (tasks/common/ensemble.py), each in its
         own members/<k>/ when there are several; the model evaluated and exported answers their mean."""
         config, members, fits, reports = run.config, [], [], []
-        count, fitting = ensemble_size(config), fit_run(run, loaded.plan)
+        count, fitting = config.model.ensemble, fit_run(run, loaded.plan)
         monitor = self.fit_settings(run, loaded, None).monitor
         vanishing = {}
         for member in range(count):
