@@ -64,6 +64,7 @@ class ModelConfig:
 
     source_vocab_size: int = 8000  # most frequent English tokens kept; the rest read as [UNK]
     target_vocab_size: int = 8000  # most frequent Vietnamese syllables kept; the rest are written as [UNK]
+    min_frequency: int = 1  # tokens seen fewer times in training read as [UNK] (and are copied from the source)
     cell: Literal["simple", "gru"] = "simple"  # simple: the lesson's RNN; gru: keras.layers.GRU (the reference)
     bidirectional: bool = True  # encoder reads both ways: early words are not only in the faded first states
     embedding_dim: int = 128  # size of the token vectors x_t both RNNs read
@@ -74,6 +75,8 @@ class ModelConfig:
     rnn_implementation: Literal["auto", "cell", "fast"] = "cell"
     attention: Literal["luong", "none"] = "luong"  # luong: global attention, general score, over encoder states
     dropout: float = 0.3  # on the embeddings and before the output layer: a few thousand real pairs overfit fast
+    tie_embeddings: bool = False  # the output layer reuses the target embedding (the attentional layer gets its size)
+    label_smoothing: float = 0.0  # share of the target probability spread over the vocabulary in the loss
     # Baselines trained in the same run; null = builtin data only (no_attention), user data only (gru).
     no_attention_baseline: bool | None = None  # the attention-free model of the same cell (baselines.no_attention)
     gru_baseline: bool | None = None  # the same encoder-decoder with keras.layers.GRU (baselines.gru)
@@ -90,8 +93,11 @@ class ModelConfig:
         for name in ("embedding_dim", "rnn_units", "beam_width", "max_decode_length"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.min_frequency < 1:
+            raise ConfigError(f"min_frequency must be >= 1, got {self.min_frequency}")
+        for name in ("dropout", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         for value in (self.length_penalty, *self.length_penalty_candidates):
             if value is not None and not 0 <= value <= 3:
                 raise ConfigError(f"length_penalty and its candidates must be in [0, 3], got {value}")
