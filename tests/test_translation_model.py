@@ -79,7 +79,7 @@ def test_tied_output_layer_is_the_target_embedding(attention):
     embedding = model.get_layer("target_embedding").embeddings
     logits_weights = model.get_layer("logits").trainable_weights
     assert any(w is embedding for w in logits_weights) and [w.shape for w in logits_weights if w is not embedding] == [(12,)]
-    untied = build_model(ModelConfig(rnn_units=16, embedding_dim=8, attention=attention), 30, 12)
+    untied = build_model(ModelConfig(rnn_units=16, embedding_dim=8, attention=attention, tie_embeddings=False), 30, 12)
     assert untied.get_layer("logits").kernel.shape == (16, 12)  # untied: its own (H, V) matrix
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) < sum(
         int(np.prod(w.shape)) for w in untied.trainable_weights)
@@ -100,7 +100,7 @@ def test_label_smoothing_spreads_the_target_over_the_vocabulary():
     plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, logits)
     np.testing.assert_allclose(SmoothedCrossEntropy(0.0)(targets, logits), plain, rtol=1e-5)
     assert isinstance(training_loss(ModelConfig(label_smoothing=0.1)), SmoothedCrossEntropy)
-    assert isinstance(training_loss(ModelConfig()), keras.losses.SparseCategoricalCrossentropy)
+    assert isinstance(training_loss(ModelConfig(label_smoothing=0.0)), keras.losses.SparseCategoricalCrossentropy)
 
 
 def test_attention_ignores_padding():
