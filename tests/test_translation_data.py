@@ -297,6 +297,8 @@ def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
     ("train.sample_translations=-1", "sample_translations must be >= 0"),
     ("data.typo=1", "unknown key 'data.typo'"),
     ("model.units=64", "key 'model.units' was renamed to 'model.rnn_units'"),  # docs/conventions.md
+    ("model.min_frequency=0", "min_frequency must be >= 1, got 0"),
+    ("model.label_smoothing=1.0", "label_smoothing must be in [0, 1), got 1.0"),
 ])
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigError) as error:

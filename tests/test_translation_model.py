@@ -9,7 +9,7 @@ import tensorflow as tf
 from tasks.translation.config import ModelConfig
 from tasks.translation.decoding import (StepDecoder, beam_search, greedy_search, length_normalizer,
                                        sequence_log_probability)
-from tasks.translation.model import LuongAttention, build_model
+from tasks.translation.model import LuongAttention, SmoothedCrossEntropy, build_model, training_loss
 from tasks.translation.tokens import END_ID, PAD_ID, UNK_ID, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
 
@@ -25,14 +25,16 @@ def _source(rows, width=None):
     return tf.constant([row + [PAD_ID] * (width - len(row)) for row in rows], tf.int32)
 
 
-@pytest.fixture(scope="module", params=[("luong", "fast", "simple", False), ("none", "cell", "simple", True),
-                                        ("luong", "cell", "simple", True), ("luong", "cell", "gru", True)])
+@pytest.fixture(scope="module", params=[("luong", "fast", "simple", False, False), ("none", "cell", "simple", True, False),
+                                        ("luong", "cell", "simple", True, False), ("luong", "cell", "gru", True, False),
+                                        ("luong", "cell", "simple", True, True), ("none", "cell", "simple", False, True)])
 def untrained(request):
-    """A randomly initialised model: its decoders must be exact whatever the weights (layer, cell, encoder)."""
+    """A randomly initialised model: its decoders must be exact whatever the weights (layer, cell, encoder, tying)."""
     keras.utils.set_random_seed(1)
-    attention, implementation, cell, bidirectional = request.param
+    attention, implementation, cell, bidirectional, tied = request.param
     config = ModelConfig(rnn_units=16, embedding_dim=8, attention=attention, dropout=0.0,
-                         rnn_implementation=implementation, cell=cell, bidirectional=bidirectional)
+                         rnn_implementation=implementation, cell=cell, bidirectional=bidirectional,
+                         tie_embeddings=tied)
     model = build_model(config, source_vocab_size=30, target_vocab_size=12)
     rng = np.random.default_rng(0)
     source = _source([list(rng.integers(4, 30, size=n)) for n in (5, 3, 7, 1, 6)])
@@ -68,6 +70,37 @@ def test_bidirectional_encoder_and_gru_reference():
         ModelConfig(rnn_implementation="fast")
     with pytest.raises(ValueError, match="cell must be"):
         build_model(ModelConfig(rnn_units=16, embedding_dim=8), 30, 12, cell="lstm")
+
+
+@pytest.mark.parametrize("attention", ["luong", "none"])
+def test_tied_output_layer_is_the_target_embedding(attention):
+    config = ModelConfig(rnn_units=16, embedding_dim=8, attention=attention, tie_embeddings=True)
+    model = build_model(config, 30, 12)
+    embedding = model.get_layer("target_embedding").embeddings
+    logits_weights = model.get_layer("logits").trainable_weights
+    assert any(w is embedding for w in logits_weights) and [w.shape for w in logits_weights if w is not embedding] == [(12,)]
+    untied = build_model(ModelConfig(rnn_units=16, embedding_dim=8, attention=attention, tie_embeddings=False), 30, 12)
+    assert untied.get_layer("logits").kernel.shape == (16, 12)  # untied: its own (H, V) matrix
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) < sum(
+        int(np.prod(w.shape)) for w in untied.trainable_weights)
+    batch = {"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5], [2, 6, 0]])}
+    before = model(batch).numpy()
+    embedding.assign(embedding + 1.0)  # one matrix: changing the input vectors changes the output scores
+    assert not np.allclose(model(batch).numpy(), before)
+
+
+def test_label_smoothing_spreads_the_target_over_the_vocabulary():
+    logits = tf.constant([[[2.0, 0.5, -1.0, 0.0], [0.1, 0.2, 0.3, 3.0]]])  # (1, 2, 4)
+    targets = tf.constant([[0, 3]])
+    log_probs = tf.nn.log_softmax(logits).numpy()[0]
+    smoothing = 0.2
+    expected = [-(1 - smoothing) * log_probs[t, y] - smoothing * log_probs[t].mean() for t, y in enumerate([0, 3])]
+    loss = SmoothedCrossEntropy(smoothing, reduction=None)(targets, logits).numpy()[0]
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, logits)
+    np.testing.assert_allclose(SmoothedCrossEntropy(0.0)(targets, logits), plain, rtol=1e-5)
+    assert isinstance(training_loss(ModelConfig(label_smoothing=0.1)), SmoothedCrossEntropy)
+    assert isinstance(training_loss(ModelConfig(label_smoothing=0.0)), keras.losses.SparseCategoricalCrossentropy)
 
 
 def test_attention_ignores_padding():

@@ -49,6 +49,13 @@ def test_vocabulary_order_size_and_reserved_tokens():
         Vocabulary(["a", "b"])
 
 
+def test_vocabulary_leaves_out_tokens_rarer_than_min_frequency():
+    token_lists = [["b", "a", "b"], ["c", "a", "b"], ["d"]]
+    assert build_vocabulary(token_lists, max_size=10, min_frequency=2) == list(RESERVED_TOKENS) + ["b", "a"]
+    assert build_vocabulary(token_lists, max_size=10, min_frequency=3) == list(RESERVED_TOKENS) + ["b"]
+    assert build_vocabulary(token_lists, max_size=10) == list(RESERVED_TOKENS) + ["b", "a", "c", "d"]
+
+
 def test_truecasing_learns_proper_nouns_not_sentence_starts():
     table = learn_truecasing(TARGETS, tokenize(TARGETS))
     assert table["việt"] == "Việt" and table["nam"] == "Nam" and table["hà"] == "Hà" and table["lan"] == "Lan"

@@ -11,6 +11,7 @@ from tasks.common.config import load_config
 from tasks.common.task import train_task
 from tasks.translation import predict, train
 from tasks.translation.config import Config
+from tasks.translation.evaluate import corpus_scores
 from tasks.translation.translator import translate_all
 
 SENTENCES = ["I love Vietnam", "Do you like cats?", "She will not eat rice tomorrow.", ""]
@@ -139,6 +140,12 @@ def test_user_pairs_train_the_gru_reference_and_score_repeated_lines_as_referenc
     assert metrics["test"]["sentences"] == metrics["baselines"]["gru"]["sentences"] == 2  # 3 lines, 2 sentences
     assert [sample["english"] for sample in metrics["samples"]] == ["I love Vietnam.", "I love Vietnam.",
                                                                     "We eat rice."]
+    # The reported scores are multi-reference: both translations of "I love Vietnam." count (the samples are beam
+    # translations, the served decoder, of every test line here).
+    hypotheses = [metrics["samples"][0]["translation"], metrics["samples"][2]["translation"]]
+    expected = corpus_scores(hypotheses, [["Tôi yêu Việt Nam.", "Tôi thương Việt Nam."], ["Chúng tôi ăn cơm."]])
+    assert metrics["test"]["bleu_beam"] == pytest.approx(expected["bleu"])
+    assert metrics["test"]["chrf_beam"] == pytest.approx(expected["chrf"])
 
 
 def test_predict_and_train_errors_are_one_line(tmp_path, capsys):

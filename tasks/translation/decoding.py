@@ -34,6 +34,7 @@ class StepDecoder:
         self.decoder_step = step_function(model.get_layer("decoder"))  # (x_t, s_{t-1}) -> s_t
         self.attention = model.get_layer("attention") if "attention" in layer_names else None
         self.attentional = model.get_layer("attentional") if self.attention is not None else None
+        self.projection = model.get_layer("projection") if "projection" in layer_names else None  # tied, no attention
         self.logits = model.get_layer("logits")
         self.vocabulary_size = self.logits.units
         # [PAD] and [START] are never targets; forbid them so a decoder cannot emit them.
@@ -56,6 +57,8 @@ class StepDecoder:
             weights = weights[:, 0]
         else:
             weights = tf.zeros(tf.shape(source_mask), output.dtype)
+            if self.projection is not None:
+                output = self.projection(output)
         log_probs = tf.nn.log_softmax(self.logits(output), axis=-1)  # (B, V)
         log_probs = tf.where(self._forbidden, tf.cast(NEG_INF, log_probs.dtype), log_probs)
         return log_probs, state, weights

@@ -57,6 +57,53 @@ class LuongAttention(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+class TiedLogits(keras.layers.Layer):
+    """logits = h E^T + b: the output layer reuses the target embedding E (V, D) (Press and Wolf, 2017).
+
+    A syllable's input and output vectors are one vector, learned from both roles: on a few thousand
+    pairs, most syllables are too rare to learn two. `hidden` must have the embedding's size D.
+    """
+
+    def __init__(self, embedding: keras.layers.Embedding, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding
+        self.units = embedding.input_dim  # the vocabulary size, as Dense(units) would have it
+        self.supports_masking = True  # like Dense: the padding mask passes on to the loss
+
+    def build(self, hidden_shape):
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+    def call(self, hidden):
+        return ops.matmul(hidden, ops.transpose(self.embedding.embeddings)) + self.bias
+
+    def compute_output_shape(self, hidden_shape):
+        return (*hidden_shape[:-1], self.units)
+
+
+class SmoothedCrossEntropy(keras.losses.Loss):
+    """Cross-entropy from logits against (1 - smoothing) on the target and smoothing spread over the vocabulary.
+
+    Label smoothing (Szegedy et al., 2016) keeps the model from putting all its mass on the training
+    syllable, which on small corpora means fewer over-confident, repetitive translations.
+    """
+
+    def __init__(self, smoothing: float = 0.1, name: str = "smoothed_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.smoothing = smoothing
+
+    def call(self, y_true, y_pred):
+        log_probs = ops.log_softmax(y_pred, axis=-1)  # (B, T, V)
+        picked = ops.take_along_axis(log_probs, ops.expand_dims(ops.cast(y_true, "int32"), -1), axis=-1)[..., 0]
+        return -(1.0 - self.smoothing) * picked - self.smoothing * ops.mean(log_probs, axis=-1)
+
+
+def training_loss(config) -> keras.losses.Loss:
+    """The loss the model trains on: plain cross-entropy, or label-smoothed when config.label_smoothing > 0."""
+    if config.label_smoothing:
+        return SmoothedCrossEntropy(config.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 def recurrent(config, cell: str, name: str, **options) -> keras.layers.Layer:
     """The lesson's RNN (cell "simple") or, for the reference model, keras.layers.GRU (cell "gru")."""
     if cell == "gru":
@@ -102,18 +149,25 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
         bridge = keras.layers.Dense(config.rnn_units, activation="tanh", name="bridge")
     encoder_states, last_state = encode(x, encoder, bridge)  # (B, S, H or 2H), (B, H)
 
-    y = keras.layers.Embedding(target_vocab_size, config.embedding_dim, mask_zero=True,
-                               name="target_embedding")(target_in)  # (B, T, E)
+    target_embedding = keras.layers.Embedding(target_vocab_size, config.embedding_dim, mask_zero=True,
+                                              name="target_embedding")
+    y = target_embedding(target_in)  # (B, T, E)
     y = keras.layers.Dropout(config.dropout, name="target_dropout")(y)
     decoder = recurrent(config, cell, "decoder", return_sequences=True)
     hidden = decoder(y, initial_state=[last_state])  # (B, T, H); decoding.StepDecoder steps it
+    output_size = config.embedding_dim if config.tie_embeddings else config.rnn_units  # O
     if attention == "luong":
         context, _ = LuongAttention(config.rnn_units, name="attention")(hidden, encoder_states, source_mask)
         hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H or 3H)
-        hidden = keras.layers.Dense(config.rnn_units, activation="tanh", name="attentional")(hidden)  # (B, T, H)
+        hidden = keras.layers.Dense(output_size, activation="tanh", name="attentional")(hidden)  # (B, T, O)
     elif attention != "none":
         raise ConfigError(f"attention must be 'luong' or 'none', got {attention!r}")
+    elif config.tie_embeddings:
+        hidden = keras.layers.Dense(output_size, name="projection")(hidden)  # (B, T, E)
     hidden = keras.layers.Dropout(config.dropout, name="output_dropout")(hidden)
-    logits = keras.layers.Dense(target_vocab_size, name="logits")(hidden)  # (B, T, V)
+    if config.tie_embeddings:
+        logits = TiedLogits(target_embedding, name="logits")(hidden)  # (B, T, V)
+    else:
+        logits = keras.layers.Dense(target_vocab_size, name="logits")(hidden)  # (B, T, V)
     name = "translation" + ("" if attention == "luong" else "_no_attention") + ("_gru" if cell == "gru" else "")
     return keras.Model({"source": source, "target_in": target_in}, logits, name=name)

@@ -41,12 +41,17 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return result
 
 
-def build_vocabulary(token_lists: Iterable[Sequence[str]], max_size: int) -> list[str]:
-    """RESERVED_TOKENS, then the most frequent tokens (ties alphabetical), `max_size` in all."""
+def build_vocabulary(token_lists: Iterable[Sequence[str]], max_size: int, min_frequency: int = 1) -> list[str]:
+    """RESERVED_TOKENS, then the most frequent tokens (ties alphabetical), `max_size` in all.
+
+    Tokens seen fewer than `min_frequency` times are left out: they read as [UNK], so the model learns what
+    to do with a word it does not know (copy it, through attention) from the training pairs themselves.
+    """
     counts = collections.Counter(token for tokens in token_lists for token in tokens)
     for reserved in RESERVED_TOKENS:
         counts.pop(reserved, None)
-    ranked = sorted(counts, key=lambda token: (-counts[token], token))
+    ranked = sorted((token for token in counts if counts[token] >= min_frequency),
+                    key=lambda token: (-counts[token], token))
     return list(RESERVED_TOKENS) + ranked[: max_size - len(RESERVED_TOKENS)]
 
 
@@ -100,11 +105,13 @@ class Vocabularies:
 
 
 def fit_vocabularies(english: Sequence[str], vietnamese: Sequence[str], source_size: int,
-                     target_size: int) -> Vocabularies:
+                     target_size: int, min_frequency: int = 1) -> Vocabularies:
     """Vocabularies of the most frequent tokens of the training pairs, and the truecasing table."""
     target_tokens = tokenize(vietnamese)
-    return Vocabularies(source=Vocabulary(build_vocabulary(tokenize(english), source_size), name="source_vocabulary"),
-                        target=Vocabulary(build_vocabulary(target_tokens, target_size), name="target_vocabulary"),
+    source = build_vocabulary(tokenize(english), source_size, min_frequency)
+    target = build_vocabulary(target_tokens, target_size, min_frequency)
+    return Vocabularies(source=Vocabulary(source, name="source_vocabulary"),
+                        target=Vocabulary(target, name="target_vocabulary"),
                         truecasing=learn_truecasing(vietnamese, target_tokens))
 
 

@@ -12,7 +12,7 @@ from tasks.common.training import compile_model
 from tasks.translation import SUMMARY, data, evaluate
 from tasks.translation.config import Config
 from tasks.translation.grammar import LESSON_EXAMPLE
-from tasks.translation.model import build_model
+from tasks.translation.model import build_model, training_loss
 from tasks.translation.tokens import Vocabularies, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
 
@@ -50,7 +50,8 @@ class Translation(Task):
         config = run.config
         corpus = data.load_data(config.data)
         vocabularies = fit_vocabularies(corpus.train.english.tolist(), corpus.train.vietnamese.tolist(),
-                                        config.model.source_vocab_size, config.model.target_vocab_size)
+                                        config.model.source_vocab_size, config.model.target_vocab_size,
+                                        config.model.min_frequency)
         batch, seed = config.train.batch_size, config.train.seed
         return TranslationData(
             dataset=corpus.name, splits={"train": corpus.train, "val": corpus.val, "test": corpus.test},
@@ -62,7 +63,7 @@ class Translation(Task):
         config, vocabularies = run.config, loaded.vocabularies
         model = build_model(config.model, vocabularies.source.size, vocabularies.target.size,
                             self.attention or config.model.attention, self.cell or config.model.cell)
-        return compile_model(model, config.train, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        return compile_model(model, config.train, loss=training_loss(config.model),
                              weighted_metrics=["accuracy"])
 
     def train(self, run, loaded: TranslationData) -> TrainedTranslator:
