@@ -1,12 +1,13 @@
 """Seed ensembles: the averaged model's output is the members' mean, members train in their own dirs, and the
 members' fits add up."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 
-from tasks.common.ensemble import average_models, combined_fit_result, member_run
+from tasks.common.ensemble import average_models, combined_fit_result, member_run, train_members
 from tasks.common.run import Run
 from tasks.common.training import FitResult
 
@@ -47,3 +48,22 @@ def test_fit_results_add_up():
     assert combined.epoch_end_seconds == [4.0, 10.0, 16.0]  # the second member's epochs come after the first's
     assert (combined.train_seconds, combined.epochs_run) == (16.0, 3)
     assert combined.examples_per_second == pytest.approx(300.0)  # median of two: the upper one
+
+
+def test_train_members_seeds_each_member_in_its_own_dir(tmp_path: Path):
+    config = SimpleNamespace(train=SimpleNamespace(seed=7))
+    run = Run(task="t", config=config, run_dir=tmp_path, strategy=None, worker_dir=tmp_path)
+    calls = []
+
+    def train_member(member, seed):
+        draw = float(np.asarray(keras.random.uniform(())))  # drawn after the member's global seed was set
+        calls.append((member.worker_dir, seed, draw))
+        return f"model{seed}", seed * 10, f"report{seed}"
+
+    models, fits, reports = train_members(run, 2, train_member)
+    assert (models, fits, reports) == (["model7", "model8"], [70, 80], ["report7", "report8"])
+    assert [(folder, seed) for folder, seed, _ in calls] == [(tmp_path / "members" / "0", 7),
+                                                             (tmp_path / "members" / "1", 8)]
+    keras.utils.set_random_seed(8)
+    assert calls[1][2] == float(np.asarray(keras.random.uniform(())))
+    assert train_members(run, 1, lambda member, seed: (member.worker_dir, seed, None))[0] == [tmp_path]

@@ -28,6 +28,22 @@ def member_name(run, name: str) -> str:
     return f"{name}_member_{folder.name}" if folder.parent.name == "members" else name
 
 
+def train_members(run, count: int, train_member) -> tuple[list, list[FitResult], list]:
+    """Trains `count` members, member k with seed train.seed + k (set globally first) in `member_run`'s dir.
+
+    `train_member(member_run, seed)` returns (model, FitResult, what the task reports of it); the three
+    lists come back in member order, for `average_models` and `combined_fit_result`."""
+    models, fits, reports = [], [], []
+    for member in range(count):
+        seed = run.config.train.seed + member
+        keras.utils.set_random_seed(seed)
+        model, fit, report = train_member(member_run(run, member, count), seed)
+        models.append(model)
+        fits.append(fit)
+        reports.append(report)
+    return models, fits, reports
+
+
 def average_models(members: list[keras.Model], name: str) -> keras.Model:
     """One model whose output is the mean of the members' outputs (the member itself when there is one).
 

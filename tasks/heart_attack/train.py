@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from tasks.common.ensemble import average_models, combined_fit_result, member_name, member_run
+from tasks.common.ensemble import average_models, combined_fit_result, member_name, train_members
 from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
 from tasks.common.tensorboard import ImageLogger, log_figures
 from tasks.common.training import compile_model
@@ -92,14 +92,8 @@ class HeartAttack(Task):
     def train(self, run, loaded: HeartData) -> Trained:
         """`model.ensemble` members (seeds seed, seed + 1, ...), each fitted from the warm-started linear model
         and kept only if it beats that start on validation; the model served is the mean of their risks."""
-        config, members, fits, selected = run.config, [], [], []
-        for member in range(config.model.ensemble):
-            seed = config.train.seed + member
-            keras.utils.set_random_seed(seed)
-            model, result, kept = self._train_member(member_run(run, member, config.model.ensemble), loaded, seed)
-            members.append(model)
-            fits.append(result)
-            selected.append(kept)
+        members, fits, selected = train_members(run, run.config.model.ensemble,
+                                                lambda member, seed: self._train_member(member, loaded, seed))
         return Trained(average_models(members, "heart_attack_ensemble"), combined_fit_result(fits),
                        {"ensemble_members": len(members), "selected_weights": selected})
 

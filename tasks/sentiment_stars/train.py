@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from rnn_layers.vanishing import GradientNormLogger
-from tasks.common.ensemble import average_models, combined_fit_result, member_name, member_run
+from tasks.common.ensemble import average_models, combined_fit_result, member_name, train_members
 from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
 from tasks.common.tensorboard import ImageLogger, log_figures
 from tasks.common.training import compile_model
@@ -67,14 +67,8 @@ class SentimentStars(Task):
 
     def train(self, run, loaded: SentimentData) -> Trained:
         """`model.ensemble` members (seeds seed, seed + 1, ...); the model served averages their probabilities."""
-        config, members, fits, selected = run.config, [], [], []
-        for member in range(config.model.ensemble):
-            seed = config.train.seed + member
-            keras.utils.set_random_seed(seed)
-            model, result, kept = self._train_member(member_run(run, member, config.model.ensemble), loaded, seed)
-            members.append(model)
-            fits.append(result)
-            selected.append(kept)
+        members, fits, selected = train_members(run, run.config.model.ensemble,
+                                                lambda member, seed: self._train_member(member, loaded, seed))
         return Trained(average_models(members, "sentiment_stars_ensemble"), combined_fit_result(fits),
                        {"selected_weights": selected, "member_epochs": [result.epochs_run for result in fits]})
 
