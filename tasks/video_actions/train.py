@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from rnn_layers.vanishing import GradientNormLogger, state_gradient_norms
-from tasks.common.ensemble import average_models, combined_fit_result, member_name, member_run
+from tasks.common.ensemble import average_models, combined_fit_result, member_name, train_members
 from tasks.common.errors import DataError
 from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
 from tasks.common.tensorboard import ImageLogger, confusion_matrix_figure, log_figures
@@ -180,25 +180,23 @@ class VideoActions(Task):
     def train(self, run, loaded: VideoTaskData) -> VideoTrained:
         """model.ensemble members with seeds seed, seed + 1, ... (tasks/common/ensemble.py), each in its
         own members/<k>/ when there are several; the model evaluated and exported answers their mean."""
-        config, members, fits, reports = run.config, [], [], []
-        count, fitting = config.model.ensemble, fit_run(run, loaded.plan)
+        config, count = run.config, run.config.model.ensemble
         monitor = self.fit_settings(run, loaded, None).monitor
         vanishing = {}
-        for member in range(count):
-            seed = config.train.seed + member
-            keras.utils.set_random_seed(seed)
-            member_fit_run = member_run(fitting, member, count)
+
+        def train_member(member_fit_run, seed: int):
+            first = seed == config.train.seed  # member 0: its shuffled dataset is loaded.train_ds; its RNN is pictured
             model = self.build(member_fit_run, loaded)
-            if loaded.plan and member == 0:
+            if loaded.plan and first:
                 vanishing["at_start"] = gradient_picture(model, *gradient_sample(loaded))
-            train_ds = loaded.train_ds if member == 0 else training_dataset(loaded, seed)
+            train_ds = loaded.train_ds if first else training_dataset(loaded, seed)
             result = self.fit(member_fit_run, loaded, model, train_ds=train_ds)
-            if loaded.plan and member == 0:
+            if loaded.plan and first:
                 vanishing["at_end"] = gradient_picture(model, *gradient_sample(loaded))
-            members.append(model)
-            fits.append(result)
-            reports.append({"seed": seed, "epochs_run": result.epochs_run,
-                            "kept_epoch": kept_epoch(member_fit_run.worker_dir / "history.csv", monitor)})
+            return model, result, {"seed": seed, "epochs_run": result.epochs_run,
+                                   "kept_epoch": kept_epoch(member_fit_run.worker_dir / "history.csv", monitor)}
+
+        members, fits, reports = train_members(fit_run(run, loaded.plan), count, train_member)
         report = {"ensemble_members": count}
         if loaded.plan:  # vanishing_gradient: the first member's RNN, behind its front end
             report["training"] = dict(loaded.plan, members=reports, vanishing_gradient=vanishing,
