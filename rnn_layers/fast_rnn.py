@@ -156,7 +156,8 @@ def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
 
     T is padded to a multiple of the span with masked steps (a masked step keeps s_{t-1}, so
     s_T and the outputs up to T do not change); the padding is cut off again at the end.
-    Without a mask only the last span, when padded, pays for masking.
+    Without a mask only the last span, when padded, pays for masking. The backward pass reads
+    the forward pass's span-shaped inputs and states as they are: no copy of either is re-padded.
     """
     f, f_grad = ACTIVATIONS[activation]
     k, steps = SPAN_STEPS, tf.shape(x)[0]
@@ -168,6 +169,10 @@ def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
         tensor = tf.pad(tensor, [[0, padding]] + [[0, 0]] * (tensor.shape.rank - 1))
         spans = tf.reshape(tensor, tf.concat([[num_spans, k], tf.shape(tensor)[1:]], 0))
         return tf.ensure_shape(spans, [None, k, *tensor.shape[1:]])
+
+    def unspan(spans):
+        """(num_spans, k, ...) -> (T, ...): the padded steps cut off."""
+        return tf.reshape(spans, tf.concat([[-1], tf.shape(spans)[2:]], 0))[:steps]
 
     mask_spans = None if mask is None else by_span(mask)
     tail_mask = tf.unstack((tf.range(k) < k - padding)[:, tf.newaxis, tf.newaxis])  # k x (1, 1)
@@ -197,39 +202,40 @@ def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
         _, s_last, states = tf.while_loop(
             lambda i, *_: i < num_spans, body, (tf.constant(0), s0, states)
         )
-        S = tf.reshape(states.stack(), tf.concat([[-1], tf.shape(s0)], 0))[:steps]  # s_1..s_T
-        return S, (S if return_sequences else s_last)
+        S_spans = states.stack()  # (num_spans, k, B, m): s_1..s_T and the padded steps
+        return (x_spans, S_spans), (unspan(S_spans) if return_sequences else s_last)
 
     if not bptt:
         return forward(x, U, b, W, s0)[1]
 
-    def backward(S, upstream):
+    def backward(saved, upstream):
+        x_spans, S_spans = saved
         if return_sequences:
             dS, carry = by_span(upstream), tf.zeros_like(s0)
         else:
             dS, carry = None, upstream
-        x_spans, S_spans = by_span(x), by_span(S)
-        S_prev_spans = by_span(tf.concat([s0[tf.newaxis], S[:-1]], 0))  # s_{t-1}
+        # s_{t-1} of each span's first step: s_0, then the last state of the span before.
+        first_prev = tf.concat([s0[tf.newaxis], S_spans[:-1, k - 1]], 0)  # (num_spans, B, m)
         W_t = tf.transpose(W)
         dx = tf.TensorArray(x.dtype, size=num_spans, element_shape=(k, *x.shape[1:]))
         sums = (tf.zeros_like(U), tf.zeros_like(U[0]), tf.zeros_like(W))  # dU, db, dW
 
         def body(j, carry, sums, dx):
             i = num_spans - 1 - j  # the last span first
+            span_states = tf.unstack(S_spans[i])
             deltas, carry = with_span_masks(i, lambda masks: _span_backward(
                 carry, [None] * k if dS is None else tf.unstack(dS[i]),
-                tf.unstack(S_spans[i]), W_t, f_grad, masks,
+                span_states, W_t, f_grad, masks,
             ))
             # The span's products run while the next iteration carries the chain on.
-            dx_i, *span_sums = _span_gradients(x_spans[i], tf.unstack(S_prev_spans[i]), deltas, U)
+            dx_i, *span_sums = _span_gradients(x_spans[i], [first_prev[i], *span_states[:-1]], deltas, U)
             sums = tuple(total + part for total, part in zip(sums, span_sums))
             return j + 1, carry, sums, dx.write(i, dx_i)
 
         _, carry, (dU, db, dW), dx = tf.while_loop(
             lambda i, *_: i < num_spans, body, (tf.constant(0), carry, sums, dx)
         )
-        dx = tf.reshape(dx.stack(), tf.concat([[-1], tf.shape(x)[1:]], 0))[:steps]
-        return dx, dU, db, dW, carry
+        return unspan(dx.stack()), dU, db, dW, carry
 
     return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
 

@@ -111,6 +111,42 @@ def test_the_loop_over_spans_matches_the_cell_at_any_length(steps, return_sequen
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch, steps, features, units, masked", [
+    (64, 30, 64, 128, False),  # the benchmark's headline shape: fixed T, unrolled
+    (64, 256, 64, 64, True),  # the sentiment shape: unknown T, masked, the loop over spans
+])
+@pytest.mark.parametrize("watch_inputs", [True, False], ids=["with_dx", "weights_only"])
+def test_benchmark_shapes_match_the_cell_in_float64(batch, steps, features, units, masked, watch_inputs):
+    # benchmarks/rnn_throughput.py trains the layer on constant inputs, so TensorFlow leaves out
+    # dL/dx there (weights_only); the tasks need it (with_dx). Both gradients equal the cell's.
+    reference = keras.layers.RNN(SimpleRNNCell(units, dtype="float64"), dtype="float64")
+    fast = SimpleRNN(units, dtype="float64")
+    for layer in (reference, fast):
+        layer.build((None, steps, features))
+    fast.set_weights(reference.get_weights())
+    rng = np.random.default_rng(9)
+    x = tf.constant(rng.normal(size=(batch, steps, features)))
+    lengths = rng.integers(steps // 4, steps + 1, batch)
+    mask = tf.constant(np.arange(steps) < lengths[:, None]) if masked else None
+    signature = [tf.TensorSpec((batch, None if masked else steps, features), tf.float64)]
+
+    def run(layer):
+        @tf.function(input_signature=signature)
+        def outputs_and_gradients(x):
+            with tf.GradientTape() as tape:
+                if watch_inputs:
+                    tape.watch(x)
+                output = layer(x, mask=mask, training=True)
+                loss = tf.reduce_sum(tf.cos(tf.range(tf.size(output), dtype=tf.float64)) * tf.reshape(output, [-1]))
+            sources = [*layer.trainable_variables, *([x] if watch_inputs else [])]
+            return [output, *tape.gradient(loss, sources)]
+
+        return [np.asarray(t) for t in outputs_and_gradients(x)]
+
+    for got, want in zip(run(fast), run(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
 def test_float32_gradients_agree_within_rounding():
     reference, fast = paired_layers(dtype="float32", return_sequences=True)
     rng = np.random.default_rng(2)
