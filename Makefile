@@ -27,12 +27,18 @@ tensorboard: $(STAMP)  ## serve runs/ on http://localhost:6006; all interfaces o
 gradcheck: $(STAMP)
 	$(VENV)/bin/rnn-tasks gradcheck
 
+# The speed tables + JSON under $(BENCH_DIR): the fast layer against every Keras and PyTorch configuration,
+# fit overhead, serving, video decoding. About 25 minutes on 2 idle cores (docs/speed.md); QUICK=1 runs
+# every step with tiny settings in a few minutes, to check that it works (its numbers are not measurements).
+BENCH_DIR ?= benchmarks/results
+QUICK ?=
 bench: $(STAMP)  ## speed tables + JSON: RNN vs Keras and PyTorch, fit overhead, serving, video decoding
 	$(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) -m benchmarks.rnn_throughput --json benchmarks/results/rnn_throughput.json
-	$(PY) -m benchmarks.fit_overhead --json benchmarks/results/fit_overhead.json
-	$(PY) -m benchmarks.video_decode --json benchmarks/results/video_decode.json
-	test -d exports/sentiment_stars && $(PY) -m benchmarks.serving --json benchmarks/results/serving.json || echo "serving: run make train first"
+	mkdir -p $(BENCH_DIR)
+	$(PY) -m benchmarks.rnn_throughput $(if $(QUICK),--quick --repeats 2 --seconds 0.05,--repeats 5 --seconds 0.2 --quick-repeats 9) --json $(BENCH_DIR)/rnn_throughput.json
+	$(PY) -m benchmarks.fit_overhead $(if $(QUICK),--quick,--repeats 9) --json $(BENCH_DIR)/fit_overhead.json
+	$(PY) -m benchmarks.video_decode $(if $(QUICK),--clips 2 --repeats 1) --json $(BENCH_DIR)/video_decode.json
+	test -d exports/sentiment_stars && $(PY) -m benchmarks.serving $(if $(QUICK),--repeats 1 --seconds 0.2) --json $(BENCH_DIR)/serving.json || echo "serving: run make train first"
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,6 +1,6 @@
 """How far `model.fit` falls below a bare compiled train step, and what closes the gap.
 
-    python -m benchmarks.fit_overhead [--json PATH] [--layer fast|cell]
+    python -m benchmarks.fit_overhead [--json PATH] [--layer fast|cell] [--repeats N] [--quick]
 
 One model (the lesson's RNN, batch 64, T 30, 128 units -> Dense(1), MSE, Adam), one data
 set held in memory, several ways to train it, timed in interleaved repetitions:
@@ -22,13 +22,16 @@ set held in memory, several ways to train it, timed in interleaved repetitions:
 The first seven take sequences per second inside the epoch (its beginning to the end of its
 last batch); the others time whole epochs with their epoch-end work, as metrics.json's
 examples_per_second does. An epoch here is 48 batches (0.3-1 s), so fixed per-epoch costs
-weigh more than in a task's real epochs.
+weigh more than in a task's real epochs. Each round of repetitions starts at another variant (rotated),
+so that no variant always runs first or after the same neighbour; the table shows medians with the
+interquartile range. `--quick` runs 2 repetitions (a check that it works, not a measurement).
 """
 
 import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import types
@@ -37,6 +40,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+
+from benchmarks.machine import machine_info, versions, with_load_after
 
 BATCH, STEPS, FEATURES, UNITS = 64, 30, 64, 128
 BATCHES_PER_EPOCH = 48
@@ -47,11 +52,14 @@ def parse_args(argv):
     parser.add_argument("--json", help="write the results to this JSON file")
     parser.add_argument("--layer", choices=("fast", "cell"), default="fast",
                         help="recurrent layer implementation (tasks.common.layers)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved repetitions (epochs)")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved repetitions (epochs)")
+    parser.add_argument("--quick", action="store_true", help="2 repetitions: does it run")
     parser.add_argument(
         "--threads", type=int, default=len(os.sched_getaffinity(0)), help="TensorFlow threads"
     )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 2
     if args.repeats < 1 or args.threads < 1:
         parser.error("--repeats and --threads must be >= 1")
     return args
@@ -91,6 +99,9 @@ class EpochRate:
 
     def median(self):
         return statistics.median(self.samples)
+
+    def quartiles(self):
+        return [round(float(q), 1) for q in np.percentile(self.samples, [25, 75])]
 
 
 class BareStep(EpochRate):
@@ -228,6 +239,7 @@ def main(argv=None):
     args = parse_args(argv)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    before, started = machine_info(), time.perf_counter()
     x, y = make_data()
     with tempfile.TemporaryDirectory() as workdir:
         methods = {
@@ -250,19 +262,33 @@ def main(argv=None):
             shift = repetition % len(order)  # each round starts at another variant: no fixed position
             for method in order[shift:] + order[:shift]:
                 method.epoch()
-    ceiling = methods["bare_epoch"].median()
+    ceiling = methods["bare_epoch"]
     rows = [{"variant": name, "train_seq_per_s": round(method.median(), 1),
-             "vs_bare_epoch": round(method.median() / ceiling, 3)}
+             "train_q1": method.quartiles()[0], "train_q3": method.quartiles()[1],
+             "vs_bare_epoch": round(method.median() / ceiling.median(), 3),
+             "paired_vs_bare_epoch": round(statistics.median(  # the ratio within each round
+                 a / b for a, b in zip(method.samples, ceiling.samples)), 3)}
             for name, method in methods.items()]
-    print(f"layer {args.layer}, batch {BATCH}, T {STEPS}, {UNITS} units, {args.threads} threads, "
-          f"{BATCHES_PER_EPOCH} batches per epoch, median of {args.repeats}")
-    print(f"{'variant':<20}{'train_seq_per_s':>18}{'vs_bare_epoch':>15}")
-    for row in rows:
-        print(f"{row['variant']:<20}{row['train_seq_per_s']:>18}{row['vs_bare_epoch']:>15}")
+    header = (f"layer {args.layer}, batch {BATCH}, T {STEPS}, {UNITS} units, {args.threads} threads, "
+              f"{BATCHES_PER_EPOCH} batches per epoch, median (q1-q3) of {args.repeats} rotated rounds")
+    lines = [header, f"{'variant':<22}{'train seq/s':>13}{'q1':>10}{'q3':>10}{'x bare_epoch':>14}{'paired':>8}"]
+    lines += [f"{r['variant']:<22}{r['train_seq_per_s']:>13}{r['train_q1']:>10}{r['train_q3']:>10}"
+              f"{r['vs_bare_epoch']:>14}{r['paired_vs_bare_epoch']:>8}" for r in rows]
+    report = {"layer": args.layer, "batch": BATCH, "steps": STEPS, "units": UNITS, "threads": args.threads,
+              "repeats": args.repeats, "machine": with_load_after(before), "versions": versions(),
+              "seconds": round(time.perf_counter() - started, 1),
+              "command": " ".join(["python -m benchmarks.fit_overhead", *(argv if argv is not None else sys.argv[1:])]),
+              "rows": rows}
+    machine = report["machine"]
+    lines.append(f"{machine['cpu_model']}, {machine['usable_cores']} usable cores; load average before "
+                 f"{machine['load_average_before']}, after {machine['load_average_after']}; {report['seconds']} s; "
+                 f"command: {report['command']}")
+    print("\n".join(lines))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
-            json.dump({"layer": args.layer, "batch": BATCH, "steps": STEPS, "units": UNITS,
-                       "threads": args.threads, "rows": rows}, file, indent=1)
+            json.dump(report, file, indent=1)
+        with open(os.path.splitext(args.json)[0] + ".txt", "w", encoding="utf-8") as file:
+            file.write("\n".join(lines) + "\n")
         print(f"wrote {args.json}")
 
 

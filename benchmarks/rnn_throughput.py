@@ -4,7 +4,8 @@
 
 Every implementation gets the same model (RNN over (batch, T, features) -> last state -> Dense(1)), the
 same MSE loss and Adam, and a compiled train step: a `tf.function` with GradientTape and the Keras
-optimizer for the TensorFlow rows (8 steps per call, like model.fit's steps_per_execution).
+optimizer for the TensorFlow rows (8 steps per call, like model.fit's steps_per_execution; fewer at the
+grid's largest shapes, where one batch is 8 GFLOP or more: `steps_per_call` in the JSON).
 
 Peers, each in every configuration a user could pick, so that a ratio is against the peer at its best:
 - Keras: `keras.layers.SimpleRNN` and `RNN(SimpleRNNCell)`, each with and without `unroll`, with and
@@ -13,20 +14,27 @@ Peers, each in every configuration a user could pick, so that a ratio is against
   shares a process with TensorFlow), 1 and 2 threads, OpenMP waiting default and PASSIVE, eager /
   `torch.compile` / `torch.jit.script`, `Adam(foreach=True)`. `x torch*` is the ratio to the fastest.
   The full sweep runs at the --quick shapes; the rest of the grid uses the configuration that won at the
-  headline shape.
+  headline shape. A configuration that cannot run (say, `torch.compile` without a C++ compiler) is a row
+  with the reason in its `failed` field, not a missing row.
+- For scale (references, not peers): Keras GRU and LSTM, and `torch.nn.LSTM` (eager, 1 and 2 threads),
+  at the --quick shapes and --shape runs (not with --no-reference).
 Shapes: the headline (batch 64, T 30, 128 units, fixed T), the sentiment task's path (batch 64, T 256,
 64 units, 64 features, unknown T at graph time and a mask: lengths T/4..T, the padded batches of real
-reviews; Keras's unrolled rows need a fixed T and get it), and with the full grid every batch x T x units.
+reviews; Keras's unrolled rows need a fixed T and get it; the fast layer loops there, so it has no
+separate `fast_while_loop` row), and with the full grid every batch x T x units.
 
 Repetitions are interleaved, each round starting at another peer, so that machine load hits them alike;
 the table shows medians with the interquartile range of training rates, and paired ratios (the median
 over repetitions of the ratio to the reference measured in the same repetition).
 `train seq/cpu-s` divides by the process's CPU time instead of wall time.
 
-Useful FLOPs of a training step (the input gradient dL/dx is not needed by this model and not counted):
+Useful FLOPs of a training step (the input gradient dL/dx is not needed by this model and not counted;
+TensorFlow prunes it from the fast layer's graph too, since the inputs are constants):
 forward 2T(nm + m^2) (projection and recurrence), backward 2T(nm + 2m^2) (dU, dW and the chain
-dL/ds_{t-1} = delta_t W^T). `% matmul` is that rate over the runtime's float32 matmul rate measured in
-the same run, at 1024^2 (`% matmul`) and at the recurrence's own shape (batch x m) @ (m x m) (`% step mm`).
+dL/ds_{t-1} = delta_t W^T), times 3 for a GRU and 4 for an LSTM. `% matmul` is that rate over the
+runtime's float32 matmul rate measured in the same run, at 1024^2 (`% matmul`) and at the recurrence's
+own shape (batch x m) @ (m x m) (`% step mm`; a chain of single small products, so latency-bound: a
+training step overlapping two of them on two cores can pass 100%).
 """
 
 import argparse
@@ -34,7 +42,6 @@ import importlib.util
 import itertools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -42,15 +49,19 @@ import time
 
 import numpy as np
 
-from benchmarks.torch_peer import STEPS_PER_CALL, calibrate, inputs
+from benchmarks.machine import machine_info, versions, with_load_after
+from benchmarks.torch_peer import calibrate, inputs, useful_train_flops
 
 KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cell")
                     for unroll in ("", "_unroll") for xla in ("", "_xla"))
 IMPLS = ("fast", "fast_while_loop", *KERAS_PEERS)
 # Variants of the fast layer, to show what each idea buys (--ablation).
 ABLATION = ("fast_autodiff", "fast_while_loop_autodiff", "fast_xla")
+KERAS_REFERENCES = ("keras_gru", "keras_lstm")  # for scale, not peers: other cells, more work per step
+GATES = {"keras_gru": 3, "keras_lstm": 4}  # matmul pairs per step; 1 for the vanilla RNN
 TORCH_MODES = ("eager", "compile", "jit_script")
 TORCH_SWEEP = tuple(itertools.product((1, 2), ("default", "PASSIVE"), TORCH_MODES))
+TORCH_REFERENCES = ((1, "default", "eager"), (2, "default", "eager"))  # torch.nn.LSTM rows
 BATCHES, STEPS, UNITS = (32, 64, 256), (30, 100), (64, 128, 512)
 HEADLINE = (64, 30, 128, False)  # batch, steps, units, masked
 SENTIMENT = (64, 256, 64, True)  # the sentiment task's padded, masked batches (embedding 64, 64 units)
@@ -65,20 +76,25 @@ def parse_args(argv):
     parser.add_argument("--ablation", action="store_true", help="also run " + ", ".join(ABLATION))
     parser.add_argument("--impls", nargs="+", help="TensorFlow implementations to run (default: all)")
     parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch peers")
+    parser.add_argument("--no-reference", action="store_true", help="leave out the GRU / LSTM reference rows")
     parser.add_argument("--torch-sweep", choices=("quick", "all"), default="quick",
                         help="where every PyTorch configuration runs: the --quick shapes (default) or every shape")
     parser.add_argument("--json", help="write the rows to this JSON file")
     parser.add_argument("--features", type=int, default=64, help="input size n")
     parser.add_argument("--repeats", type=int, help="interleaved repetitions "
                         "(default: 15 with --quick or --shape, 7 for the full grid)")
+    parser.add_argument("--quick-repeats", type=int,
+                        help="repetitions at the --quick shapes (headline, sentiment) in a grid run (default: --repeats)")
     parser.add_argument("--seconds", type=float, default=0.25, help="time per repetition")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="intra-op threads for TensorFlow (default: usable cores)")
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 15 if args.quick or args.shape else 7
-    if args.repeats < 1 or args.seconds <= 0 or args.threads < 1:
-        parser.error("--repeats and --threads must be >= 1 and --seconds > 0")
+    if args.quick_repeats is None:
+        args.quick_repeats = args.repeats
+    if min(args.repeats, args.quick_repeats, args.threads) < 1 or args.seconds <= 0:
+        parser.error("--repeats, --quick-repeats and --threads must be >= 1 and --seconds > 0")
     shapes = []
     for text in args.shape or ():
         try:
@@ -90,8 +106,9 @@ def parse_args(argv):
         shapes.append((batch, steps, units, text.endswith("m")))
     args.shape = shapes
     for impl in args.impls or ():
-        if impl not in IMPLS + ABLATION:
-            parser.error(f"unknown implementation {impl!r}; known: {', '.join(IMPLS + ABLATION)}")
+        if impl not in IMPLS + ABLATION + KERAS_REFERENCES:
+            known = ", ".join(IMPLS + ABLATION + KERAS_REFERENCES)
+            parser.error(f"unknown implementation {impl!r}; known: {known}")
     return args
 
 
@@ -137,7 +154,11 @@ def build_keras_model(impl, steps, features, units, masked):
     from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
     unroll = "_unroll" in impl
-    if impl.startswith("cell"):
+    if impl == "keras_gru":
+        rnn = keras.layers.GRU(units)
+    elif impl == "keras_lstm":
+        rnn = keras.layers.LSTM(units)
+    elif impl.startswith("cell"):
         rnn = keras.layers.RNN(SimpleRNNCell(units), unroll=unroll)
     elif impl.startswith("keras_simple_rnn"):
         rnn = keras.layers.SimpleRNN(units, unroll=unroll)
@@ -168,7 +189,8 @@ def keras_step_functions(impl, xs, ys, lengths, units):
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     jit = impl.endswith("_xla")
-    xs, ys = tf.constant(xs), tf.constant(ys)  # (STEPS_PER_CALL, B, T, n), (STEPS_PER_CALL, B, 1)
+    calls = xs.shape[0]  # batches per call
+    xs, ys = tf.constant(xs), tf.constant(ys)  # (calls, B, T, n), (calls, B, 1)
     masks = tf.constant(np.arange(xs.shape[2]) < lengths[..., None]) if masked else None  # (K, B, T)
 
     def model_inputs(i):
@@ -177,7 +199,7 @@ def keras_step_functions(impl, xs, ys, lengths, units):
     @tf.function(jit_compile=jit)
     def train_steps():
         loss = tf.constant(0.0)
-        for i in tf.range(STEPS_PER_CALL):
+        for i in tf.range(calls):
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.square(model(model_inputs(i), training=True) - ys[i]))
             gradients = tape.gradient(loss, model.trainable_variables)
@@ -188,7 +210,7 @@ def keras_step_functions(impl, xs, ys, lengths, units):
     def infer_steps():
         # Distinct batches: with one batch XLA would hoist model(x) out of the loop.
         total = tf.zeros((xs.shape[1], 1))
-        for i in tf.range(STEPS_PER_CALL):
+        for i in tf.range(calls):
             total += model(model_inputs(i), training=False)
         return total
 
@@ -198,8 +220,8 @@ def keras_step_functions(impl, xs, ys, lengths, units):
 class Timer:
     """Sequences per second of one TensorFlow step function, calibrated to `seconds` per repetition."""
 
-    def __init__(self, step, batch, seconds):
-        self.step, self.batch = step, batch * STEPS_PER_CALL  # sequences per call
+    def __init__(self, step, sequences, seconds):
+        self.step, self.batch = step, sequences  # sequences per call
         self.calls = calibrate(step, seconds)  # after a first call that traces / compiles
         self.samples, self.cpu_samples = [], []
 
@@ -214,7 +236,7 @@ class Timer:
 class TorchProcess:
     """One torch_peer process (one configuration), answering timed train and infer repetitions on request."""
 
-    def __init__(self, threads, wait_policy, mode, shape, features, seconds):
+    def __init__(self, threads, wait_policy, mode, shape, features, seconds, cell="rnn"):
         batch, steps, units, masked = shape
         env = dict(os.environ)
         env.pop("OMP_WAIT_POLICY", None)
@@ -222,8 +244,8 @@ class TorchProcess:
             env["OMP_WAIT_POLICY"] = wait_policy
         command = [sys.executable, "-m", "benchmarks.torch_peer", "--mode", mode, "--threads", str(threads),
                    "--shape", f"{batch}x{steps}x{units}", "--features", str(features), "--seconds", str(seconds),
-                   *(["--masked"] if masked else [])]
-        self.config = {"threads": threads, "omp_wait_policy": wait_policy, "mode": mode}
+                   "--cell", cell, *(["--masked"] if masked else [])]
+        self.config = {"threads": threads, "omp_wait_policy": wait_policy, "mode": mode, "cell": cell}
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=env)
         line = self.process.stdout.readline()
@@ -233,6 +255,8 @@ class TorchProcess:
             errors = [line for line in lines if "Error" in line.split(":", 1)[0]]
             raise RuntimeError((errors or lines or ["torch_peer exited without a word"])[-1])
         self.info = json.loads(line)
+        if "graph_breaks" in self.info:
+            self.config["graph_breaks"] = self.info["graph_breaks"]
 
     def ask(self, kind):
         self.process.stdin.write(kind + "\n")
@@ -262,13 +286,9 @@ class TorchTimer:
         self.cpu_samples.append(answer["seq_per_cpu_s"])
 
 
-def torch_name(threads, wait_policy, mode):
-    return f"torch_{mode}_t{threads}" + ("_passive" if wait_policy == "PASSIVE" else "")
-
-
-def useful_train_flops(steps, features, units):
-    """FLOPs per sequence of one training step, without the unused input gradient (module docstring)."""
-    return 2 * steps * (features * units + units * units) + 2 * steps * (features * units + 2 * units * units)
+def torch_name(threads, wait_policy, mode, cell="rnn"):
+    prefix = "torch_lstm" if cell == "lstm" else "torch"
+    return f"{prefix}_{mode}_t{threads}" + ("_passive" if wait_policy == "PASSIVE" else "")
 
 
 def paired_ratio(samples, reference_samples):
@@ -282,34 +302,57 @@ def quartiles(samples):
 
 
 def make_peers(impls, torch_configs, shape, args):
-    """{name: (train timer, infer timer)}; a peer that fails to build is reported and left out."""
+    """{name: (train timer, infer timer)}; a peer that fails to build is reported in `failures` instead.
+
+    torch_configs: (threads, wait policy, mode, cell) tuples.
+    """
     batch, steps, units, masked = shape
-    xs, ys, lengths = inputs(batch, steps, args.features, masked)
+    xs, ys, lengths = inputs(batch, steps, args.features, units, masked)
+    sequences = xs.shape[0] * batch  # per timed call
     peers, failures = {}, {}
     for impl in impls:
         try:
             train, infer = keras_step_functions(impl, xs, ys, lengths, units)
-            peers[impl] = (Timer(train, batch, args.seconds), Timer(infer, batch, args.seconds))
+            peers[impl] = (Timer(train, sequences, args.seconds), Timer(infer, sequences, args.seconds))
         except Exception as error:  # noqa: BLE001 - a peer that cannot run is a result, not a crash
             failures[impl] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-    for threads, wait_policy, mode in torch_configs:
-        name = torch_name(threads, wait_policy, mode)
+    for threads, wait_policy, mode, cell in torch_configs:
+        name = torch_name(threads, wait_policy, mode, cell)
         try:
-            process = TorchProcess(threads, wait_policy, mode, shape, args.features, args.seconds)
+            process = TorchProcess(threads, wait_policy, mode, shape, args.features, args.seconds, cell)
             peers[name] = (TorchTimer(process, "train"), TorchTimer(process, "infer"))
         except Exception as error:  # noqa: BLE001
             failures[name] = f"{type(error).__name__}: {str(error)[:200]}"
     return peers, failures
 
 
-def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
-    """Rows (one per peer) for one shape, from interleaved repetitions, and the peers that failed."""
+def is_peer(name):
+    """A configuration of a peer (Keras or torch RNN), not a reference row (GRU, LSTM) or the fast layer."""
+    return name in KERAS_PEERS or (name.startswith("torch_") and not name.startswith("torch_lstm"))
+
+
+def gates(name):
+    return 4 if name.startswith("torch_lstm") else GATES.get(name, 1)
+
+
+def failed_row(name, shape, why):
     batch, steps, units, masked = shape
+    return {"impl": name, "batch": batch, "steps": steps, "units": units, "masked": masked, "failed": why}
+
+
+def benchmark_shape(impls, torch_configs, shape, args, tf_matmul, repeats=None):
+    """Rows (one per peer, failed ones with the reason) for one shape, from `repeats` interleaved repetitions."""
+    batch, steps, units, masked = shape
+    started = time.perf_counter()
     peers, failures = make_peers(impls, torch_configs, shape, args)
+    failed_rows = [failed_row(name, shape, why) for name, why in failures.items()]
+    outcome = {"best_keras": None, "best_torch": None, "failed": failures, "repeats": repeats or args.repeats,
+               "steps_per_call": inputs(batch, steps, args.features, units, masked)[0].shape[0]}
     if not peers:
-        return [], {"best_keras": None, "best_torch": None, "failed": failures}
+        return failed_rows, {**outcome, "seconds": round(time.perf_counter() - started, 1)}
     order = list(peers.values())
-    for repetition in range(args.repeats):
+    repeats = repeats or args.repeats
+    for repetition in range(repeats):
         shift = repetition % len(order)  # no fixed position in the round for any peer
         for train_timer, infer_timer in order[shift:] + order[:shift]:
             train_timer.run()
@@ -317,19 +360,18 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
     for train_timer, _ in peers.values():
         if isinstance(train_timer, TorchTimer):
             train_timer.process.close()
-    flops = useful_train_flops(steps, args.features, units)
-
     def best(names):
         names = [n for n in names if n in peers]
         return max(names, key=lambda n: statistics.median(peers[n][0].samples)) if names else None
 
     best_keras = best(KERAS_PEERS)
-    best_torch = best([n for n in peers if n.startswith("torch_")])
+    best_torch = best([n for n in peers if n.startswith("torch_") and is_peer(n)])
     step_matmul = tf_matmul["step"].get((batch, units)) or measure_matmul_gflops(batch, units)
     tf_matmul["step"][(batch, units)] = step_matmul
     rows = []
     for name, (train_timer, infer_timer) in peers.items():
         q1, median, q3 = quartiles(train_timer.samples)
+        flops = useful_train_flops(steps, args.features, units, gates(name))
         matmul = (train_timer.process.info["matmul_gflops"] if isinstance(train_timer, TorchTimer)
                   else {"1024": tf_matmul["1024"], "step": step_matmul})
         row = {"impl": name, "batch": batch, "steps": steps, "units": units, "masked": masked,
@@ -344,8 +386,11 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul):
             if reference is not None:
                 row[f"train_vs_best_{suffix}"] = paired_ratio(train_timer.samples, peers[reference][0].samples)
                 row[f"infer_vs_best_{suffix}"] = paired_ratio(infer_timer.samples, peers[reference][1].samples)
+        if not is_peer(name) and not name.startswith("fast"):
+            row["reference"] = True  # another cell, for scale: never a peer's best
         rows.append(row)
-    return rows, {"best_keras": best_keras, "best_torch": best_torch, "failed": failures}
+    outcome.update(best_keras=best_keras, best_torch=best_torch, seconds=round(time.perf_counter() - started, 1))
+    return rows + failed_rows, outcome
 
 
 COLUMNS = {  # JSON key -> table header
@@ -354,7 +399,7 @@ COLUMNS = {  # JSON key -> table header
     "train_vs_best_keras": "x keras*", "train_vs_best_torch": "x torch*",
     "infer_seq_per_s": "infer seq/s", "infer_vs_best_keras": "x keras*", "infer_vs_best_torch": "x torch*",
     "train_pct_of_matmul": "% matmul", "train_pct_of_step_matmul": "% step mm",
-    "train_seq_per_cpu_s": "train seq/cpu-s",
+    "train_seq_per_cpu_s": "train seq/cpu-s", "failed": "failed",
 }
 
 
@@ -369,36 +414,74 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def machine_info():
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "usable_cores": len(os.sched_getaffinity(0)), "load_average": list(os.getloadavg())}
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        info["cpu_model"] = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                                  if line.startswith("Model name")), None)
-    except (OSError, subprocess.CalledProcessError):
-        info["cpu_model"] = None
-    return info
+def torch_configs_for(shape, args, use_torch, quick_shapes, chosen_torch):
+    """(threads, wait policy, mode, cell) of the torch processes at this shape."""
+    if not use_torch:
+        return []
+    if args.torch_sweep == "all" or shape in quick_shapes or chosen_torch is None:
+        configs = [(*config, "rnn") for config in TORCH_SWEEP]
+    else:
+        configs = [(*chosen_torch, "rnn")]
+    if not args.no_reference and (shape in quick_shapes or args.shape):
+        configs += [(*config, "lstm") for config in TORCH_REFERENCES]
+    return configs
+
+
+def impls_for(shape, args, quick_shapes):
+    """The TensorFlow rows at this shape: at masked (unknown-T) shapes `fast` already loops."""
+    impls = list(args.impls or IMPLS + (ABLATION if args.ablation else ()))
+    if shape[3] and not args.impls:
+        impls = [impl for impl in impls if not impl.startswith("fast_while_loop")]
+    if not args.no_reference and not args.impls and (shape in quick_shapes or args.shape):
+        impls += KERAS_REFERENCES
+    return impls
 
 
 def torch_available():
     return importlib.util.find_spec("torch") is not None  # found, not imported: torch runs in its own processes
 
 
-def summary(rows):
-    """The fast layer's ratios to the best peers: per shape, and the grid median against the best Keras row."""
-    fast = [r for r in rows if r["impl"] == "fast"]
-    ratios = [r["train_vs_best_keras"] for r in fast if "train_vs_best_keras" in r]
-    keys = ("batch", "steps", "units", "masked", "train_vs_best_keras", "train_vs_best_torch",
-            "train_pct_of_matmul", "train_pct_of_step_matmul")
-    return {"median_train_vs_best_keras": statistics.median(ratios) if ratios else None,
-            "fast": [{key: r.get(key) for key in keys} for r in fast]}
+def summary(rows, per_shape):
+    """The fast layer's ratios to the best peers: per shape, and their medians over the shapes run."""
+    fast = [r for r in rows if r["impl"] == "fast" and "failed" not in r]
+    best = {tuple(shape["shape"]): shape for shape in per_shape}
+    keys = ("batch", "steps", "units", "masked", "train_seq_per_s", "train_q1", "train_q3", "train_vs_best_keras",
+            "train_vs_best_torch", "train_pct_of_matmul", "train_pct_of_step_matmul")
+    result = {}
+    for suffix in ("keras", "torch"):
+        ratios = [r[f"train_vs_best_{suffix}"] for r in fast if f"train_vs_best_{suffix}" in r]
+        result[f"median_train_vs_best_{suffix}"] = statistics.median(ratios) if ratios else None
+        result[f"range_train_vs_best_{suffix}"] = [min(ratios), max(ratios)] if ratios else None
+    shape_key = ("batch", "steps", "units", "masked")
+    result["fast"] = [{**{key: r.get(key) for key in keys},
+                       **{name: best[tuple(r[k] for k in shape_key)][name] for name in ("best_keras", "best_torch")}}
+                      for r in fast]
+    return result
+
+
+def summary_lines(report):
+    """The summary as text: one line per shape, then the medians."""
+    result = report["summary"]
+    lines = ["fast layer: train x best Keras (x best torch), % of 1024^2 matmul, per shape"]
+    for r in result["fast"]:
+        lines.append(f"  {r['batch']}x{r['steps']}x{r['units']}{' masked' if r['masked'] else ''}: "
+                     f"{r['train_seq_per_s']} seq/s ({r['train_q1']}-{r['train_q3']}), "
+                     f"x{r.get('train_vs_best_keras')} {r['best_keras']}, x{r.get('train_vs_best_torch')} "
+                     f"{r['best_torch']}, {r['train_pct_of_matmul']}% matmul")
+    for suffix in ("keras", "torch"):
+        lines.append(f"median over {len(result['fast'])} shapes, train x best {suffix}: "
+                     f"{result[f'median_train_vs_best_{suffix}']} (range {result[f'range_train_vs_best_{suffix}']})")
+    machine = report["machine"]
+    lines.append(f"{machine['cpu_model']}, {machine['usable_cores']} usable cores; load average before "
+                 f"{machine['load_average_before']}, after {machine['load_average_after']}; "
+                 f"{report['repeats']} repetitions ({report['quick_repeats']} at the quick shapes), {report['seconds']} s; "
+                 f"command: {report['command']}")
+    return lines
 
 
 def main(argv=None):
     args = parse_args(argv)
     configure_threads(args.threads)
-    impls = list(args.impls or IMPLS + (ABLATION if args.ablation else ()))
     use_torch = not args.no_torch and torch_available()
     if not args.no_torch and not use_torch:
         print("torch is not installed (pip install -e '.[bench]'): no PyTorch rows", file=sys.stderr)
@@ -414,36 +497,33 @@ def main(argv=None):
     tf_matmul = {"1024": measure_matmul_gflops(1024, 1024), "step": {}}
     print(f"TensorFlow threads {args.threads}; TF matmul 1024^2 {tf_matmul['1024']:.1f} GFLOP/s; "
           f"{before['cpu_model']}, {before['usable_cores']} cores, load {before['load_average']}")
-    rows, per_shape, chosen_torch = [], [], None
+    rows, per_shape, chosen_torch, started = [], [], None, time.perf_counter()
     for shape in shapes:
-        if not use_torch:
-            torch_configs = []
-        elif args.torch_sweep == "all" or shape in quick_shapes or chosen_torch is None:
-            torch_configs = list(TORCH_SWEEP)
-        else:
-            torch_configs = [chosen_torch]
-        shape_rows, outcome = benchmark_shape(impls, torch_configs, shape, args, tf_matmul)
+        torch_configs = torch_configs_for(shape, args, use_torch, quick_shapes, chosen_torch)
+        repeats = args.quick_repeats if shape in quick_shapes else args.repeats
+        shape_rows, outcome = benchmark_shape(impls_for(shape, args, quick_shapes), torch_configs, shape, args,
+                                              tf_matmul, repeats)
         if shape == HEADLINE and outcome["best_torch"]:
             chosen_torch = next(c for c in TORCH_SWEEP if torch_name(*c) == outcome["best_torch"])
         print(format_table(shape_rows), flush=True)
-        print(f"best keras: {outcome['best_keras']}, best torch: {outcome['best_torch']}"
-              + "".join(f"\n  failed {name}: {why}" for name, why in outcome["failed"].items()), flush=True)
+        print(f"best keras: {outcome['best_keras']}, best torch: {outcome['best_torch']}; "
+              f"{outcome['steps_per_call']} batches per call; {outcome['seconds']} s", flush=True)
         rows.extend(shape_rows)
         per_shape.append({"shape": list(shape), **outcome})
-    after = machine_info()
-    machine = {key: value for key, value in before.items() if key != "load_average"}
-    report = {"machine": {**machine, "load_average_before": before["load_average"],
-                          "load_average_after": after["load_average"]},
+    report = {"machine": with_load_after(before), "versions": versions(torch=use_torch),
               "tensorflow_matmul_gflops": {"1024": round(tf_matmul["1024"], 1),
                                            "step": {f"{b}x{m}": round(v, 1) for (b, m), v in tf_matmul["step"].items()}},
               "threads": args.threads, "features": args.features, "repeats": args.repeats,
-              "seconds_per_repeat": args.seconds, "shapes": per_shape, "summary": summary(rows), "rows": rows}
-    print(json.dumps(report["summary"], indent=1))
+              "quick_repeats": args.quick_repeats,
+              "seconds_per_repeat": args.seconds, "seconds": round(time.perf_counter() - started, 1),
+              "command": " ".join(["python -m benchmarks.rnn_throughput", *(argv if argv is not None else sys.argv[1:])]),
+              "shapes": per_shape, "summary": summary(rows, per_shape), "rows": rows}
+    print("\n".join(summary_lines(report)))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(report, file, indent=1)
         with open(os.path.splitext(args.json)[0] + ".txt", "w", encoding="utf-8") as file:
-            file.write(format_table(rows) + "\n")
+            file.write(format_table(rows) + "\n\n" + "\n".join(summary_lines(report)) + "\n")
         print(f"wrote {args.json}")
 
 

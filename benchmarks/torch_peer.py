@@ -1,12 +1,13 @@
 """One PyTorch configuration of the RNN benchmark, in a process of its own, timed on request.
 
     python -m benchmarks.torch_peer --mode eager|compile|jit_script --threads N --shape BxTxM --features N
-        [--masked] [--seconds S]
+        [--masked] [--seconds S] [--cell rnn|lstm]
 
 `benchmarks.rnn_throughput` starts one such process per configuration (threads, OpenMP wait policy in
 the environment, eager / `torch.compile` / `torch.jit.script`), so that PyTorch's OpenMP pool never shares a
 process with TensorFlow's threads. The process builds `torch.nn.RNN` (tanh) -> last state -> Linear(1),
-MSE and `Adam(foreach=True)` (the model, loss and optimizer of the TensorFlow rows), compiles and calibrates,
+MSE and `Adam(foreach=True)` (the model, loss and optimizer of the TensorFlow rows; `--cell lstm` puts
+`torch.nn.LSTM` in the RNN's place, a reference row for scale), compiles and calibrates,
 prints one JSON line `{"ready": ...}`, then answers each line `train` or `infer` on its standard input with
 one JSON line `{"seq_per_s": ..., "seq_per_cpu_s": ...}` for one timed repetition, until `quit`.
 With `--masked`, sequences have lengths between T/4 and T (the sentiment task's padded batches) and go
@@ -21,7 +22,27 @@ import time
 
 import numpy as np
 
-STEPS_PER_CALL = 8  # batches per timed call, as in benchmarks.rnn_throughput
+STEPS_PER_CALL = 8  # batches per timed call (like steps_per_execution), as in benchmarks.rnn_throughput
+# Fewer batches per call where one batch's training is this many FLOPs or more: at the grid's largest
+# shapes a call of 8 batches takes seconds, and per-call overhead is negligible there anyway.
+CALL_FLOPS = 8e9
+
+
+def useful_train_flops(steps, features, units, gates=1):
+    """FLOPs per sequence of one training step of an RNN with `gates` matmul pairs per step (1; GRU 3; LSTM 4).
+
+    Forward 2T(nm + m^2) per gate (projection and recurrence), backward 2T(nm + 2m^2) (dU, dW and the
+    chain dL/ds_{t-1} = delta_t W^T); the input gradient dL/dx is not counted: the benchmark's model does
+    not need it (TensorFlow prunes it; its inputs are constants).
+    """
+    n, m = features, units
+    return gates * (2 * steps * (n * m + m * m) + 2 * steps * (n * m + 2 * m * m))
+
+
+def steps_per_call(batch, steps, features, units):
+    """Batches per timed call: STEPS_PER_CALL, fewer for shapes whose batch costs CALL_FLOPS or more."""
+    batch_flops = batch * useful_train_flops(steps, features, units)
+    return max(1, min(STEPS_PER_CALL, int(CALL_FLOPS // batch_flops)))
 
 
 def parse_args(argv):
@@ -32,51 +53,32 @@ def parse_args(argv):
     parser.add_argument("--features", type=int, required=True)
     parser.add_argument("--masked", action="store_true")
     parser.add_argument("--seconds", type=float, default=0.25)
+    parser.add_argument("--cell", choices=("rnn", "lstm"), default="rnn")
     args = parser.parse_args(argv)
     args.batch, args.steps, args.units = (int(v) for v in args.shape.split("x"))
     return args
 
 
-def inputs(batch, steps, features, masked, seed=0):
-    """The same arrays as the TensorFlow rows: xs (K, B, T, n), ys (K, B, 1), lengths (K, B) or None."""
+def inputs(batch, steps, features, units, masked, seed=0):
+    """The same arrays as the TensorFlow rows: xs (K, B, T, n), ys (K, B, 1), lengths (K, B) or None.
+
+    K = steps_per_call(...), the batches of one timed call; lengths T/4..T, the padded batches of reviews.
+    """
+    calls = steps_per_call(batch, steps, features, units)
     rng = np.random.default_rng(seed)
-    xs = rng.standard_normal((STEPS_PER_CALL, batch, steps, features), dtype=np.float32)
-    ys = rng.standard_normal((STEPS_PER_CALL, batch, 1), dtype=np.float32)
-    lengths = rng.integers(max(1, steps // 4), steps + 1, (STEPS_PER_CALL, batch)) if masked else None
+    xs = rng.standard_normal((calls, batch, steps, features), dtype=np.float32)
+    ys = rng.standard_normal((calls, batch, 1), dtype=np.float32)
+    lengths = rng.integers(max(1, steps // 4), steps + 1, (calls, batch)) if masked else None
     return xs, ys, lengths
 
 
-class Net:
-    """nn.RNN -> last state -> Linear(1); packed (variable-length) sequences go in as they are."""
-
-    def __init__(self, torch, features, units):
-        class Module(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.rnn = torch.nn.RNN(features, units, batch_first=True, nonlinearity="tanh")
-                self.head = torch.nn.Linear(units, 1)
-
-            def forward(self, x):
-                _, last_state = self.rnn(x)  # (1, B, m)
-                return self.head(last_state[0])
-
-        self.torch = torch
-        self.module = Module()
-
-    def compiled(self, mode):
-        torch = self.torch
-        if mode == "compile":
-            return torch.compile(self.module)
-        if mode == "jit_script":
-            return torch.jit.script(self.module)
-        return self.module
-
-
 def step_functions(torch, args):
-    xs, ys, lengths = inputs(args.batch, args.steps, args.features, args.masked)
-    net = Net(torch, args.features, args.units)
-    forward = net.compiled(args.mode)
-    optimizer = torch.optim.Adam(net.module.parameters(), lr=1e-3, foreach=True)
+    xs, ys, lengths = inputs(args.batch, args.steps, args.features, args.units, args.masked)
+    from benchmarks.torch_models import LastState, PackedLastState, compiled
+
+    module = (PackedLastState if args.masked else LastState)(args.features, args.units, args.cell)
+    forward = compiled(module, args.mode)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3, foreach=True)
     xs, ys = torch.from_numpy(xs), torch.from_numpy(ys)
     if lengths is not None:  # packing is data preparation, done once as a DataLoader would
         pack = torch.nn.utils.rnn.pack_padded_sequence
@@ -131,9 +133,13 @@ def main(argv=None):
     calls = {name: calibrate(step, args.seconds) for name, step in steps.items()}
     rates = {"1024": matmul_gflops(torch, 1024, 1024),
              "step": matmul_gflops(torch, args.batch, args.units)}
-    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
-                      "matmul_gflops": rates}), flush=True)
-    sequences = args.batch * STEPS_PER_CALL
+    ready = {"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "matmul_gflops": rates}
+    if args.mode == "compile":  # a graph break leaves part of the model eager: the row should say so
+        from torch._dynamo.utils import counters
+
+        ready["graph_breaks"] = sum(counters["graph_break"].values())
+    print(json.dumps(ready), flush=True)
+    sequences = args.batch * steps_per_call(args.batch, args.steps, args.features, args.units)
     for line in sys.stdin:
         request = line.strip()
         if request == "quit":

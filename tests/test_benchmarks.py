@@ -1,32 +1,92 @@
 """The speed benchmark's mechanics on a tiny shape: every peer row, ratios against the best peer, JSON."""
+import importlib.util
 import json
+import subprocess
+import sys
 
 import pytest
 
-from benchmarks.rnn_throughput import KERAS_PEERS, useful_train_flops
-from tests.conftest import run_python
+from benchmarks import rnn_throughput
+from benchmarks.rnn_throughput import KERAS_PEERS, benchmark_shape, format_table, parse_args
+from benchmarks.torch_peer import STEPS_PER_CALL, steps_per_call, useful_train_flops
+from tests.conftest import REPO, run_python
 
 
 def test_useful_flops_leave_out_the_input_gradient():
     steps, n, m = 10, 3, 5
     forward = 2 * steps * (n * m + m * m)
     assert useful_train_flops(steps, n, m) == forward + 2 * steps * (n * m + 2 * m * m)
+    assert useful_train_flops(steps, n, m, gates=4) == 4 * useful_train_flops(steps, n, m)  # LSTM
+
+
+def test_fewer_batches_per_call_only_where_a_batch_is_gigaflops():
+    assert steps_per_call(64, 30, 64, 128) == STEPS_PER_CALL  # the headline shape: 8, like the tasks
+    assert steps_per_call(64, 256, 64, 64) == STEPS_PER_CALL  # the sentiment shape
+    assert steps_per_call(256, 100, 64, 512) == 1  # 44 GFLOP a batch
+
+
+def test_a_peer_that_cannot_run_is_a_row_that_says_why(monkeypatch):
+    build = rnn_throughput.keras_step_functions
+
+    def no_xla(impl, *arguments):
+        if impl == "cell_xla":
+            raise RuntimeError("no XLA here\nsecond line")
+        return build(impl, *arguments)
+
+    monkeypatch.setattr(rnn_throughput, "keras_step_functions", no_xla)
+    args = parse_args(["--shape", "2x3x4", "--repeats", "1", "--seconds", "0.01", "--no-torch"])
+    rows, outcome = benchmark_shape(["cell", "cell_xla"], [], (2, 3, 4, False), args, {"1024": 1.0, "step": {}})
+    failed = [r for r in rows if "failed" in r]
+    assert failed == [{"impl": "cell_xla", "batch": 2, "steps": 3, "units": 4, "masked": False,
+                       "failed": "RuntimeError: no XLA here"}]
+    assert outcome["best_keras"] == "cell" and outcome["failed"] == {"cell_xla": "RuntimeError: no XLA here"}
+    assert "no XLA here" in format_table(rows).splitlines()[-1]
 
 
 @pytest.mark.slow
 def test_tiny_run_reports_every_keras_configuration_and_the_best_of_them(tmp_path):
     report_file = tmp_path / "bench.json"
     run_python(["-m", "benchmarks.rnn_throughput", "--shape", "4x6x8", "--shape", "4x8x8m", "--repeats", "2",
-                "--seconds", "0.02", "--no-torch", "--impls", "fast", *KERAS_PEERS, "--json", str(report_file)])
+                "--seconds", "0.02", "--no-torch", "--impls", "fast", *KERAS_PEERS, "keras_lstm",
+                "--json", str(report_file)])
     report = json.loads(report_file.read_text())
     for shape in report["shapes"]:
         assert shape["best_keras"] in KERAS_PEERS and not shape["failed"]
     rows = report["rows"]
-    assert {(r["impl"], r["masked"]) for r in rows} == {(i, m) for i in ("fast", *KERAS_PEERS) for m in (False, True)}
+    impls = ("fast", *KERAS_PEERS, "keras_lstm")
+    assert {(r["impl"], r["masked"]) for r in rows} == {(i, m) for i in impls for m in (False, True)}
     for masked in (False, True):
         shape_rows = [r for r in rows if r["masked"] == masked]
-        best = max(shape_rows[1:], key=lambda r: r["train_seq_per_s"])
+        best = max((r for r in shape_rows if r["impl"] in KERAS_PEERS), key=lambda r: r["train_seq_per_s"])
         assert best["train_vs_best_keras"] == 1.0  # the reference against itself
         assert all(r["train_q1"] <= r["train_seq_per_s"] <= r["train_q3"] for r in shape_rows)
+        assert [r["impl"] for r in shape_rows if r.get("reference")] == ["keras_lstm"]  # for scale, never the best
     assert report["summary"]["median_train_vs_best_keras"] is not None
-    assert (tmp_path / "bench.txt").read_text().startswith("impl")
+    assert report["machine"]["load_average_before"] and report["machine"]["load_average_after"]
+    text = (tmp_path / "bench.txt").read_text()
+    assert text.startswith("impl") and "median over 2 shapes, train x best keras" in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is in the bench extra, not the test one")
+def test_torch_peer_answers_timed_repetitions_for_packed_sequences_under_jit_script():
+    process = subprocess.run([sys.executable, "-m", "benchmarks.torch_peer", "--mode", "jit_script", "--cell", "lstm",
+                              "--threads", "1", "--shape", "2x5x3", "--features", "2", "--masked", "--seconds", "0.01"],
+                             input="train\ninfer\nquit\n", capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert process.returncode == 0, process.stderr[-2000:]
+    ready, train, infer = (json.loads(line) for line in process.stdout.splitlines())
+    assert ready["ready"] and ready["matmul_gflops"]["1024"] > 0
+    assert train["seq_per_s"] > 0 and infer["seq_per_s"] > 0
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unrolled", "masked_loop"])
+def test_the_train_step_leaves_out_what_it_does_not_need(masked):
+    from benchmarks.graph_ops import optimized_op_counts
+
+    without_dx = optimized_op_counts(4, 9, 3, 5, masked, watch_inputs=False)
+    with_dx = optimized_op_counts(4, 9, 3, 5, masked, watch_inputs=True)
+    # dL/dx = Delta U^T, one product per span (a loop body counts once): pruned when x is a constant.
+    spans = 1 if masked else 3
+    assert with_dx["MatMul"] - without_dx["MatMul"] == spans
+    if masked:  # the backward loop reads the forward loop's span-shaped x and states: only x and the mask padded
+        assert without_dx["Pad"] == 2
