@@ -62,6 +62,10 @@ GATES = {"keras_gru": 3, "keras_lstm": 4}  # matmul pairs per step; 1 for the va
 TORCH_MODES = ("eager", "compile", "jit_script")
 TORCH_SWEEP = tuple(itertools.product((1, 2), ("default", "PASSIVE"), TORCH_MODES))
 TORCH_REFERENCES = ((1, "default", "eager"), (2, "default", "eager"))  # torch.nn.LSTM rows
+# XLA compiles an unrolled train step of the sentiment shape's 256 steps for minutes (5 min 44 s for one
+# on a loaded core), and those rows trained at 0.32x the best Keras row in the committed --quick run
+# (results/rnn_throughput_quick_idle.json): beyond this T they are rows that say so, unless asked for.
+LONG_UNROLL_STEPS = 128
 BATCHES, STEPS, UNITS = (32, 64, 256), (30, 100), (64, 128, 512)
 HEADLINE = (64, 30, 128, False)  # batch, steps, units, masked
 SENTIMENT = (64, 256, 64, True)  # the sentiment task's padded, masked batches (embedding 64, 64 units)
@@ -77,6 +81,8 @@ def parse_args(argv):
     parser.add_argument("--impls", nargs="+", help="TensorFlow implementations to run (default: all)")
     parser.add_argument("--no-torch", action="store_true", help="leave out the PyTorch peers")
     parser.add_argument("--no-reference", action="store_true", help="leave out the GRU / LSTM reference rows")
+    parser.add_argument("--long-unroll-xla", action="store_true",
+                        help=f"also run the unroll + XLA Keras rows at T > {LONG_UNROLL_STEPS} (minutes of compiling each)")
     parser.add_argument("--torch-sweep", choices=("quick", "all"), default="quick",
                         help="where every PyTorch configuration runs: the --quick shapes (default) or every shape")
     parser.add_argument("--json", help="write the rows to this JSON file")
@@ -120,7 +126,7 @@ def configure_threads(threads):
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def measure_matmul_gflops(m, k, chain=None, seconds=0.5):
+def measure_matmul_gflops(m, k, chain=None, seconds=1.0):
     """TensorFlow's best float32 rate in GFLOP/s for a chain of (m, k) @ (k, k) products in one graph.
 
     A chain, as in the recurrence, inside one tf.function, so that small shapes are not timed by the call
@@ -309,21 +315,25 @@ def make_peers(impls, torch_configs, shape, args):
     batch, steps, units, masked = shape
     xs, ys, lengths = inputs(batch, steps, args.features, units, masked)
     sequences = xs.shape[0] * batch  # per timed call
-    peers, failures = {}, {}
+    peers, failures, setup = {}, {}, {}
     for impl in impls:
+        started = time.perf_counter()
         try:
             train, infer = keras_step_functions(impl, xs, ys, lengths, units)
             peers[impl] = (Timer(train, sequences, args.seconds), Timer(infer, sequences, args.seconds))
         except Exception as error:  # noqa: BLE001 - a peer that cannot run is a result, not a crash
             failures[impl] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        setup[impl] = round(time.perf_counter() - started, 1)  # build, trace / compile, calibrate
     for threads, wait_policy, mode, cell in torch_configs:
         name = torch_name(threads, wait_policy, mode, cell)
+        started = time.perf_counter()
         try:
             process = TorchProcess(threads, wait_policy, mode, shape, args.features, args.seconds, cell)
             peers[name] = (TorchTimer(process, "train"), TorchTimer(process, "infer"))
         except Exception as error:  # noqa: BLE001
             failures[name] = f"{type(error).__name__}: {str(error)[:200]}"
-    return peers, failures
+        setup[name] = round(time.perf_counter() - started, 1)
+    return peers, failures, setup
 
 
 def is_peer(name):
@@ -335,18 +345,31 @@ def gates(name):
     return 4 if name.startswith("torch_lstm") else GATES.get(name, 1)
 
 
-def failed_row(name, shape, why):
+def failed_row(name, shape, why, key="failed"):
     batch, steps, units, masked = shape
-    return {"impl": name, "batch": batch, "steps": steps, "units": units, "masked": masked, "failed": why}
+    return {"impl": name, "batch": batch, "steps": steps, "units": units, "masked": masked, key: why}
+
+
+def skipped(impls, shape, args):
+    """{impl: why} for the rows left out at this shape (unroll + XLA at a long T, unless --long-unroll-xla)."""
+    if args.long_unroll_xla or shape[1] <= LONG_UNROLL_STEPS:
+        return {}
+    why = (f"not run: XLA compiles a {shape[1]}-step unrolled train step for minutes "
+           f"(--long-unroll-xla runs it; 0.32x the best Keras row at T 256 in results/rnn_throughput_quick_idle.json)")
+    return {impl: why for impl in impls if impl.endswith("_unroll_xla")}
 
 
 def benchmark_shape(impls, torch_configs, shape, args, tf_matmul, repeats=None):
     """Rows (one per peer, failed ones with the reason) for one shape, from `repeats` interleaved repetitions."""
     batch, steps, units, masked = shape
     started = time.perf_counter()
-    peers, failures = make_peers(impls, torch_configs, shape, args)
+    not_run = skipped(impls, shape, args)
+    peers, failures, setup = make_peers([i for i in impls if i not in not_run], torch_configs, shape, args)
     failed_rows = [failed_row(name, shape, why) for name, why in failures.items()]
-    outcome = {"best_keras": None, "best_torch": None, "failed": failures, "repeats": repeats or args.repeats,
+    failed_rows += [failed_row(name, shape, why, key="skipped") for name, why in not_run.items()]
+    outcome = {"best_keras": None, "best_torch": None, "failed": failures, "skipped": not_run,
+               "repeats": repeats or args.repeats,
+               "setup_seconds": setup,
                "steps_per_call": inputs(batch, steps, args.features, units, masked)[0].shape[0]}
     if not peers:
         return failed_rows, {**outcome, "seconds": round(time.perf_counter() - started, 1)}
@@ -399,7 +422,7 @@ COLUMNS = {  # JSON key -> table header
     "train_vs_best_keras": "x keras*", "train_vs_best_torch": "x torch*",
     "infer_seq_per_s": "infer seq/s", "infer_vs_best_keras": "x keras*", "infer_vs_best_torch": "x torch*",
     "train_pct_of_matmul": "% matmul", "train_pct_of_step_matmul": "% step mm",
-    "train_seq_per_cpu_s": "train seq/cpu-s", "failed": "failed",
+    "train_seq_per_cpu_s": "train seq/cpu-s", "failed": "failed", "skipped": "skipped",
 }
 
 
@@ -443,7 +466,7 @@ def torch_available():
 
 def summary(rows, per_shape):
     """The fast layer's ratios to the best peers: per shape, and their medians over the shapes run."""
-    fast = [r for r in rows if r["impl"] == "fast" and "failed" not in r]
+    fast = [r for r in rows if r["impl"] == "fast" and "train_seq_per_s" in r]
     best = {tuple(shape["shape"]): shape for shape in per_shape}
     keys = ("batch", "steps", "units", "masked", "train_seq_per_s", "train_q1", "train_q3", "train_vs_best_keras",
             "train_vs_best_torch", "train_pct_of_matmul", "train_pct_of_step_matmul")

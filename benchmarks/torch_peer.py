@@ -109,7 +109,7 @@ def calibrate(step, seconds):
     return max(1, round(seconds / ((time.perf_counter() - start) / calls)))
 
 
-def matmul_gflops(torch, m, k, seconds=0.5):
+def matmul_gflops(torch, m, k, seconds=1.0):
     """Best float32 rate of this runtime for a chain of (m, k) @ (k, k) products, as in the recurrence."""
     chain = max(4, min(256, int(2e9 // (2 * m * k * k))))
     a, b = torch.randn(m, k), torch.randn(k, k) / k**0.5
