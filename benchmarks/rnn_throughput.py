@@ -20,8 +20,9 @@ Peers, each in every configuration a user could pick, so that a ratio is against
   at the --quick shapes and --shape runs (not with --no-reference).
 Shapes: the headline (batch 64, T 30, 128 units, fixed T), the sentiment task's path (batch 64, T 256,
 64 units, 64 features, unknown T at graph time and a mask: lengths T/4..T, the padded batches of real
-reviews; Keras's unrolled rows need a fixed T and get it; the fast layer loops there, so it has no
-separate `fast_while_loop` row), and with the full grid every batch x T x units.
+reviews; Keras's unrolled rows need a fixed T and get it, except unroll + XLA beyond T 128, whose compile
+takes minutes (rows marked `skipped`; --long-unroll-xla runs them); the fast layer loops there, so it has
+no separate `fast_while_loop` row), and with the full grid every batch x T x units.
 
 Repetitions are interleaved, each round starting at another peer, so that machine load hits them alike;
 the table shows medians with the interquartile range of training rates, and paired ratios (the median
@@ -534,7 +535,9 @@ def main(argv=None):
         rows.extend(shape_rows)
         per_shape.append({"shape": list(shape), **outcome})
     report = {"machine": with_load_after(before), "versions": versions(torch=use_torch),
-              "tensorflow_matmul_gflops": {"1024": round(tf_matmul["1024"], 1),
+              "tensorflow_matmul_gflops": {"1024": round(tf_matmul["1024"], 1),  # the rate the rows use
+                                           # measured again at the end: a big gap means the machine was busy
+                                           "1024_after": round(measure_matmul_gflops(1024, 1024), 1),
                                            "step": {f"{b}x{m}": round(v, 1) for (b, m), v in tf_matmul["step"].items()}},
               "threads": args.threads, "features": args.features, "repeats": args.repeats,
               "quick_repeats": args.quick_repeats,
