@@ -90,3 +90,15 @@ def test_the_train_step_leaves_out_what_it_does_not_need(masked):
     assert with_dx["MatMul"] - without_dx["MatMul"] == spans
     if masked:  # the backward loop reads the forward loop's span-shaped x and states: only x and the mask padded
         assert without_dx["Pad"] == 2
+
+
+def test_unroll_xla_rows_beyond_long_unroll_steps_are_skipped_with_the_reason():
+    from benchmarks.rnn_throughput import LONG_UNROLL_STEPS, skipped
+
+    impls = ["fast", "cell_unroll", "cell_unroll_xla", "keras_simple_rnn_unroll_xla"]
+    args = parse_args(["--quick"])
+    assert skipped(impls, (64, LONG_UNROLL_STEPS, 64, True), args) == {}
+    not_run = skipped(impls, (64, LONG_UNROLL_STEPS + 1, 64, True), args)
+    assert sorted(not_run) == ["cell_unroll_xla", "keras_simple_rnn_unroll_xla"]
+    assert all("--long-unroll-xla" in why for why in not_run.values())
+    assert skipped(impls, (64, 256, 64, True), parse_args(["--quick", "--long-unroll-xla"])) == {}
