@@ -121,6 +121,7 @@ class ModelConfig(RNNConfig):
     weight_decay: float = 0.0  # L2 on the embedding and the RNN's output layer; 0 disables
     wide_ngrams: int = 2  # a linear TF-IDF path over word 1..n-grams added to the RNN's logits; 0 disables
     wide_min_df: int = 2  # n-grams in fewer training reviews are left out of the wide path
+    wide_tokens: tuple[str, ...] = ("model", "words")  # wide path's token views, one regression each, mean probability: the RNN's, scikit-learn's
     wide_warm_start: bool = True  # wide path = scikit-learn's logistic regression, frozen; the RNN adds to it from zero
     wide_c: float = 4.0  # that regression's inverse L2 strength (the tfidf_logistic baseline's C)
     wide_folds: int = 5  # cross-fitting folds: the RNN learns on logits of regressions that did not see the review
@@ -140,6 +141,10 @@ class ModelConfig(RNNConfig):
         for name in ("dropout", "recurrent_dropout", "word_dropout", "wide_drop"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        self.wide_tokens = tuple(self.wide_tokens)
+        views = self.wide_tokens
+        if not views or len(set(views)) < len(views) or not set(views) <= {"model", "words"}:
+            raise ConfigError(f"wide_tokens must be distinct views among ['model', 'words'], got {list(self.wide_tokens)}")
         if self.wide_folds < 2:
             raise ConfigError(f"wide_folds must be >= 2 (cross-fitting), got {self.wide_folds}")
         if self.wide_c <= 0:
