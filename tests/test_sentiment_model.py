@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
@@ -94,15 +94,27 @@ def test_a_warm_started_model_starts_as_scikit_learns_logistic_regressions():
     words = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit(TRAIN.text)
     baseline = LogisticRegression(C=2.0, max_iter=3000, random_state=0).fit(words.transform(TRAIN.text), TRAIN.stars)
     sklearn_tokens = baseline.predict_proba(words.transform(queries))
-    for views, expected in ((("model",), own_tokens), (("words",), sklearn_tokens),
-                            (("model", "words"), (own_tokens + sklearn_tokens) / 2)):
-        config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3, wide_tokens=views)
+    # The "nb" view, written out: per star, binary 1-3-grams times their log-count ratio, one-vs-rest regressions.
+    binary = CountVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, binary=True,
+                             ngram_range=(1, 3), min_df=1).fit(tokens)
+    x, x_queries = binary.transform(tokens).toarray(), binary.transform(standardized(queries)).toarray()
+    nb_logits = []
+    for star in range(1, 6):
+        p, q = 1 + x[TRAIN.stars == star].sum(0), 1 + x[TRAIN.stars != star].sum(0)
+        ratio = np.log(p / p.sum()) - np.log(q / q.sum())
+        one_vs_rest = LogisticRegression(C=0.5, max_iter=3000).fit(x * ratio, TRAIN.stars == star)
+        nb_logits.append(one_vs_rest.decision_function(x_queries * ratio))
+    nb = np.exp(nb_logits).T / np.exp(nb_logits).T.sum(1, keepdims=True)
+    for views, expected in ((("model",), own_tokens), (("words",), sklearn_tokens), (("nb",), nb),
+                            (("model", "words", "nb"), (own_tokens + sklearn_tokens + nb) / 3)):
+        config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_nb_c=0.5, wide_folds=3,
+                             wide_views=views)
         serving, _ = build_models(config, fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0))
         np.testing.assert_allclose(serving.predict(tf.constant(queries), verbose=0), expected, atol=1e-4)
     config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3)
     features = fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0)
     serving, training = build_models(config, features)
-    assert not serving.get_layer("wide_logits").trainable and not serving.get_layer("wide_logits_words").trainable
+    assert not any(serving.get_layer(f"wide_logits{suffix}").trainable for suffix in ("", "_words", "_nb"))
     assert np.all(serving.get_layer("rnn_logits").get_weights()[0] == 0)  # the RNN adds nothing yet
     # Training reads the given (held-out) logits instead of the wide path, and shares every weight.
     given = np.tile(np.array([[0.0, 0.0, 9.0, 0.0, 0.0]], "float32"), (len(queries), 1))
@@ -172,9 +184,11 @@ def test_tfidf_logistic_baseline_learns_a_separable_set():
                                                ("model.wide_folds=1", "wide_folds must be >= 2"),
                                                ("model.wide_c=0", "wide_c must be > 0"),
                                                ("model.wide_drop=1.0", "wide_drop must be in [0, 1)"),
-                                               ("model.wide_tokens=[model, model]", "wide_tokens must be distinct"),
-                                               ("model.wide_tokens=[chars]", "among ['model', 'words'], got ['chars']"),
-                                               ("model.wide_tokens=[]", "wide_tokens must be distinct"),
+                                               ("model.wide_views=[model, model]", "wide_views must be distinct"),
+                                               ("model.wide_views=[chars]", "'words', 'nb'], got ['chars']"),
+                                               ("model.wide_views=[]", "wide_views must be distinct"),
+                                               ("model.wide_nb_c=0", "wide_nb_c must be > 0"),
+                                               ("model.wide_nb_ngrams=0", "wide_nb_ngrams must be >= 1"),
                                                ("model.decision=mean", "must be one of ['argmax', 'median']")])
 def test_bad_model_settings_name_the_key(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -3,7 +3,7 @@
 By default the wide path is scikit-learn's logistic regression on the training split, frozen, and the RNN's
 output layer starts at zero: the model starts as the linear model a user of real reviews tries first and the
 RNN learns what word order adds (`fit_wide_path`, `build_models`). The wide path may read the text in several
-token views (`model.wide_tokens`): one regression per view, their probabilities averaged.
+views (`model.wide_views`): one regression per view, their probabilities averaged.
 
 Everything from the raw string on runs inside the graph (standardization, vocabulary, n-gram TF-IDF), so the
 export takes raw reviews and loads with TensorFlow alone.
@@ -16,7 +16,8 @@ from collections import Counter
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
@@ -75,9 +76,10 @@ def standardize_words(text: tf.Tensor) -> tf.Tensor:
     return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
 
 
-# The wide path's token views: the model's own tokens (punctuation, emoji and one-letter words kept), and
-# scikit-learn's default tokens (the tfidf_logistic baseline's). Layer names get the suffix.
-TOKEN_VIEWS = {"model": (standardize_text, ""), "words": (standardize_words, "_words")}
+# The wide path's views: (tokens, layer name suffix). "model": TF-IDF of the model's own tokens (punctuation,
+# emoji and one-letter words kept); "words": TF-IDF of scikit-learn's default tokens (the tfidf_logistic
+# baseline's); "nb": NBSVM (Wang & Manning 2012) on binary n-grams of the model's tokens.
+WIDE_VIEWS = {"model": (standardize_text, ""), "words": (standardize_words, "_words"), "nb": (standardize_text, "_nb")}
 
 
 @keras.saving.register_keras_serializable(package="tasks.sentiment_stars")
@@ -108,11 +110,11 @@ class TextFeatures:
     """The layers fitted once on the training split and shared by every ensemble member (one copy in the export).
 
     `vectorizer` maps words to the RNN's token ids; `wide` (None without a wide path) holds one view per
-    `model.wide_tokens` entry, each mapping raw text to star logits (B, 5): TF-IDF n-grams -> a Dense layer,
+    `model.wide_views` entry, each mapping raw text to star logits (B, 5): n-gram features -> a Dense layer,
     scikit-learn's regression (frozen) when warm-started, else None (each member then learns a layer of its own).
     """
     vectorizer: keras.layers.TextVectorization
-    wide: list | None = None  # views, each [n-gram counter, SublinearTfidf, frozen Dense or None], applied in order
+    wide: list | None = None  # views, each [n-gram counter, SublinearTfidf or None, frozen Dense or None], in order
     train_logits: np.ndarray | None = None  # (N, 5) out-of-fold wide logits of the training reviews (warm start)
 
     @property
@@ -180,7 +182,8 @@ def make_vectorizer(config, train_tokens: list[str]) -> keras.layers.TextVectori
 
 def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weight: dict | None = None,
                   seed: int = 0, view: str = "model") -> tuple[list, np.ndarray | None]:
-    """TF-IDF of word 1..wide_ngrams-grams seen in >= wide_min_df training reviews, and the linear layer on it.
+    """TF-IDF of word 1..wide_ngrams-grams seen in >= wide_min_df training reviews, and the linear layer on it
+    (the "nb" view: binary 1..wide_nb_ngrams-grams and NBSVM, `nb_svm`).
 
     With `wide_warm_start` the layer is scikit-learn's LogisticRegression(C=wide_c) fitted on exactly these
     features (weighted like the network's loss) and frozen: the model starts as the linear model a user of
@@ -190,18 +193,26 @@ def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weigh
     the RNN learns its residual from the logits of regressions that did not see the review
     (`wide_folds`-fold cross-fitting, stacking). Without the warm start, or without `train_stars`, the
     layer is None (build_model gives each member a trainable one, L2 `wide_l2`) and so are the logits.
-    `train_tokens` are the training texts standardized as the `view` (a TOKEN_VIEWS key) does in the graph.
+    `train_tokens` are the training texts standardized as the `view` (a WIDE_VIEWS key) does in the graph.
     """
-    standardize, suffix = TOKEN_VIEWS[view]
-    tfidf = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
-                            ngram_range=(1, config.wide_ngrams), min_df=config.wide_min_df)
-    features = tfidf.fit_transform(train_tokens)
-    vocabulary = list(tfidf.get_feature_names_out())
-    counter = keras.layers.TextVectorization(standardize=standardize, split="whitespace",
-                                             ngrams=config.wide_ngrams, output_mode="count",
-                                             vocabulary=vocabulary, name=f"wide_ngrams{suffix}")
-    idf = np.concatenate([[0.0], tfidf.idf_]).astype("float32")  # index 0 counts out-of-vocabulary n-grams
-    weighting = SublinearTfidf(idf, name=f"wide_tfidf{suffix}")
+    standardize, suffix = WIDE_VIEWS[view]
+    if view == "nb":
+        ngrams = config.wide_nb_ngrams
+        vectorizer = CountVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, binary=True,
+                                     ngram_range=(1, ngrams), min_df=config.wide_min_df)
+    else:
+        ngrams = config.wide_ngrams
+        vectorizer = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
+                                     ngram_range=(1, ngrams), min_df=config.wide_min_df)
+    features = vectorizer.fit_transform(train_tokens).astype(np.float64)
+    counter = keras.layers.TextVectorization(standardize=standardize, split="whitespace", ngrams=ngrams,
+                                             output_mode="multi_hot" if view == "nb" else "count",
+                                             vocabulary=list(vectorizer.get_feature_names_out()),
+                                             name=f"wide_ngrams{suffix}")
+    weighting = None  # binary n-grams enter the NBSVM as they are
+    if view != "nb":
+        idf = np.concatenate([[0.0], vectorizer.idf_]).astype("float32")  # index 0 counts out-of-vocabulary n-grams
+        weighting = SublinearTfidf(idf, name=f"wide_tfidf{suffix}")
     if not config.wide_warm_start or train_stars is None:
         return [counter, weighting, None], None
     stars = np.asarray(train_stars)
@@ -212,19 +223,44 @@ def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weigh
                                     f"{dict(zip(range(1, 6), counts.tolist()))}")
     weights = None if class_weight is None else np.array([class_weight[int(s) - 1] for s in stars])
 
-    def regression(rows):
+    def regression(rows) -> tuple[np.ndarray, np.ndarray]:  # kernel (V, 5), bias (5,): logits = x @ kernel + bias
+        sample_weight = None if weights is None else weights[rows]
+        if view == "nb":
+            return nb_svm(features[rows], stars[rows], config.wide_nb_c, sample_weight, seed)
         fitted = LogisticRegression(C=config.wide_c, max_iter=3000, random_state=seed)
-        return fitted.fit(features[rows], stars[rows], sample_weight=None if weights is None else weights[rows])
+        fitted.fit(features[rows], stars[rows], sample_weight=sample_weight)
+        return fitted.coef_.T, fitted.intercept_
 
     held_out = np.zeros((len(stars), 5), np.float32)
     for fit_rows, other in StratifiedKFold(config.wide_folds, shuffle=True, random_state=seed).split(features, stars):
-        held_out[other] = regression(fit_rows).decision_function(features[other])
-    full = regression(np.arange(len(stars)))
-    kernel = np.vstack([np.zeros((1, 5)), full.coef_.T]).astype("float32")  # (V + 1, 5); OOV row 0
+        kernel, bias = regression(fit_rows)
+        held_out[other] = features[other] @ kernel + bias
+    kernel, bias = regression(np.arange(len(stars)))
+    kernel = np.vstack([np.zeros((1, 5)), kernel]).astype("float32")  # (V + 1, 5); OOV row 0
     dense = keras.layers.Dense(5, kernel_initializer=keras.initializers.Constant(kernel),
-                               bias_initializer=keras.initializers.Constant(full.intercept_.astype("float32")),
+                               bias_initializer=keras.initializers.Constant(np.asarray(bias, "float32")),
                                trainable=False, name=f"wide_logits{suffix}")  # frozen: the optimum of its own loss
     return [counter, weighting, dense], held_out
+
+
+def nb_svm(features, stars, c: float, sample_weight=None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """NBSVM (Wang & Manning 2012, logistic loss): per star, binary features scaled by their log-count ratio.
+
+    For star k, r = log((p / |p|_1) / (q / |q|_1)) with p, q = 1 + the feature counts of the reviews with and
+    without k; a one-vs-rest LogisticRegression(C=c) on x * r. Returns (kernel (V, 5), bias (5,)) with
+    logits = x @ kernel + bias, the scaling folded into the kernel. Strong on short sentiment texts: the
+    ratio tells the regression which n-grams are rare but telling before it sees a single weight.
+    """
+    kernel, bias = np.zeros((features.shape[1], 5)), np.zeros(5)
+    for star in range(1, 6):
+        target = stars == star
+        p = 1.0 + np.asarray(features[target].sum(0)).ravel()
+        q = 1.0 + np.asarray(features[~target].sum(0)).ravel()
+        ratio = np.log(p / p.sum()) - np.log(q / q.sum())
+        fitted = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+        fitted.fit(features @ sparse.diags(ratio), target.astype(int), sample_weight=sample_weight)
+        kernel[:, star - 1], bias[star - 1] = ratio * fitted.coef_[0], fitted.intercept_[0]
+    return kernel, bias
 
 
 def fit_text_features(config, train_texts, train_stars=None, class_weight: dict | None = None,
@@ -239,8 +275,9 @@ def fit_text_features(config, train_texts, train_stars=None, class_weight: dict 
     if not config.wide_ngrams:
         return TextFeatures(make_vectorizer(config, tokens))
     views, held_out = [], []
-    for view in config.wide_tokens:
-        view_tokens = tokens if view == "model" else standardized(train_texts, standardize=TOKEN_VIEWS[view][0])
+    for view in config.wide_views:
+        standardize = WIDE_VIEWS[view][0]
+        view_tokens = tokens if standardize is standardize_text else standardized(train_texts, standardize=standardize)
         layers, logits = fit_wide_path(config, view_tokens, train_stars, class_weight, seed, view)
         views.append(layers)
         held_out.append(logits)
@@ -250,7 +287,12 @@ def fit_text_features(config, train_texts, train_stars=None, class_weight: dict 
 
 def wide_outputs(features: TextFeatures, text) -> list:
     """Each token view's logits (B, 5) of the text input, through the shared (frozen or None) layers."""
-    return [dense(weighting(counter(text))) for counter, weighting, dense in features.wide]
+    return [dense(weighted(text, counter, weighting)) for counter, weighting, dense in features.wide]
+
+
+def weighted(text, counter, weighting):
+    """A view's features (B, V + 1) of the text input: n-gram counts, TF-IDF-weighted unless the view is binary."""
+    return counter(text) if weighting is None else weighting(counter(text))
 
 
 def wide_logits(features: TextFeatures, texts, batch_size: int = 512) -> np.ndarray:
@@ -305,9 +347,9 @@ def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras
         return model, model
     if not warm:  # a wide path learnt from random gets dropout and a layer per member and view
         views = []
-        for (counter, weighting, _), view in zip(features.wide, config.wide_tokens):
-            suffix = TOKEN_VIEWS[view][1]
-            wide = keras.layers.Dropout(config.dropout, name=f"wide_dropout{suffix}")(weighting(counter(text)))
+        for (counter, weighting, _), view in zip(features.wide, config.wide_views):
+            suffix = WIDE_VIEWS[view][1]
+            wide = keras.layers.Dropout(config.dropout, name=f"wide_dropout{suffix}")(weighted(text, counter, weighting))
             views.append(keras.layers.Dense(5, kernel_regularizer=keras.regularizers.L2(config.wide_l2),
                                             name=f"wide_logits{suffix}")(wide))  # (B, 5)
         total = keras.layers.Add(name="logits")([logits, *views])  # (B, 5)
