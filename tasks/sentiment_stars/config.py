@@ -121,7 +121,7 @@ class ModelConfig(RNNConfig):
     weight_decay: float = 0.0  # L2 on the embedding and the RNN's output layer; 0 disables
     wide_ngrams: int = 2  # a linear TF-IDF path over word 1..n-grams added to the RNN's logits; 0 disables
     wide_min_df: int = 2  # n-grams in fewer training reviews are left out of the wide path
-    wide_views: tuple[str, ...] = ("model", "words", "nb")  # wide path's views (model.py WIDE_VIEWS), one regression each, probabilities averaged
+    wide_views: tuple[str, ...] = ("model", "words", "nb")  # model.py WIDE_VIEWS; one regression each, mean probability
     wide_nb_ngrams: int = 3  # the "nb" view's binary word 1..n-grams
     wide_nb_c: float = 0.3  # the "nb" view's inverse L2 strength (its features are unnormalized counts x ratios)
     wide_warm_start: bool = True  # wide path = scikit-learn's logistic regression, frozen; the RNN adds to it from zero

@@ -267,8 +267,8 @@ def fit_text_features(config, train_texts, train_stars=None, class_weight: dict 
                       seed: int = 0) -> TextFeatures:
     """Vocabulary (and wide path) from the training split, fitted once however many members are trained.
 
-    Without `train_stars` the wide path cannot be warm-started and starts at random. With several token views
-    the training logits are the log of the mean of the views' out-of-fold probabilities (same folds).
+    Without `train_stars` the wide path cannot be warm-started and starts at random. With several views the
+    training logits are the log of the mean of the views' out-of-fold probabilities (same folds).
     """
     train_texts = list(train_texts)
     tokens = standardized(train_texts)
@@ -286,7 +286,7 @@ def fit_text_features(config, train_texts, train_stars=None, class_weight: dict 
 
 
 def wide_outputs(features: TextFeatures, text) -> list:
-    """Each token view's logits (B, 5) of the text input, through the shared (frozen or None) layers."""
+    """Each view's logits (B, 5) of the text input, through the shared (frozen or None) layers."""
     return [dense(weighted(text, counter, weighting)) for counter, weighting, dense in features.wide]
 
 
@@ -349,7 +349,8 @@ def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras
         views = []
         for (counter, weighting, _), view in zip(features.wide, config.wide_views):
             suffix = WIDE_VIEWS[view][1]
-            wide = keras.layers.Dropout(config.dropout, name=f"wide_dropout{suffix}")(weighted(text, counter, weighting))
+            features_in = weighted(text, counter, weighting)  # (B, V + 1)
+            wide = keras.layers.Dropout(config.dropout, name=f"wide_dropout{suffix}")(features_in)
             views.append(keras.layers.Dense(5, kernel_regularizer=keras.regularizers.L2(config.wide_l2),
                                             name=f"wide_logits{suffix}")(wide))  # (B, 5)
         total = keras.layers.Add(name="logits")([logits, *views])  # (B, 5)
