@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
@@ -18,7 +19,7 @@ from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
 from tasks.common.text import standardized
 from tasks.sentiment_stars.model import (DropRows, build_model, build_models, fit_text_features,
-                                         fit_wide_path, make_vectorizer)
+                                         fit_wide_path, make_vectorizer, standardize_words, wide_logits)
 from tasks.common.ensemble import average_models
 
 
@@ -82,22 +83,42 @@ TRAIN = pd.DataFrame({"text": [f"{WORDS[s]} máy {k}" for s in WORDS for k in ra
                       "stars": [s for s in WORDS for _ in range(6)]})
 
 
-def test_a_warm_started_model_starts_as_scikit_learns_logistic_regression():
-    config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3)
-    features = fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0)
-    serving, training = build_models(config, features)
+def test_a_warm_started_model_starts_as_scikit_learns_logistic_regressions():
+    queries = ["máy rất tuyệt", "tệ hỏng quá", "không biết", "Máy  TUYỆT!! 5 sao, k hỏng 👍"]
     tokens = standardized(TRAIN.text)
     tfidf = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
                             ngram_range=(1, 2), min_df=1).fit(tokens)
     regression = LogisticRegression(C=2.0, max_iter=3000, random_state=0).fit(tfidf.transform(tokens), TRAIN.stars)
-    queries = ["máy rất tuyệt", "tệ hỏng quá", "không biết"]
-    expected = regression.predict_proba(tfidf.transform(standardized(queries)))
-    np.testing.assert_allclose(serving.predict(tf.constant(queries), verbose=0), expected, atol=1e-4)
-    assert not serving.get_layer("wide_logits").trainable
+    own_tokens = regression.predict_proba(tfidf.transform(standardized(queries)))
+    # The "words" view is the tfidf_logistic baseline as a user calls it: scikit-learn's tokenizer on raw text.
+    words = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit(TRAIN.text)
+    baseline = LogisticRegression(C=2.0, max_iter=3000, random_state=0).fit(words.transform(TRAIN.text), TRAIN.stars)
+    sklearn_tokens = baseline.predict_proba(words.transform(queries))
+    # The "nb" view, written out: per star, binary 1-3-grams times their log-count ratio, one-vs-rest regressions.
+    binary = CountVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, binary=True,
+                             ngram_range=(1, 3), min_df=1).fit(tokens)
+    x, x_queries = binary.transform(tokens).toarray(), binary.transform(standardized(queries)).toarray()
+    nb_logits = []
+    for star in range(1, 6):
+        p, q = 1 + x[TRAIN.stars == star].sum(0), 1 + x[TRAIN.stars != star].sum(0)
+        ratio = np.log(p / p.sum()) - np.log(q / q.sum())
+        one_vs_rest = LogisticRegression(C=0.5, max_iter=3000).fit(x * ratio, TRAIN.stars == star)
+        nb_logits.append(one_vs_rest.decision_function(x_queries * ratio))
+    nb = np.exp(nb_logits).T / np.exp(nb_logits).T.sum(1, keepdims=True)
+    for views, expected in ((("model",), own_tokens), (("words",), sklearn_tokens), (("nb",), nb),
+                            (("model", "words", "nb"), (own_tokens + sklearn_tokens + nb) / 3)):
+        config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_nb_c=0.5, wide_folds=3,
+                             wide_views=views)
+        serving, _ = build_models(config, fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0))
+        np.testing.assert_allclose(serving.predict(tf.constant(queries), verbose=0), expected, atol=1e-4)
+    config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_c=2.0, wide_folds=3)
+    features = fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0)
+    serving, training = build_models(config, features)
+    assert not any(serving.get_layer(f"wide_logits{suffix}").trainable for suffix in ("", "_words", "_nb"))
     assert np.all(serving.get_layer("rnn_logits").get_weights()[0] == 0)  # the RNN adds nothing yet
     # Training reads the given (held-out) logits instead of the wide path, and shares every weight.
-    given = np.tile(np.array([[0.0, 0.0, 9.0, 0.0, 0.0]], "float32"), (3, 1))
-    np.testing.assert_allclose(training.predict([tf.constant(queries), given], verbose=0).argmax(1), [2, 2, 2])
+    given = np.tile(np.array([[0.0, 0.0, 9.0, 0.0, 0.0]], "float32"), (len(queries), 1))
+    np.testing.assert_allclose(training.predict([tf.constant(queries), given], verbose=0).argmax(1), [2] * len(queries))
     assert {id(w) for w in training.trainable_weights} == {id(w) for w in serving.trainable_weights}
 
 
@@ -106,14 +127,22 @@ def test_training_logits_come_from_regressions_that_did_not_see_the_review():
     (_, _, dense), held_out = fit_wide_path(config, standardized(TRAIN.text), TRAIN.stars)
     assert held_out.shape == (len(TRAIN), 5)
     # Each review's number token ("máy 0".."máy 5") is shared by 5 reviews of other stars: a regression that
-    # saw the review is surer of its star than one that did not.
-    text = keras.Input(shape=(), dtype="string")
-    config_features = fit_text_features(config, TRAIN.text, TRAIN.stars)
-    full = keras.Model(text, config_features.wide[2](config_features.wide[1](config_features.wide[0](text))))
-    seen = full.predict(tf.constant(TRAIN.text.tolist()), verbose=0)
+    # saw the review is surer of its star than one that did not; so is the mean of both views' regressions.
+    features = fit_text_features(config, TRAIN.text, TRAIN.stars)
+    assert features.train_logits.shape == (len(TRAIN), 5)
+    seen = wide_logits(features, TRAIN.text)
     rows = np.arange(len(TRAIN))
     margin = lambda logits: logits[rows, TRAIN.stars - 1] - np.log(np.exp(logits).sum(1))
-    assert margin(held_out).mean() < margin(seen).mean()
+    assert margin(features.train_logits).mean() < margin(seen).mean()
+
+
+def test_words_view_tokenizes_like_scikit_learn():
+    texts = ["Máy ĐẸP!! 5 sao, k có gì chê 👍", "a b c dd e", "pin_trâu x2 (10/10)", "Vie\u0323\u0302t Nam ổn",
+             "tốt\u200bquá", "x", "!!!", "iPhone 12-pro max: 3tr5"]
+    ours = [text.split() for text in standardized(texts, standardize=standardize_words)]
+    analyzer = TfidfVectorizer().build_analyzer()  # scikit-learn's default: lowercase, (?u)\b\w\w+\b
+    assert ours == [analyzer(unicodedata.normalize("NFC", text).replace("\u200b", " ")) for text in texts]
+    assert ours[1] == ["dd"] and ours[3] == ["việt", "nam", "ổn"]
 
 
 def test_warm_start_needs_every_star_in_each_fold():
@@ -155,6 +184,11 @@ def test_tfidf_logistic_baseline_learns_a_separable_set():
                                                ("model.wide_folds=1", "wide_folds must be >= 2"),
                                                ("model.wide_c=0", "wide_c must be > 0"),
                                                ("model.wide_drop=1.0", "wide_drop must be in [0, 1)"),
+                                               ("model.wide_views=[model, model]", "wide_views must be distinct"),
+                                               ("model.wide_views=[chars]", "'words', 'nb'], got ['chars']"),
+                                               ("model.wide_views=[]", "wide_views must be distinct"),
+                                               ("model.wide_nb_c=0", "wide_nb_c must be > 0"),
+                                               ("model.wide_nb_ngrams=0", "wide_nb_ngrams must be >= 1"),
                                                ("model.decision=mean", "must be one of ['argmax', 'median']")])
 def test_bad_model_settings_name_the_key(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

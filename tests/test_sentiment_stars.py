@@ -167,3 +167,15 @@ def test_an_ensemble_run_trains_each_member_and_exports_their_average(tmp_path):
                            members[1].get_layer("embedding").get_weights()[0])
     assert len(metrics["selected_weights"]) == 2 and metrics["member_epochs"] == [1, 1]
     assert metrics["epochs_run"] == 2  # one epoch per member
+
+
+def test_trained_weights_are_kept_only_if_better_on_the_monitor_and_no_worse_on_the_stars():
+    start = {"val_loss": 0.956, "val_mae_stars": 0.52, "val_stars": 0.58}
+    keep = lambda trained, monitor="val_loss": train.keep_trained(start, trained, monitor, "min")
+    # UIT-ViSFD seed 1: a lower val loss with worse stars on validation -> the start is kept
+    assert not keep({"val_loss": 0.945, "val_mae_stars": 0.54, "val_stars": 0.54})
+    assert keep({"val_loss": 0.945, "val_mae_stars": 0.50, "val_stars": 0.60})
+    assert not keep({"val_loss": 0.970, "val_mae_stars": 0.50, "val_stars": 0.60})
+    assert keep({"val_loss": 0.9, "val_mae_stars": 0.51, "val_stars": 0.58}, "val_mae_stars")
+    assert not train.keep_trained({"val_accuracy": 0.6, "val_stars": 0.5}, {"val_accuracy": 0.6, "val_stars": 0.7},
+                                  "val_accuracy", "max")  # a tie on the monitor is no gain

@@ -103,9 +103,10 @@ def standardize_text(text: tf.Tensor, lowercase: bool = True) -> tf.Tensor:
     return tf.strings.strip(text)
 
 
-def standardized(texts, batch: int = 4096) -> list[str]:
-    """`standardize_text` applied to Python strings, so vocabularies and baselines see the model's own tokens."""
+def standardized(texts, batch: int = 4096, standardize=standardize_text) -> list[str]:
+    """`standardize` (the model's `standardize_text` by default) applied to Python strings, so vocabularies and
+    baselines see the model's own tokens."""
     texts, out = list(texts), []
     for start in range(0, len(texts), batch):
-        out += [t.decode("utf-8") for t in standardize_text(tf.constant(texts[start:start + batch])).numpy()]
+        out += [t.decode("utf-8") for t in standardize(tf.constant(texts[start:start + batch])).numpy()]
     return out

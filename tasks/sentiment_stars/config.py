@@ -121,6 +121,9 @@ class ModelConfig(RNNConfig):
     weight_decay: float = 0.0  # L2 on the embedding and the RNN's output layer; 0 disables
     wide_ngrams: int = 2  # a linear TF-IDF path over word 1..n-grams added to the RNN's logits; 0 disables
     wide_min_df: int = 2  # n-grams in fewer training reviews are left out of the wide path
+    wide_views: tuple[str, ...] = ("model", "words", "nb")  # model.py WIDE_VIEWS; one regression each, mean probability
+    wide_nb_ngrams: int = 3  # the "nb" view's binary word 1..n-grams
+    wide_nb_c: float = 0.3  # the "nb" view's inverse L2 strength (its features are unnormalized counts x ratios)
     wide_warm_start: bool = True  # wide path = scikit-learn's logistic regression, frozen; the RNN adds to it from zero
     wide_c: float = 4.0  # that regression's inverse L2 strength (the tfidf_logistic baseline's C)
     wide_folds: int = 5  # cross-fitting folds: the RNN learns on logits of regressions that did not see the review
@@ -134,16 +137,20 @@ class ModelConfig(RNNConfig):
 
     def __post_init__(self):
         for name in ("max_tokens", "max_length", "embedding_dim", "rnn_units", "num_layers", "min_frequency", "ensemble",
-                     "wide_min_df"):
+                     "wide_min_df", "wide_nb_ngrams"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("dropout", "recurrent_dropout", "word_dropout", "wide_drop"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        self.wide_views = views = tuple(self.wide_views)
+        if not views or len(set(views)) < len(views) or not set(views) <= {"model", "words", "nb"}:
+            raise ConfigError(f"wide_views must be distinct views among ['model', 'words', 'nb'], got {list(views)}")
         if self.wide_folds < 2:
             raise ConfigError(f"wide_folds must be >= 2 (cross-fitting), got {self.wide_folds}")
-        if self.wide_c <= 0:
-            raise ConfigError(f"wide_c must be > 0, got {self.wide_c}")
+        for name in ("wide_c", "wide_nb_c"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("weight_decay", "wide_l2", "wide_ngrams"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -2,7 +2,8 @@
 
 By default the wide path is scikit-learn's logistic regression on the training split, frozen, and the RNN's
 output layer starts at zero: the model starts as the linear model a user of real reviews tries first and the
-RNN learns what word order adds (`fit_wide_path`, `build_models`).
+RNN learns what word order adds (`fit_wide_path`, `build_models`). The wide path may read the text in several
+views (`model.wide_views`): one regression per view, their probabilities averaged.
 
 Everything from the raw string on runs inside the graph (standardization, vocabulary, n-gram TF-IDF), so the
 export takes raw reviews and loads with TensorFlow alone.
@@ -15,14 +16,15 @@ from collections import Counter
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from tasks.common.errors import DataError
 from tasks.common.export import KerasServingModule
 from tasks.common.layers import recurrent_layer
-from tasks.common.text import standardize_text, standardized
+from tasks.common.text import normalize_nfc, standardize_text, standardized
 from tasks.sentiment_stars.decision import decide
 
 
@@ -61,21 +63,63 @@ class SublinearTfidf(keras.layers.Layer):
         return tf.math.l2_normalize(weighted, axis=-1)
 
 
+def standardize_words(text: tf.Tensor) -> tf.Tensor:
+    """scikit-learn's default tokens in TF: lowercased runs of two or more letters, digits or "_", one space apart.
+
+    TfidfVectorizer lowercases and takes `(?u)\\b\\w\\w+\\b`: punctuation, emoji and one-letter words are dropped
+    (the model's own tokens keep them). The same token lists as scikit-learn on all 8,898 UIT-ViSFD reviews.
+    """
+    text = tf.strings.regex_replace(normalize_nfc(text), "\u200b", " ")
+    text = tf.strings.lower(text, encoding="utf-8")
+    text = tf.strings.regex_replace(text, r"[^\p{L}\p{N}_]+", "  ")  # two spaces, so each word has its own
+    text = tf.strings.regex_replace(tf.strings.join([" ", text, " "]), r" [\p{L}\p{N}_] ", " ")  # one-letter words
+    return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
+
+
+# The wide path's views: (tokens, layer name suffix). "model": TF-IDF of the model's own tokens (punctuation,
+# emoji and one-letter words kept); "words": TF-IDF of scikit-learn's default tokens (the tfidf_logistic
+# baseline's); "nb": NBSVM (Wang & Manning 2012) on binary n-grams of the model's tokens.
+WIDE_VIEWS = {"model": (standardize_text, ""), "words": (standardize_words, "_words"), "nb": (standardize_text, "_nb")}
+
+
+@keras.saving.register_keras_serializable(package="tasks.sentiment_stars")
+class MeanProbabilityLogits(keras.layers.Layer):
+    """Logits of several regressions (B, 5) each -> log of the mean of their probabilities (B, 5).
+
+    Averaging probabilities of views that err differently is the classic gain of an ensemble; the log makes
+    the result a logit again, to which the RNN's logits are added.
+    """
+
+    def call(self, logits):
+        return tf.math.log(tf.reduce_mean(tf.stack([tf.nn.softmax(view) for view in logits]), axis=0))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+def mean_probability_logits(logits: list[np.ndarray]) -> np.ndarray:
+    """`MeanProbabilityLogits` in NumPy; a single view's logits are returned as they are."""
+    if len(logits) == 1:
+        return logits[0]
+    probabilities = [np.exp(view - view.max(1, keepdims=True)) for view in logits]
+    return np.log(np.mean([p / p.sum(1, keepdims=True) for p in probabilities], axis=0)).astype(np.float32)
+
+
 @dataclasses.dataclass
 class TextFeatures:
     """The layers fitted once on the training split and shared by every ensemble member (one copy in the export).
 
-    `vectorizer` maps words to the RNN's token ids; `wide` (None without a wide path) maps raw text to the wide
-    path's star logits (B, 5): TF-IDF n-grams -> a Dense layer, scikit-learn's regression (frozen) when
-    warm-started, else None (each member then learns a layer of its own).
+    `vectorizer` maps words to the RNN's token ids; `wide` (None without a wide path) holds one view per
+    `model.wide_views` entry, each mapping raw text to star logits (B, 5): n-gram features -> a Dense layer,
+    scikit-learn's regression (frozen) when warm-started, else None (each member then learns a layer of its own).
     """
     vectorizer: keras.layers.TextVectorization
-    wide: list | None = None  # [n-gram counter, SublinearTfidf, frozen Dense or None]: applied in this order
+    wide: list | None = None  # views, each [n-gram counter, SublinearTfidf or None, frozen Dense or None], in order
     train_logits: np.ndarray | None = None  # (N, 5) out-of-fold wide logits of the training reviews (warm start)
 
     @property
     def warm_started(self) -> bool:
-        return self.wide is not None and self.wide[2] is not None
+        return self.wide is not None and all(view[2] is not None for view in self.wide)
 
 
 @keras.saving.register_keras_serializable(package="tasks.sentiment_stars")
@@ -137,8 +181,9 @@ def make_vectorizer(config, train_tokens: list[str]) -> keras.layers.TextVectori
 
 
 def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weight: dict | None = None,
-                  seed: int = 0) -> tuple[list, np.ndarray | None]:
-    """TF-IDF of word 1..wide_ngrams-grams seen in >= wide_min_df training reviews, and the linear layer on it.
+                  seed: int = 0, view: str = "model") -> tuple[list, np.ndarray | None]:
+    """TF-IDF of word 1..wide_ngrams-grams seen in >= wide_min_df training reviews, and the linear layer on it
+    (the "nb" view: binary 1..wide_nb_ngrams-grams and NBSVM, `nb_svm`).
 
     With `wide_warm_start` the layer is scikit-learn's LogisticRegression(C=wide_c) fitted on exactly these
     features (weighted like the network's loss) and frozen: the model starts as the linear model a user of
@@ -148,16 +193,26 @@ def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weigh
     the RNN learns its residual from the logits of regressions that did not see the review
     (`wide_folds`-fold cross-fitting, stacking). Without the warm start, or without `train_stars`, the
     layer is None (build_model gives each member a trainable one, L2 `wide_l2`) and so are the logits.
+    `train_tokens` are the training texts standardized as the `view` (a WIDE_VIEWS key) does in the graph.
     """
-    tfidf = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
-                            ngram_range=(1, config.wide_ngrams), min_df=config.wide_min_df)
-    features = tfidf.fit_transform(train_tokens)
-    vocabulary = list(tfidf.get_feature_names_out())
-    counter = keras.layers.TextVectorization(standardize=standardize_text, split="whitespace",
-                                             ngrams=config.wide_ngrams, output_mode="count",
-                                             vocabulary=vocabulary, name="wide_ngrams")
-    idf = np.concatenate([[0.0], tfidf.idf_]).astype("float32")  # index 0 counts out-of-vocabulary n-grams
-    weighting = SublinearTfidf(idf, name="wide_tfidf")
+    standardize, suffix = WIDE_VIEWS[view]
+    if view == "nb":
+        ngrams = config.wide_nb_ngrams
+        vectorizer = CountVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, binary=True,
+                                     ngram_range=(1, ngrams), min_df=config.wide_min_df)
+    else:
+        ngrams = config.wide_ngrams
+        vectorizer = TfidfVectorizer(tokenizer=str.split, token_pattern=None, lowercase=False, sublinear_tf=True,
+                                     ngram_range=(1, ngrams), min_df=config.wide_min_df)
+    features = vectorizer.fit_transform(train_tokens).astype(np.float64)
+    counter = keras.layers.TextVectorization(standardize=standardize, split="whitespace", ngrams=ngrams,
+                                             output_mode="multi_hot" if view == "nb" else "count",
+                                             vocabulary=list(vectorizer.get_feature_names_out()),
+                                             name=f"wide_ngrams{suffix}")
+    weighting = None  # binary n-grams enter the NBSVM as they are
+    if view != "nb":
+        idf = np.concatenate([[0.0], vectorizer.idf_]).astype("float32")  # index 0 counts out-of-vocabulary n-grams
+        weighting = SublinearTfidf(idf, name=f"wide_tfidf{suffix}")
     if not config.wide_warm_start or train_stars is None:
         return [counter, weighting, None], None
     stars = np.asarray(train_stars)
@@ -168,37 +223,83 @@ def fit_wide_path(config, train_tokens: list[str], train_stars=None, class_weigh
                                     f"{dict(zip(range(1, 6), counts.tolist()))}")
     weights = None if class_weight is None else np.array([class_weight[int(s) - 1] for s in stars])
 
-    def regression(rows):
+    def regression(rows) -> tuple[np.ndarray, np.ndarray]:  # kernel (V, 5), bias (5,): logits = x @ kernel + bias
+        sample_weight = None if weights is None else weights[rows]
+        if view == "nb":
+            return nb_svm(features[rows], stars[rows], config.wide_nb_c, sample_weight, seed)
         fitted = LogisticRegression(C=config.wide_c, max_iter=3000, random_state=seed)
-        return fitted.fit(features[rows], stars[rows], sample_weight=None if weights is None else weights[rows])
+        fitted.fit(features[rows], stars[rows], sample_weight=sample_weight)
+        return fitted.coef_.T, fitted.intercept_
 
     held_out = np.zeros((len(stars), 5), np.float32)
     for fit_rows, other in StratifiedKFold(config.wide_folds, shuffle=True, random_state=seed).split(features, stars):
-        held_out[other] = regression(fit_rows).decision_function(features[other])
-    full = regression(np.arange(len(stars)))
-    kernel = np.vstack([np.zeros((1, 5)), full.coef_.T]).astype("float32")  # (V + 1, 5); OOV row 0
+        kernel, bias = regression(fit_rows)
+        held_out[other] = features[other] @ kernel + bias
+    kernel, bias = regression(np.arange(len(stars)))
+    kernel = np.vstack([np.zeros((1, 5)), kernel]).astype("float32")  # (V + 1, 5); OOV row 0
     dense = keras.layers.Dense(5, kernel_initializer=keras.initializers.Constant(kernel),
-                               bias_initializer=keras.initializers.Constant(full.intercept_.astype("float32")),
-                               trainable=False, name="wide_logits")  # frozen: already the optimum of its own loss
+                               bias_initializer=keras.initializers.Constant(np.asarray(bias, "float32")),
+                               trainable=False, name=f"wide_logits{suffix}")  # frozen: the optimum of its own loss
     return [counter, weighting, dense], held_out
+
+
+def nb_svm(features, stars, c: float, sample_weight=None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """NBSVM (Wang & Manning 2012, logistic loss): per star, binary features scaled by their log-count ratio.
+
+    For star k, r = log((p / |p|_1) / (q / |q|_1)) with p, q = 1 + the feature counts of the reviews with and
+    without k; a one-vs-rest LogisticRegression(C=c) on x * r. Returns (kernel (V, 5), bias (5,)) with
+    logits = x @ kernel + bias, the scaling folded into the kernel. Strong on short sentiment texts: the
+    ratio tells the regression which n-grams are rare but telling before it sees a single weight.
+    """
+    kernel, bias = np.zeros((features.shape[1], 5)), np.zeros(5)
+    for star in range(1, 6):
+        target = stars == star
+        p = 1.0 + np.asarray(features[target].sum(0)).ravel()
+        q = 1.0 + np.asarray(features[~target].sum(0)).ravel()
+        ratio = np.log(p / p.sum()) - np.log(q / q.sum())
+        fitted = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+        fitted.fit(features @ sparse.diags(ratio), target.astype(int), sample_weight=sample_weight)
+        kernel[:, star - 1], bias[star - 1] = ratio * fitted.coef_[0], fitted.intercept_[0]
+    return kernel, bias
 
 
 def fit_text_features(config, train_texts, train_stars=None, class_weight: dict | None = None,
                       seed: int = 0) -> TextFeatures:
     """Vocabulary (and wide path) from the training split, fitted once however many members are trained.
 
-    Without `train_stars` the wide path cannot be warm-started and starts at random.
+    Without `train_stars` the wide path cannot be warm-started and starts at random. With several views the
+    training logits are the log of the mean of the views' out-of-fold probabilities (same folds).
     """
+    train_texts = list(train_texts)
     tokens = standardized(train_texts)
-    wide, held_out = fit_wide_path(config, tokens, train_stars, class_weight, seed) if config.wide_ngrams else (None, None)
-    return TextFeatures(make_vectorizer(config, tokens), wide, held_out)
+    if not config.wide_ngrams:
+        return TextFeatures(make_vectorizer(config, tokens))
+    views, held_out = [], []
+    for view in config.wide_views:
+        standardize = WIDE_VIEWS[view][0]
+        view_tokens = tokens if standardize is standardize_text else standardized(train_texts, standardize=standardize)
+        layers, logits = fit_wide_path(config, view_tokens, train_stars, class_weight, seed, view)
+        views.append(layers)
+        held_out.append(logits)
+    train_logits = None if held_out[0] is None else mean_probability_logits(held_out)
+    return TextFeatures(make_vectorizer(config, tokens), views, train_logits)
+
+
+def wide_outputs(features: TextFeatures, text) -> list:
+    """Each view's logits (B, 5) of the text input, through the shared (frozen or None) layers."""
+    return [dense(weighted(text, counter, weighting)) for counter, weighting, dense in features.wide]
+
+
+def weighted(text, counter, weighting):
+    """A view's features (B, V + 1) of the text input: n-gram counts, TF-IDF-weighted unless the view is binary."""
+    return counter(text) if weighting is None else weighting(counter(text))
 
 
 def wide_logits(features: TextFeatures, texts, batch_size: int = 512) -> np.ndarray:
     """The frozen wide path's logits (N, 5) for raw texts, as the export computes them."""
     text = keras.Input(shape=(), dtype="string", name="text")
-    counter, weighting, dense = features.wide
-    model = keras.Model(text, dense(weighting(counter(text))))
+    outputs = wide_outputs(features, text)
+    model = keras.Model(text, outputs[0] if len(outputs) == 1 else MeanProbabilityLogits(name="wide_mix")(outputs))
     return model.predict(tf.constant(list(texts)), batch_size=batch_size, verbose=0)
 
 
@@ -244,17 +345,22 @@ def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras
     if features.wide is None:
         model = keras.Model(text, keras.layers.Softmax(name="probabilities")(logits), name=name)
         return model, model
-    counter, weighting, dense = features.wide
-    wide = weighting(counter(text))  # (B, V + 1)
-    if not warm:  # a wide path learnt from random gets dropout and a layer per member
-        wide = keras.layers.Dropout(config.dropout, name="wide_dropout")(wide)
-        dense = keras.layers.Dense(5, kernel_regularizer=keras.regularizers.L2(config.wide_l2), name="wide_logits")
-        total = keras.layers.Add(name="logits")([logits, dense(wide)])  # (B, 5)
+    if not warm:  # a wide path learnt from random gets dropout and a layer per member and view
+        views = []
+        for (counter, weighting, _), view in zip(features.wide, config.wide_views):
+            suffix = WIDE_VIEWS[view][1]
+            features_in = weighted(text, counter, weighting)  # (B, V + 1)
+            wide = keras.layers.Dropout(config.dropout, name=f"wide_dropout{suffix}")(features_in)
+            views.append(keras.layers.Dense(5, kernel_regularizer=keras.regularizers.L2(config.wide_l2),
+                                            name=f"wide_logits{suffix}")(wide))  # (B, 5)
+        total = keras.layers.Add(name="logits")([logits, *views])  # (B, 5)
         model = keras.Model(text, keras.layers.Softmax(name="probabilities")(total), name=name)
         return model, model
+    views = wide_outputs(features, text)
+    wide = views[0] if len(views) == 1 else MeanProbabilityLogits(name="wide_mix")(views)  # (B, 5)
     add, softmax = keras.layers.Add(name="logits"), keras.layers.Softmax(name="probabilities")
     scale = LogitScale(name="wide_scale")  # one weight, 1 at the start: the RNN may learn to outvote the regression
-    serving = keras.Model(text, softmax(add([logits, scale(dense(wide))])), name=name)
+    serving = keras.Model(text, softmax(add([logits, scale(wide)])), name=name)
     held_out = keras.Input(shape=(5,), dtype="float32", name="wide_logits")
     dropped = DropRows(config.wide_drop, name="wide_logit_drop")(held_out)  # (B, 5); rows zeroed in training only
     training = keras.Model([text, held_out], softmax(add([logits, scale(dropped)])), name=f"{name}_training")
