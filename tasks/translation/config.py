@@ -73,6 +73,7 @@ class ModelConfig(RNNConfig):
     # (rnn_layers.SimpleRNN, "auto"/"fast"): sentences are short and at 256 units the products dominate.
     rnn_implementation: Literal["auto", "cell", "fast"] = "cell"
     attention: Literal["luong", "none"] = "luong"  # luong: global attention, general score, over encoder states
+    input_feeding: bool = True  # the previous attentional vector joins the decoder's input (Luong's input feeding)
     dropout: float = 0.3  # on the embeddings and before the output layer: a few thousand real pairs overfit fast
     tie_embeddings: bool = True  # the output layer reuses the target embedding (the attentional layer gets its size)
     label_smoothing: float = 0.1  # share of the target probability spread over the vocabulary in the loss
