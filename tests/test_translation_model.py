@@ -61,11 +61,11 @@ def test_training_model_shapes_and_layer_names():
 
 
 def test_bidirectional_encoder_and_gru_reference():
-    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8), 30, 12)  # bidirectional by default
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, input_feeding=False), 30, 12)  # bidirectional by default
     encoder = model.get_layer("encoder")
     assert isinstance(encoder, keras.layers.Bidirectional) and model.get_layer("bridge").units == 16
     assert encoder.forward_layer.cell.__class__.__name__ == "SimpleRNNCell"
-    assert model.get_layer("decoder").attention.key_projection.kernel.shape == (32, 16)  # W_a maps [fwd; bwd] to H
+    assert model.get_layer("attention").key_projection.kernel.shape == (32, 16)  # W_a maps [fwd; bwd] to H
     one_way = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12)
     assert "bridge" not in {layer.name for layer in one_way.layers}
     gru = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False, input_feeding=False), 30, 12,
@@ -97,7 +97,7 @@ def test_tied_output_layer_is_the_target_embedding(attention):
 
 
 def test_input_feeding_decoder_feeds_the_attentional_vector_back():
-    config = ModelConfig(rnn_units=16, embedding_dim=8)  # input feeding is the default
+    config = ModelConfig(rnn_units=16, embedding_dim=8, input_feeding=True)
     model = build_model(config, 30, 12)
     decoder = model.get_layer("decoder")
     assert isinstance(decoder, FeedingDecoder) and decoder.cell.__class__.__name__ == "SimpleRNNCell"
