@@ -104,6 +104,8 @@ def test_input_feeding_decoder_feeds_the_attentional_vector_back():
     assert decoder.cell.U.shape == (8 + 8, 16)  # x'_t = [embedding; a_{t-1}], a_t of the tied embedding's size
     gru = build_model(config, 30, 12, cell="gru").get_layer("decoder")
     assert isinstance(gru.cell, keras.layers.GRUCell)
+    rebuilt = FeedingDecoder.from_config(decoder.get_config())  # the config names the cell and the sizes
+    assert type(rebuilt.cell) is type(decoder.cell) and rebuilt.cell.units == 16 and rebuilt.output_size == 8
     # a_{t-1} reaches step t: changing the first target token changes step 2 through a_1 even with s_1 held.
     batch = {"source": _source([[5, 6, 7]]), "target_in": tf.constant([[2, 4, 5]])}
     plain = build_model(ModelConfig(rnn_units=16, embedding_dim=8, input_feeding=False), 30, 12)

@@ -163,7 +163,12 @@ class FeedingDecoder(keras.layers.Layer):
         return (*embedded_shape[:2], self.output_size), (*embedded_shape[:2], values_shape[1])
 
     def get_config(self):
-        raise NotImplementedError("FeedingDecoder is rebuilt by build_model, not deserialized")
+        return {**super().get_config(), "cell": keras.saving.serialize_keras_object(self.cell),
+                "attention_units": self.attention.units, "output_size": self.output_size}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "cell": keras.saving.deserialize_keras_object(config["cell"])})
 
 
 def decoder_cell(config, cell: str) -> keras.layers.Layer:
@@ -204,6 +209,20 @@ def encode(source_embedded, encoder, bridge, mask=None):
     return outputs[0], bridge(ops.concatenate(outputs[1:], axis=-1))
 
 
+def attend(config, attention: str, hidden, encoder_states, source_mask, output_size: int):
+    """Decoder states (B, T, H) -> the output layer's input: Luong's attentional vectors tanh(W_c [c_t; h_t])
+    (B, T, O), or without attention the states themselves (projected to the embedding's size when tied)."""
+    if attention == "luong":
+        context, _ = LuongAttention(config.rnn_units, name="attention")(hidden, encoder_states, source_mask)
+        hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H or 3H)
+        return keras.layers.Dense(output_size, activation="tanh", name="attentional")(hidden)  # (B, T, O)
+    if attention != "none":
+        raise ConfigError(f"attention must be 'luong' or 'none', got {attention!r}")
+    if config.tie_embeddings:
+        return keras.layers.Dense(output_size, name="projection")(hidden)  # (B, T, E)
+    return hidden
+
+
 def build_model(config, source_vocab_size: int, target_vocab_size: int, attention: str | None = None,
                 cell: str | None = None) -> keras.Model:
     """Teacher-forced training model: {"source", "target_in"} ids -> next-syllable logits (B, T, V).
@@ -232,22 +251,13 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int, attentio
     y = target_embedding(target_in)  # (B, T, E)
     y = keras.layers.Dropout(config.dropout, name="target_dropout")(y)
     output_size = config.embedding_dim if config.tie_embeddings else config.rnn_units  # O
-    if attention == "luong" and config.input_feeding:
+    if attention == "luong" and config.input_feeding:  # attention inside the decoder loop
         decoder = FeedingDecoder(decoder_cell(config, cell), config.rnn_units, output_size, name="decoder")
-        hidden, _ = decoder(y, last_state, encoder_states, source_mask)  # (B, T, O)
+        hidden, _ = decoder(y, last_state, encoder_states, source_mask)  # (B, T, O): the attentional vectors
     else:
         decoder = recurrent(config, cell, "decoder", return_sequences=True)
         hidden = decoder(y, initial_state=[last_state])  # (B, T, H); decoding.StepDecoder steps it
-    if attention == "luong" and config.input_feeding:
-        pass  # the attentional vectors come out of the decoder
-    elif attention == "luong":
-        context, _ = LuongAttention(config.rnn_units, name="attention")(hidden, encoder_states, source_mask)
-        hidden = keras.layers.Concatenate(name="context_and_state")([context, hidden])  # (B, T, 2H or 3H)
-        hidden = keras.layers.Dense(output_size, activation="tanh", name="attentional")(hidden)  # (B, T, O)
-    elif attention != "none":
-        raise ConfigError(f"attention must be 'luong' or 'none', got {attention!r}")
-    elif config.tie_embeddings:
-        hidden = keras.layers.Dense(output_size, name="projection")(hidden)  # (B, T, E)
+        hidden = attend(config, attention, hidden, encoder_states, source_mask, output_size)  # (B, T, O or H)
     hidden = keras.layers.Dropout(config.dropout, name="output_dropout")(hidden)
     if config.tie_embeddings:
         logits = TiedLogits(target_embedding, name="logits")(hidden)  # (B, T, V)
