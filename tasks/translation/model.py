@@ -7,7 +7,8 @@
 
 The training model sees the correct previous syllable at every step (teacher forcing); padding is
 masked in both RNNs, in attention and, through sample weights, in the loss. `decoding.StepDecoder`
-calls the same layers one step at a time to translate.
+calls the same layers one step at a time to translate. With `model.input_feeding` the decoder is a
+`FeedingDecoder`: attention moves inside its loop and a_{t-1} joins its input (off by default).
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tasks.common.errors import ConfigError
 from rnn_layers import SimpleRNNCell
+from tasks.common.errors import ConfigError
 from tasks.common.layers import recurrent_layer
 
 NEG_INF = -1e9  # score of padded source positions: exp() underflows to an exact 0
@@ -142,7 +143,6 @@ class FeedingDecoder(keras.layers.Layer):
 
     def call(self, embedded, initial_state, values, values_mask, training=False, mask=None):
         del mask  # padding sits at the end of each target: its steps are computed, then weighted 0 by the loss
-
         keys = self.attention.key_projection(values)  # (B, S, H), the same at every step
 
         def one_step(carried, x_t):
