@@ -9,7 +9,7 @@ import tensorflow as tf
 from tasks.translation.config import ModelConfig
 from tasks.translation.decoding import (StepDecoder, beam_search, greedy_search, length_normalizer,
                                        sequence_log_probability)
-from tasks.translation.model import LuongAttention, SmoothedCrossEntropy, build_model, training_loss
+from tasks.translation.model import FeedingDecoder, LuongAttention, SmoothedCrossEntropy, build_model, training_loss
 from tasks.translation.tokens import END_ID, PAD_ID, UNK_ID, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
 
@@ -25,16 +25,22 @@ def _source(rows, width=None):
     return tf.constant([row + [PAD_ID] * (width - len(row)) for row in rows], tf.int32)
 
 
-@pytest.fixture(scope="module", params=[("luong", "fast", "simple", False, False), ("none", "cell", "simple", True, False),
-                                        ("luong", "cell", "simple", True, False), ("luong", "cell", "gru", True, False),
-                                        ("luong", "cell", "simple", True, True), ("none", "cell", "simple", False, True)])
+@pytest.fixture(scope="module", params=[("luong", "fast", "simple", False, False, False),
+                                        ("none", "cell", "simple", True, False, False),
+                                        ("luong", "cell", "simple", True, False, False),
+                                        ("luong", "cell", "gru", True, False, False),
+                                        ("luong", "cell", "simple", True, True, False),
+                                        ("none", "cell", "simple", False, True, False),
+                                        ("luong", "cell", "simple", True, True, True),
+                                        ("luong", "cell", "gru", True, True, True)])
 def untrained(request):
-    """A randomly initialised model: its decoders must be exact whatever the weights (layer, cell, encoder, tying)."""
+    """A randomly initialised model: its decoders must be exact whatever the weights (layer, cell, encoder, tying,
+    input feeding)."""
     keras.utils.set_random_seed(1)
-    attention, implementation, cell, bidirectional, tied = request.param
+    attention, implementation, cell, bidirectional, tied, feeding = request.param
     config = ModelConfig(rnn_units=16, embedding_dim=8, attention=attention, dropout=0.0,
                          rnn_implementation=implementation, cell=cell, bidirectional=bidirectional,
-                         tie_embeddings=tied)
+                         tie_embeddings=tied, input_feeding=feeding)
     model = build_model(config, source_vocab_size=30, target_vocab_size=12)
     rng = np.random.default_rng(0)
     source = _source([list(rng.integers(4, 30, size=n)) for n in (5, 3, 7, 1, 6)])
@@ -42,12 +48,12 @@ def untrained(request):
 
 
 def test_training_model_shapes_and_layer_names():
-    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12)
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False, input_feeding=False), 30, 12)
     logits = model({"source": _source([[5, 6, 7], [8]]), "target_in": tf.constant([[2, 4, 5, 0], [2, 6, 0, 0]])})
     assert logits.shape == (2, 4, 12)
     assert {"encoder", "decoder", "attention", "attentional", "logits"} <= {layer.name for layer in model.layers}
-    fast_model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, rnn_implementation="fast", bidirectional=False),
-                             30, 12)
+    fast_model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, rnn_implementation="fast", bidirectional=False,
+                                         input_feeding=False), 30, 12)
     for name in ("encoder", "decoder"):  # the cell by default (faster for this task); the fast layer on request
         assert model.get_layer(name).cell.__class__.__name__ == "SimpleRNNCell"
         assert fast_model.get_layer(name).__class__.__name__ == "SimpleRNN"
@@ -55,14 +61,15 @@ def test_training_model_shapes_and_layer_names():
 
 
 def test_bidirectional_encoder_and_gru_reference():
-    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8), 30, 12)  # bidirectional by default
+    model = build_model(ModelConfig(rnn_units=16, embedding_dim=8, input_feeding=False), 30, 12)  # bidirectional by default
     encoder = model.get_layer("encoder")
     assert isinstance(encoder, keras.layers.Bidirectional) and model.get_layer("bridge").units == 16
     assert encoder.forward_layer.cell.__class__.__name__ == "SimpleRNNCell"
     assert model.get_layer("attention").key_projection.kernel.shape == (32, 16)  # W_a maps [fwd; bwd] to H
     one_way = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12)
     assert "bridge" not in {layer.name for layer in one_way.layers}
-    gru = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False), 30, 12, cell="gru")
+    gru = build_model(ModelConfig(rnn_units=16, embedding_dim=8, bidirectional=False, input_feeding=False), 30, 12,
+                      cell="gru")
     assert isinstance(gru.get_layer("encoder"), keras.layers.GRU) and isinstance(gru.get_layer("decoder"),
                                                                                 keras.layers.GRU)
     assert gru.name == "translation_gru"
@@ -87,6 +94,27 @@ def test_tied_output_layer_is_the_target_embedding(attention):
     before = model(batch).numpy()
     embedding.assign(embedding + 1.0)  # one matrix: changing the input vectors changes the output scores
     assert not np.allclose(model(batch).numpy(), before)
+
+
+def test_input_feeding_decoder_feeds_the_attentional_vector_back():
+    config = ModelConfig(rnn_units=16, embedding_dim=8, input_feeding=True)
+    model = build_model(config, 30, 12)
+    decoder = model.get_layer("decoder")
+    assert isinstance(decoder, FeedingDecoder) and decoder.cell.__class__.__name__ == "SimpleRNNCell"
+    assert decoder.cell.U.shape == (8 + 8, 16)  # x'_t = [embedding; a_{t-1}], a_t of the tied embedding's size
+    gru = build_model(config, 30, 12, cell="gru").get_layer("decoder")
+    assert isinstance(gru.cell, keras.layers.GRUCell)
+    rebuilt = FeedingDecoder.from_config(decoder.get_config())  # the config names the cell and the sizes
+    assert type(rebuilt.cell) is type(decoder.cell) and rebuilt.cell.units == 16 and rebuilt.output_size == 8
+    # a_{t-1} reaches step t: changing the first target token changes step 2 through a_1 even with s_1 held.
+    batch = {"source": _source([[5, 6, 7]]), "target_in": tf.constant([[2, 4, 5]])}
+    plain = build_model(ModelConfig(rnn_units=16, embedding_dim=8, input_feeding=False), 30, 12)
+    assert model(batch).shape == plain(batch).shape == (1, 3, 12)
+    decoder.cell.W.assign(tf.zeros_like(decoder.cell.W))  # no path through s_{t-1}: only the fed a_{t-1} links steps
+    other = {"source": batch["source"], "target_in": tf.constant([[2, 9, 5]])}
+    assert not np.allclose(model(batch).numpy()[0, 2], model(other).numpy()[0, 2])
+    plain.get_layer("decoder").cell.W.assign(tf.zeros_like(plain.get_layer("decoder").cell.W))
+    np.testing.assert_allclose(plain(batch).numpy()[0, 2], plain(other).numpy()[0, 2], rtol=1e-6)  # nothing links them
 
 
 def test_label_smoothing_spreads_the_target_over_the_vocabulary():

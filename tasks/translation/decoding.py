@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from tasks.common.layers import step_function
-from tasks.translation.model import encode
+from tasks.translation.model import FeedingDecoder, encode
 from tasks.translation.tokens import END_ID, PAD_ID, START_ID
 
 NEG_INF = -1e9  # finite, so that sums of "impossible" scores never produce NaN
@@ -31,9 +31,16 @@ class StepDecoder:
         self.encoder = model.get_layer("encoder")
         self.bridge = model.get_layer("bridge") if "bridge" in layer_names else None  # bidirectional encoder
         self.target_embedding = model.get_layer("target_embedding")
-        self.decoder_step = step_function(model.get_layer("decoder"))  # (x_t, s_{t-1}) -> s_t
-        self.attention = model.get_layer("attention") if "attention" in layer_names else None
-        self.attentional = model.get_layer("attentional") if self.attention is not None else None
+        decoder = model.get_layer("decoder")
+        # Input feeding: attention runs inside the decoder, whose state is the packed [s_t; a_t].
+        self.feeding = decoder if isinstance(decoder, FeedingDecoder) else None
+        if self.feeding is not None:
+            self.attention, self.attention_weights = self.feeding.attention, decoder.output[1]  # (B, T, S)
+        else:
+            self.decoder_step = step_function(decoder)  # (x_t, s_{t-1}) -> s_t
+            self.attention = model.get_layer("attention") if "attention" in layer_names else None
+            self.attention_weights = self.attention.output[1] if self.attention is not None else None
+            self.attentional = model.get_layer("attentional") if self.attention is not None else None
         self.projection = model.get_layer("projection") if "projection" in layer_names else None  # tied, no attention
         self.logits = model.get_layer("logits")
         self.vocabulary_size = self.logits.units
@@ -44,21 +51,27 @@ class StepDecoder:
         """(B, S) ids -> encoder states (B, S, H), last state (B, H), source mask (B, S)."""
         mask = tf.not_equal(source_ids, PAD_ID)
         states, last = encode(self.source_embedding(source_ids), self.encoder, self.bridge, mask=mask)
+        if self.feeding is not None:
+            last = self.feeding.initial_state(last)  # (B, H + O)
         return states, last, mask
 
+    def _after_state(self, state, encoder_states, source_mask):
+        """A decoder without input feeding: attention (if any) on top of s_t -> output (B, O), weights (B, S)."""
+        if self.attention is None:
+            weights = tf.zeros(tf.shape(source_mask), state.dtype)
+            return (state if self.projection is None else self.projection(state)), weights
+        context, weights = self.attention(state[:, tf.newaxis], encoder_states, source_mask)  # (B, 1, H/S)
+        return self.attentional(tf.concat([context[:, 0], state], axis=-1)), weights[:, 0]  # (B, O), (B, S)
+
     def step(self, tokens: tf.Tensor, state: tf.Tensor, encoder_states: tf.Tensor, source_mask: tf.Tensor):
-        """One decoder step: previous tokens (B,) -> log-probabilities (B, V), new state (B, H), attention (B, S)."""
+        """One decoder step: previous tokens (B,) -> log-probabilities (B, V), new state (B, H or H + O),
+        attention (B, S)."""
         embedded = tf.gather(self.target_embedding.embeddings, tokens)  # (B, E), the Embedding layer's lookup
-        state = self.decoder_step(embedded, state)  # (B, H): s_t, also the RNN's output
-        output = state
-        if self.attention is not None:
-            context, weights = self.attention(output[:, tf.newaxis], encoder_states, source_mask)  # (B, 1, H/S)
-            output = self.attentional(tf.concat([context[:, 0], output], axis=-1))  # (B, H)
-            weights = weights[:, 0]
+        if self.feeding is not None:  # attention inside the decoder; its output is a_t
+            state, output, weights = self.feeding.step(embedded, state, encoder_states, source_mask)
         else:
-            weights = tf.zeros(tf.shape(source_mask), output.dtype)
-            if self.projection is not None:
-                output = self.projection(output)
+            state = self.decoder_step(embedded, state)  # (B, H): s_t, also the RNN's output
+            output, weights = self._after_state(state, encoder_states, source_mask)
         log_probs = tf.nn.log_softmax(self.logits(output), axis=-1)  # (B, V)
         log_probs = tf.where(self._forbidden, tf.cast(NEG_INF, log_probs.dtype), log_probs)
         return log_probs, state, weights

@@ -43,7 +43,7 @@ class Translator(tf.Module):
         # (Luong et al., 2015, "Addressing the rare word problem"); None for an attention-free model.
         self._attention = None
         if self._decoder.attention is not None:
-            self._attention = keras.Model(model.input, self._decoder.attention.output[1], name="attention_weights")
+            self._attention = keras.Model(model.input, self._decoder.attention_weights, name="attention_weights")
 
     def source_ids(self, text: tf.Tensor) -> tf.Tensor:
         """(B,) raw strings -> (B, S + 1) ids padded with 0 (the extra column keeps S + 1 >= 1)."""
