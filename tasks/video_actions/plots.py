@@ -30,8 +30,9 @@ def sampled_frames_figure(split, class_names, clips: int = 4, max_frames: int = 
 
 def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0):
     """||dL/ds_t|| at initialization on a features .npz's training clips, for the plain vanilla RNN and the
-    cures (IRNN; IRNN + strided Conv1D; the defaults, whose softmax reads the mean of every s_t). The docs' picture: `python -c "from tasks.video_actions.plots import
-    vanishing_gradient_figure as f; f('sim.npz', 'docs/images/video_actions_vanishing.png')"`."""
+    cures (IRNN; IRNN + strided Conv1D; the defaults, whose softmax reads the mean and max of every s_t).
+    Returns each curve's first step. The docs' picture: `python -c "from tasks.video_actions.plots import
+    vanishing_gradient_figure as f; print(f('sim.npz', 'docs/images/video_actions_vanishing.png'))"`."""
     import keras
 
     from rnn_layers.vanishing import plot_norms_over_time, state_gradient_norms
@@ -46,7 +47,7 @@ def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0):
                                                         front_end="none", **last),
                 "IRNN (ReLU, W = I), every frame": dict(front_end="none", **last),
                 "IRNN + Conv1D stride 3": dict(target_steps=50, **last),
-                "defaults: IRNN + Conv1D to 25 steps, mean of s_t (one member)": {}}
+                "defaults: IRNN + Conv1D to 25 steps, mean and max of s_t": {}}
     curves = {}
     for name, options in variants.items():
         keras.utils.set_random_seed(seed)
