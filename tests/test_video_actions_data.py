@@ -12,7 +12,7 @@ from tasks.video_actions.cache import ArrayCache
 from tasks.video_actions.config import DataConfig
 from tasks.video_actions.data import (list_videos, load_data, load_features, load_folder, sample_frame_indices,
                                       split_by_group)
-from tasks.video_actions.data_builtin import ACTIONS, action_poses, generate_builtin
+from tasks.video_actions.data_builtin import ACTIONS, action_poses, backward_source, generate_builtin
 from tasks.video_actions.video_io import frame_mask, pad_frames, sample_frames, write_video
 
 
@@ -180,6 +180,17 @@ def test_group_split_keeps_clips_of_one_source_video_together(tmp_path):
     assert not {p.stem[:9] for p, _ in kept} & {p.stem[:9] for p, _ in held_out}
 
 
+def test_group_split_puts_a_derived_clip_where_its_source_went(tmp_path):
+    sources = [(tmp_path / "sit" / f"sit_{i}.mp4", "sit") for i in range(10)]
+    derived = [(tmp_path / "stand" / f"stand_{i}.mp4", "stand") for i in range(10)]
+    source_of = lambda path: tmp_path / "sit" / path.name.replace("stand", "sit") if path.parent.name == "stand" else None  # noqa: E731
+    kept, held_out = split_by_group(sources + derived, 0.3, np.random.default_rng(0), source_of)
+    assert len(held_out) == 6 and len(kept) == 14
+    for part in (kept, held_out):
+        assert {p.name for p, label in part if label == "sit"} == {p.name.replace("stand", "sit")
+                                                                    for p, label in part if label == "stand"}
+
+
 def test_folder_errors_name_the_folder(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
         list_videos(tmp_path / "nothing")
@@ -228,6 +239,13 @@ def test_builtin_generator_writes_class_folders_of_mp4_once(tmp_path, monkeypatc
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == list(ACTIONS)
     clip = next((root / "sit_down").glob("*.mp4"))
     assert sample_frames(clip, 1.0, 30, 32).shape[0] in (6, 7)
+    # A reversal partner is its source clip backwards, frame for frame (up to H.264's loss), and split with it.
+    forward = sample_frames(clip, 4.0, 40, 32).astype(np.float32)
+    backward = sample_frames(root / "stand_up" / clip.name.replace("sit_down", "stand_up"), 4.0, 40, 32)
+    assert backward.shape == forward.shape
+    assert np.abs(backward - forward[::-1]).mean() < 3 < np.abs(backward - forward).mean()
+    assert backward_source(root / "stand_up" / "stand_up_000.mp4") == root / "sit_down" / "sit_down_000.mp4"
+    assert backward_source(root / "sit_down" / "sit_down_000.mp4") is None
     monkeypatch.setattr("tasks.video_actions.data_builtin.write_video", None)  # a second call writes nothing
     assert generate_builtin(config) == root
 

@@ -90,6 +90,19 @@ def test_order_blind_baseline_cannot_tell_a_sequence_from_its_reverse():
     assert 0.3 <= result["reversal_pairs_accuracy"] <= 0.7
 
 
+def test_order_blind_baseline_gets_exactly_half_when_each_clip_comes_with_its_reversal():
+    # How the built-in pairs are made: every clip of the second class is a clip of the first played backwards,
+    # in the same split, so an order-blind model answers both alike and is right on exactly one of the two.
+    rng = np.random.default_rng(1)
+
+    def mirrored(n):
+        clips = rng.normal(size=(n, 7, 3)).astype(np.float32)
+        return Split(np.concatenate([clips, clips[:, ::-1]]), np.repeat([0, 1], n), [])
+
+    data = VideoData(mirrored(30), mirrored(5), mirrored(20), ["forward", "backward"], "mirrored", "features")
+    assert order_blind_baseline(lambda x: x, data, [(0, 1)], c=1.0, seed=0)["reversal_pairs_accuracy"] == 0.5
+
+
 @pytest.mark.parametrize("override, message", [
     ("data.fps=0", "fps must be > 0"),
     ("data.builtin_frame_size=33", "builtin_frame_size must be even"),

@@ -249,3 +249,24 @@ def test_features_run_reports_plan_baselines_and_gradients(tmp_path, members, tr
     raw = np.load(path)["features"][:2]
     np.testing.assert_allclose(served(features=tf.constant(raw))["probabilities"].numpy(),
                                result.model.predict(raw, verbose=0), atol=1e-5)
+
+
+def test_vanishing_picture_reads_trained_weights_of_the_defaults(tmp_path):
+    from rnn_layers.vanishing import state_gradient_norms
+    from tasks.video_actions.plots import vanishing_gradient_figure
+
+    path = simulate.write_npz(tmp_path / "sim.npz", train=8, val=2, test=2, steps=60)
+    inputs = load_features(DataConfig(source="features", path=str(path))).train
+    trained = build_sequence_model(FeaturesConfig(), 2, inputs.inputs)
+    trained.get_layer(index=-1).set_weights([w + 0.5 for w in trained.get_layer(index=-1).get_weights()])
+    trained.save_weights(tmp_path / "best.weights.h5")
+    trained.compile(loss="sparse_categorical_crossentropy")
+    norms = state_gradient_norms(trained, inputs.inputs, inputs.labels)
+    firsts = vanishing_gradient_figure(str(path), str(tmp_path / "v.png"), trained_weights=str(tmp_path / "best.weights.h5"))
+    assert (tmp_path / "v.png").stat().st_size > 0
+    assert firsts["defaults after training (3000 updates)"] == pytest.approx(norms[0] / norms[-1], rel=1e-5)
+    assert firsts["tanh, orthogonal W, every frame"] < firsts["IRNN (ReLU, W = I), every frame"]
+    with pytest.raises(ValueError):  # weights of another model are refused, not silently half-loaded
+        other = build_sequence_model(FeaturesConfig(rnn_units=8), 2, inputs.inputs)
+        other.save_weights(tmp_path / "other.weights.h5")
+        vanishing_gradient_figure(str(path), str(tmp_path / "w.png"), trained_weights=str(tmp_path / "other.weights.h5"))

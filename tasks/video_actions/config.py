@@ -159,10 +159,10 @@ class FeaturesConfig:
 class VideoTrainConfig(TrainConfig):
     """The shared training settings with this task's defaults and the fields only this task has."""
 
-    epochs: int = 60  # upper bound; early stopping on val loss ends sooner
+    epochs: int = 60  # every epoch runs; the weights kept are those of the lowest val loss
     batch_size: int = 16  # a batch is 16 clips x 30 frames of 64x64 pixels
     learning_rate: float = 4e-3  # 4x Adam's default: from scratch, 2e-3 needed twice the epochs for the same accuracy
-    early_stopping_patience: int = 12  # val loss plateaus for a few epochs before the pairs separate
+    early_stopping_patience: int = 0  # none: with 12, one seed stopped on a lucky dip of 48 val clips (0.91 test)
     reduce_lr_patience: int = 5  # halve the learning rate after this many epochs without a lower val loss; 0: never
 
     def __post_init__(self):

@@ -18,7 +18,7 @@ import numpy as np
 from tasks.common.errors import DataError, SkipCounter
 from tasks.video_actions.cache import ArrayCache
 from tasks.video_actions.config import DataConfig
-from tasks.video_actions.data_builtin import generate_builtin
+from tasks.video_actions.data_builtin import backward_source, generate_builtin
 from tasks.video_actions.video_io import pad_frames, sample_frames
 
 log = logging.getLogger(__name__)
@@ -114,11 +114,17 @@ def _group(path: Path, label: str) -> str:
     return f"{label}/g{match.group(1)}" if match else str(path)
 
 
-def split_by_group(items: list[tuple[Path, str]], fraction: float, rng: np.random.Generator):
-    """Per class, moves whole groups into the held-out part until it holds about `fraction` of the clips."""
+def split_by_group(items: list[tuple[Path, str]], fraction: float, rng: np.random.Generator, source_of=None):
+    """Per class, moves whole groups into the held-out part until it holds about `fraction` of the clips.
+
+    `source_of(path)`, when given, names the clip a clip was made from (the built-in reversal partners); such
+    a clip goes wherever its source goes, so a clip and its reversal never straddle train and test.
+    """
+    derived = {item[0]: source_of(item[0]) for item in items} if source_of else {}
+    own = [item for item in items if derived.get(item[0]) is None]
     kept, held_out = [], []
-    for label in sorted({label for _, label in items}):
-        members = [item for item in items if item[1] == label]
+    for label in sorted({label for _, label in own}):
+        members = [item for item in own if item[1] == label]
         groups = sorted({_group(*item) for item in members})
         rng.shuffle(groups)
         target, chosen, count = round(fraction * len(members)), set(), 0
@@ -129,6 +135,10 @@ def split_by_group(items: list[tuple[Path, str]], fraction: float, rng: np.rando
             count += sum(_group(*item) == group for item in members)
         for item in members:
             (held_out if _group(*item) in chosen else kept).append(item)
+    held = {path for path, _ in held_out}
+    for item in items:
+        if derived.get(item[0]) is not None:
+            (held_out if derived[item[0]] in held else kept).append(item)
     return kept, held_out
 
 
@@ -162,8 +172,9 @@ def _to_split(clips, items, class_index: dict[str, int], shape) -> Split:
     return Split(inputs, labels, [str(path) for path, _ in items])
 
 
-def load_folder(config: DataConfig, root: str | Path, dataset: str | None = None) -> VideoData:
-    """A UCF101-style folder: root/<class>/*.avi|mp4, with optional split lists, else a group split by split_seed."""
+def load_folder(config: DataConfig, root: str | Path, dataset: str | None = None, source_of=None) -> VideoData:
+    """A UCF101-style folder: root/<class>/*.avi|mp4, with optional split lists, else a group split by split_seed
+    (`source_of`: see split_by_group)."""
     root = Path(root)
     skips = SkipCounter(config.on_bad_row)
     items = list_videos(root, config.extensions, skips)
@@ -180,8 +191,8 @@ def load_folder(config: DataConfig, root: str | Path, dataset: str | None = None
         rest = [item for item in items if item[0] not in in_lists]
         train_items, test_items = listed.get("train", rest), listed.get("test", rest)
     else:
-        train_items, test_items = split_by_group(items, config.test_fraction, rng)
-    train_items, val_items = split_by_group(train_items, config.val_fraction, rng)
+        train_items, test_items = split_by_group(items, config.test_fraction, rng, source_of)
+    train_items, val_items = split_by_group(train_items, config.val_fraction, rng, source_of)
     cache = ArrayCache(config.cache_dir)
     stats = dict(decoded_clips=0, decoded_frames=0, decode_seconds=0.0)
     shape = (config.num_frames, config.frame_size, config.frame_size, 3)
@@ -207,7 +218,7 @@ def load_folder(config: DataConfig, root: str | Path, dataset: str | None = None
 def load_builtin(config: DataConfig) -> VideoData:
     """Generates the built-in clips once (MP4 files), then reads them back like a user's folder."""
     root = generate_builtin(config)
-    return load_folder(config, root, dataset=f"builtin stick-figure actions ({root})")
+    return load_folder(config, root, dataset=f"builtin stick-figure actions ({root})", source_of=backward_source)
 
 
 # --- TFDS ---------------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """The built-in data set: a seeded generator that renders a stick figure acting, written as MP4 files.
 
 Eight actions, six of which are three pairs that are each other's reversal in time (sit_down / stand_up,
-fall_down / get_up, walk_left / walk_right), plus wave and jump. The second action of a pair is rendered
-as the first one's pose sequence played backwards, so both share exactly the same distribution of single
-frames: a model that ignores frame order (the mean of frame features) cannot tell them apart, an RNN can.
-Clips vary in position, size, speed, length, source frame rate, colours, background and noise, and the
-files go into one folder per class, the layout a user's own data (UCF101) has.
+fall_down / get_up, walk_left / walk_right), plus wave and jump. Each clip of the second action of a pair
+is a clip of the first one played backwards, frame for frame (`stand_up/stand_up_007.mp4` is
+`sit_down/sit_down_007.mp4` reversed), and the loader keeps the two in one split (`backward_source`). So a
+model that ignores frame order (the mean of frame features) sees the same frames twice with two labels: on
+the pairs it gets at most one of the two right, exactly, not 0.5 give or take the luck of 60 test clips;
+an RNN can tell them apart. Clips vary in position, size, speed, length, source frame rate, colours,
+background and noise, and the files go into one folder per class, the layout a user's own data (UCF101) has.
 """
 from __future__ import annotations
 
@@ -22,11 +24,11 @@ from tasks.video_actions.video_io import write_video
 
 log = logging.getLogger(__name__)
 
-# The forward motions go stand -> sit, stand -> lie, left -> right; these play them backwards.
-_PLAYED_BACKWARDS = ("stand_up", "get_up", "walk_left")
+# The forward motions go stand -> sit, stand -> lie, left -> right; these play them backwards (action: source).
+_PLAYED_BACKWARDS = {"stand_up": "sit_down", "get_up": "fall_down", "walk_left": "walk_right"}
 ACTIONS = ("fall_down", "get_up", "jump", "sit_down", "stand_up", "walk_left", "walk_right", "wave")
 _SUPERSAMPLE = 2  # draw 2x larger, then shrink: anti-aliased lines at 64 px
-_GENERATOR_VERSION = 3  # bump when the rendering changes, so old folders are not reused
+_GENERATOR_VERSION = 4  # bump when the rendering changes, so old folders are not reused
 
 # Limb lengths as fractions of the figure's height.
 TORSO, THIGH, SHIN, UPPER_ARM, FOREARM, HEAD = 0.34, 0.24, 0.24, 0.17, 0.16, 0.08
@@ -196,19 +198,32 @@ def builtin_settings(config: DataConfig) -> dict:
                 size=config.builtin_frame_size, seed=config.builtin_seed)
 
 
+def backward_source(path: Path) -> Path | None:
+    """The clip that a built-in clip plays backwards (stand_up/stand_up_007.mp4 -> sit_down/sit_down_007.mp4)."""
+    action = path.parent.name
+    if action not in _PLAYED_BACKWARDS or not path.name.startswith(action):
+        return None
+    source = _PLAYED_BACKWARDS[action]
+    return path.parent.parent / source / (source + path.name[len(action):])
+
+
 def generate_builtin(config: DataConfig) -> Path:
     """The built-in clips (MP4/H.264, one folder per action), written once (tasks/common/materialize.py)."""
     def write(root: Path) -> None:
         log.info("generating %d built-in clips", config.builtin_clips_per_class * len(ACTIONS))
         rng = np.random.default_rng(config.builtin_seed)
         low, high = config.builtin_seconds
+        partner = {source: action for action, source in _PLAYED_BACKWARDS.items()}
         for action in ACTIONS:
             (root / action).mkdir()
+        for action in (a for a in ACTIONS if a not in _PLAYED_BACKWARDS):
             for index in range(config.builtin_clips_per_class):
                 seconds = float(rng.uniform(low, high))
                 source_fps = int(rng.choice(config.builtin_source_fps))
                 frames = render_clip(action, seconds, source_fps, config.builtin_frame_size, rng)
-                write_video(root / action / f"{action}_{index:03d}.mp4", frames, source_fps,
-                            options={"crf": "20", "preset": "veryfast"})
+                for name, ordered in ((action, frames), (partner.get(action), frames[::-1])):
+                    if name:
+                        write_video(root / name / f"{name}_{index:03d}.mp4", ordered, source_fps,
+                                    options={"crf": "20", "preset": "veryfast"})
 
     return materialize(config.builtin_dir, builtin_settings(config), write)

@@ -28,10 +28,13 @@ def sampled_frames_figure(split, class_names, clips: int = 4, max_frames: int = 
     return figure
 
 
-def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0):
+def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0, trained_weights: str | None = None):
     """||dL/ds_t|| at initialization on a features .npz's training clips, for the plain vanilla RNN and the
-    cures (IRNN; IRNN + strided Conv1D; the defaults, whose softmax reads the mean of every s_t). The docs' picture: `python -c "from tasks.video_actions.plots import
-    vanishing_gradient_figure as f; f('sim.npz', 'docs/images/video_actions_vanishing.png')"`."""
+    cures (IRNN; IRNN + strided Conv1D; the defaults, whose softmax reads the mean and max of every s_t);
+    with `trained_weights` (a default-settings run's checkpoints/best.weights.h5 on the same .npz) also the
+    defaults after training. Returns each curve's first step. The docs' picture: `python -c "from
+    tasks.video_actions.plots import vanishing_gradient_figure as f; print(f('sim.npz',
+    'docs/images/video_actions_vanishing.png', trained_weights='run/checkpoints/best.weights.h5'))"`."""
     import keras
 
     from rnn_layers.vanishing import plot_norms_over_time, state_gradient_norms
@@ -46,7 +49,7 @@ def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0):
                                                         front_end="none", **last),
                 "IRNN (ReLU, W = I), every frame": dict(front_end="none", **last),
                 "IRNN + Conv1D stride 3": dict(target_steps=50, **last),
-                "defaults: IRNN + Conv1D to 25 steps, mean of s_t (one member)": {}}
+                "defaults: IRNN + Conv1D to 25 steps, mean and max of s_t": {}}
     curves = {}
     for name, options in variants.items():
         keras.utils.set_random_seed(seed)
@@ -55,7 +58,14 @@ def vanishing_gradient_figure(path_npz: str, out_png: str, seed: int = 0):
         model.compile(loss="sparse_categorical_crossentropy")
         norms = state_gradient_norms(model, inputs, labels)
         curves[name] = norms / norms[-1]  # relative to the last step: how much reaches step t
-    figure = plot_norms_over_time(curves, "||dL/ds_t|| / ||dL/ds_T|| at initialization", "relative gradient norm")
+    if trained_weights:
+        model = build_sequence_model(FeaturesConfig(), len(data.class_names), inputs)  # as trained: the defaults
+        model.load_weights(trained_weights)
+        model.compile(loss="sparse_categorical_crossentropy")
+        norms = state_gradient_norms(model, inputs, labels)
+        curves["defaults after training (3000 updates)"] = norms / norms[-1]
+    title = "||dL/ds_t|| / ||dL/ds_T|| at initialization" + (" and after training" if trained_weights else "")
+    figure = plot_norms_over_time(curves, title, "relative gradient norm")
     figure.axes[0].set_xlabel("RNN step t (the strided models have T / 3 and T / 6 steps)")
     figure.savefig(out_png, dpi=90)
     return {name: float(c[0]) for name, c in curves.items()}
