@@ -1,6 +1,10 @@
 """video_actions data: timestamp sampling, padding and masks, bad files, the cache, split lists, features, TFDS."""
 import math
+import os
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -248,6 +252,26 @@ def test_builtin_generator_writes_class_folders_of_mp4_once(tmp_path, monkeypatc
     assert backward_source(root / "sit_down" / "sit_down_000.mp4") is None
     monkeypatch.setattr("tasks.video_actions.data_builtin.write_video", None)  # a second call writes nothing
     assert generate_builtin(config) == root
+
+
+def _generate_in_subprocess(builtin_dir, one_cpu: bool) -> dict:
+    """Generates 3 default clips per class in a fresh process (pinned to one CPU if asked): file name -> bytes."""
+    code = ("import sys; from tasks.video_actions.config import DataConfig; "
+            "from tasks.video_actions.data_builtin import generate_builtin; "
+            "print(generate_builtin(DataConfig(builtin_dir=sys.argv[1], builtin_clips_per_class=3)))")
+    pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if one_cpu else None
+    root = subprocess.run([sys.executable, "-c", code, str(builtin_dir)], check=True, capture_output=True,
+                          text=True, preexec_fn=pin).stdout.strip()
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(Path(root).rglob("*.mp4"))}
+
+
+def test_builtin_clips_are_the_same_bytes_on_one_cpu_and_on_all(tmp_path):
+    # x264 picks its thread count from the CPUs it may use and its macroblock tree varied from run to run: the
+    # same seed gave other clips on another machine, and the trained model scored differently on them.
+    on_all = _generate_in_subprocess(tmp_path / "all", one_cpu=False)
+    on_one = _generate_in_subprocess(tmp_path / "one", one_cpu=True)
+    assert len(on_all) == 3 * len(ACTIONS)
+    assert [name for name in on_all if on_all[name] != on_one.get(name)] == []
 
 
 def test_frame_indices_for_frame_sequences():

@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 _PLAYED_BACKWARDS = {"stand_up": "sit_down", "get_up": "fall_down", "walk_left": "walk_right"}
 ACTIONS = ("fall_down", "get_up", "jump", "sit_down", "stand_up", "walk_left", "walk_right", "wave")
 _SUPERSAMPLE = 2  # draw 2x larger, then shrink: anti-aliased lines at 64 px
-_GENERATOR_VERSION = 4  # bump when the rendering changes, so old folders are not reused
+_GENERATOR_VERSION = 5  # bump when the rendering or encoding changes, so old folders are not reused
+# The same clip must encode to the same bytes on every machine: x264's output depends on its thread count (auto =
+# the CPUs it may use), and its macroblock tree gave different bytes from one run to the next on these 64 px clips.
+_X264 = {"crf": "20", "preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}
 
 # Limb lengths as fractions of the figure's height.
 TORSO, THIGH, SHIN, UPPER_ARM, FOREARM, HEAD = 0.34, 0.24, 0.24, 0.17, 0.16, 0.08
@@ -223,7 +226,6 @@ def generate_builtin(config: DataConfig) -> Path:
                 frames = render_clip(action, seconds, source_fps, config.builtin_frame_size, rng)
                 for name, ordered in ((action, frames), (partner.get(action), frames[::-1])):
                     if name:
-                        write_video(root / name / f"{name}_{index:03d}.mp4", ordered, source_fps,
-                                    options={"crf": "20", "preset": "veryfast"})
+                        write_video(root / name / f"{name}_{index:03d}.mp4", ordered, source_fps, options=_X264)
 
     return materialize(config.builtin_dir, builtin_settings(config), write)

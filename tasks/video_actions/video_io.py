@@ -16,13 +16,17 @@ import numpy as np
 from tasks.common.errors import DataError
 
 _EPSILON = 1e-6  # seconds: timestamps are rationals turned into floats
+# FFmpeg's scaler converts in slices on several threads by default (PyAV's threads=0); one thread keeps the
+# conversion independent of the machine and its load, one of the fixes that made generated clips reproducible.
+_SCALER_THREADS = 1
 
 
 def _resize_crop(frame: av.VideoFrame, size: int) -> np.ndarray:
     """Scales the short side to `size` (keeping the aspect ratio), then crops the center square."""
     scale = size / min(frame.width, frame.height)
     width, height = max(size, round(frame.width * scale)), max(size, round(frame.height * scale))
-    image = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
+    image = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA",
+                             threads=_SCALER_THREADS)
     top, left = (height - size) // 2, (width - size) // 2
     return image[top:top + size, left:left + size]
 
@@ -109,8 +113,11 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, codec: 
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if options:
             stream.options = options
-        for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+        for index, image in enumerate(frames):
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = rgb.reformat(format=stream.pix_fmt, threads=_SCALER_THREADS)
+            frame.pts, frame.time_base = index, 1 / rate
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
