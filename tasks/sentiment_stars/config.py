@@ -128,7 +128,7 @@ class ModelConfig(RNNConfig):
     wide_c: float = 4.0  # that regression's inverse L2 strength (the tfidf_logistic baseline's C)
     wide_folds: int = 5  # cross-fitting folds: the RNN learns on logits of regressions that did not see the review
     wide_drop: float = 0.5  # share of training reviews whose regression logits are hidden, so the RNN learns alone too
-    residual_epochs: int = 0  # warm start: epochs of a second phase on every review's wide logits (train.py); 0 disables
+    residual_epochs: int = 0  # warm start: epochs of a second phase on every review's wide logits (train.py); 0: off (on real reviews it only recalibrated the start)
     residual_learning_rate: float = 1e-3  # that phase's Adam rate: small steps on top of a strong linear model
     wide_l2: float = 1e-4  # L2 on the wide path's weights when it trains from random (wide_warm_start off)
     decision: Literal["argmax", "median"] = "median"  # stars from probabilities (decision.py); median: least expected error in stars
