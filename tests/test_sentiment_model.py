@@ -19,7 +19,8 @@ from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
 from tasks.sentiment_stars.evaluate import tfidf_logistic_baseline
 from tasks.common.text import standardized
 from tasks.sentiment_stars.model import (DropRows, build_model, build_models, fit_text_features,
-                                         fit_wide_path, make_vectorizer, standardize_words, wide_logits)
+                                         fit_wide_path, make_vectorizer, residual_model, standardize_words,
+                                         wide_logits)
 from tasks.common.ensemble import average_models
 
 
@@ -160,6 +161,24 @@ def test_drop_rows_zeroes_whole_rows_in_training_only():
     np.testing.assert_array_equal(layer(rows, training=False).numpy(), rows)
 
 
+def test_the_residual_phase_trains_the_served_model_on_every_reviews_logits():
+    config = ModelConfig(rnn_units=4, embedding_dim=4, wide_min_df=1, wide_folds=3, wide_drop=0.5, dropout=0.0)
+    features = fit_text_features(config, TRAIN.text, TRAIN.stars, seed=0)
+    serving, training = build_models(config, features)
+    residual = residual_model(serving)
+    assert {id(w) for w in residual.trainable_weights} == {id(w) for w in serving.trainable_weights}
+    keras.utils.set_random_seed(1)
+    serving.get_layer("rnn_logits").set_weights([np.random.normal(size=(8, 5)).astype("float32"), np.ones(5, "float32")])
+    texts = tf.constant(TRAIN.text.tolist())
+    logits = tf.constant(wide_logits(features, TRAIN.text))
+    # Fed the served wide logits, it is the served model; in training it still sees every row's logits,
+    # while the warm start's training model hides about half of them.
+    np.testing.assert_allclose(residual([texts, logits]).numpy(), serving(texts).numpy(), atol=1e-5)
+    np.testing.assert_allclose(residual([texts, logits], training=True).numpy(), serving(texts).numpy(), atol=1e-5)
+    hidden = ~np.isclose(training([texts, logits], training=True).numpy(), serving(texts).numpy(), atol=1e-5).all(1)
+    assert 0.2 < hidden.mean() < 0.8
+
+
 def test_an_ensemble_averages_its_members_probabilities():
     config = ModelConfig(rnn_units=4, embedding_dim=4, wide_ngrams=2, wide_min_df=1)
     train = ["pin trâu", "pin yếu", "màn hình đẹp", "màn hình tệ"]
@@ -189,6 +208,8 @@ def test_tfidf_logistic_baseline_learns_a_separable_set():
                                                ("model.wide_views=[]", "wide_views must be distinct"),
                                                ("model.wide_nb_c=0", "wide_nb_c must be > 0"),
                                                ("model.wide_nb_ngrams=0", "wide_nb_ngrams must be >= 1"),
+                                               ("model.residual_epochs=-1", "residual_epochs must be >= 0"),
+                                               ("model.residual_learning_rate=0", "residual_learning_rate must be > 0"),
                                                ("model.decision=mean", "must be one of ['argmax', 'median']")])
 def test_bad_model_settings_name_the_key(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -169,6 +169,20 @@ def test_an_ensemble_run_trains_each_member_and_exports_their_average(tmp_path):
     assert metrics["epochs_run"] == 2  # one epoch per member
 
 
+@pytest.mark.slow
+def test_a_residual_phase_trains_in_its_own_folder_and_its_checkpoint_is_the_export(tmp_path):
+    args = tiny_args(tmp_path) + ["--set", "train.epochs=1", "--set", "model.residual_epochs=1"]
+    result = train_task(train.SentimentStars(), args)
+    metrics, run_dir = result.metrics, result.run.run_dir
+    assert metrics["selected_weights"][0] in ("trained", "linear_start", "trained+residual", "linear_start+residual")
+    assert metrics["member_epochs"] == [2] and metrics["epochs_run"] == 2  # one epoch per phase
+    assert (run_dir / "residual" / "checkpoints" / "fit_done.json").exists()
+    rebuilt, trainer = build_models(result.run.config.model, result.loaded.features, "check")
+    trainer.load_weights(run_dir / "checkpoints" / "best.weights.h5")
+    reviews = tf.constant(["ứng dụng tốt", "đẹp nhưng chậm", "không tốt lắm"])
+    np.testing.assert_allclose(rebuilt.predict(reviews, verbose=0), result.model.predict(reviews, verbose=0), atol=1e-6)
+
+
 def test_trained_weights_are_kept_only_if_better_on_the_monitor_and_no_worse_on_the_stars():
     start = {"val_loss": 0.956, "val_mae_stars": 0.52, "val_stars": 0.58}
     keep = lambda trained, monitor="val_loss": train.keep_trained(start, trained, monitor, "min")

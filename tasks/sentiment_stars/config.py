@@ -128,6 +128,8 @@ class ModelConfig(RNNConfig):
     wide_c: float = 4.0  # that regression's inverse L2 strength (the tfidf_logistic baseline's C)
     wide_folds: int = 5  # cross-fitting folds: the RNN learns on logits of regressions that did not see the review
     wide_drop: float = 0.5  # share of training reviews whose regression logits are hidden, so the RNN learns alone too
+    residual_epochs: int = 0  # warm start: epochs of a second phase on every review's wide logits (train.py); 0: off (on real reviews it only recalibrated the start)
+    residual_learning_rate: float = 1e-3  # that phase's Adam rate: small steps on top of a strong linear model
     wide_l2: float = 1e-4  # L2 on the wide path's weights when it trains from random (wide_warm_start off)
     decision: Literal["argmax", "median"] = "median"  # stars from probabilities (decision.py); median: least expected error in stars
     ensemble: int = 1  # models trained with seeds seed, seed + 1, ...; the export averages their probabilities
@@ -151,7 +153,9 @@ class ModelConfig(RNNConfig):
         for name in ("wide_c", "wide_nb_c"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("weight_decay", "wide_l2", "wide_ngrams"):
+        if self.residual_learning_rate <= 0:
+            raise ConfigError(f"residual_learning_rate must be > 0, got {self.residual_learning_rate}")
+        for name in ("weight_decay", "wide_l2", "wide_ngrams", "residual_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 

@@ -367,6 +367,21 @@ def build_models(config, features, name: str = "sentiment_stars") -> tuple[keras
     return serving, training
 
 
+def residual_model(serving: keras.Model) -> keras.Model:
+    """The training model of the residual phase: [text (B,), wide logits (B, 5)] -> probabilities (B, 5).
+
+    The warm start's training model hides the regression's logits of `wide_drop` of the reviews, so the RNN
+    learns to answer alone too, and is then served on top of every review's logits; this one keeps every row,
+    so what the RNN is fitted on is what is served and validated (a residual on the frozen linear model).
+    It reuses the serving model's layers: every weight is shared.
+    """
+    text = keras.Input(shape=(), dtype="string", name="text")
+    held_out = keras.Input(shape=(5,), dtype="float32", name="wide_logits")
+    rnn_logits = keras.Model(serving.input, serving.get_layer("rnn_logits").output, name=f"{serving.name}_rnn")
+    logits = serving.get_layer("logits")([rnn_logits(text), serving.get_layer("wide_scale")(held_out)])  # (B, 5)
+    return keras.Model([text, held_out], serving.get_layer("probabilities")(logits), name=f"{serving.name}_residual")
+
+
 class ServingModule(KerasServingModule):
     """The export: raw review strings in, stars 1..5 (by the configured decision) and probabilities out."""
 

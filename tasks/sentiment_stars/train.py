@@ -16,7 +16,8 @@ from tasks.common.training import compile_model
 from tasks.sentiment_stars import SUMMARY, data, evaluate
 from tasks.sentiment_stars.config import Config
 from tasks.sentiment_stars.decision import MacroF1, MeanStarError, decide
-from tasks.sentiment_stars.model import ServingModule, TextFeatures, build_models, fit_text_features, wide_logits
+from tasks.sentiment_stars.model import (ServingModule, TextFeatures, build_models, fit_text_features, residual_model,
+                                         wide_logits)
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,46 @@ class SentimentStars(Task):
         kept = "trained"
         if warm:
             scores = val_scores(trainer, val, loaded.val_wide, decision)
+            log.info("%s: start / trained on validation: %s %.4f / %.4f, stars %.4f / %.4f", model.name, monitor,
+                     start_scores[monitor], scores[monitor], start_scores["val_stars"], scores["val_stars"])
             if not keep_trained(start_scores, scores, monitor, settings.mode):
                 trainer.set_weights(start_weights)  # the trained weights did not beat the linear start on validation
                 trainer.save_weights(run.checkpoint_dir / "best.weights.h5")  # the checkpoint holds what is exported
-                kept = "linear_start"
-            log.info("%s: kept the %s weights (start / trained on validation: %s %.4f / %.4f, stars %.4f / %.4f)",
-                     model.name, kept, monitor, start_scores[monitor], scores[monitor], start_scores["val_stars"],
-                     scores["val_stars"])
+                kept, scores = "linear_start", start_scores
+            if config.model.residual_epochs:
+                residual, kept = self._fit_residual(run, loaded, model, trainer, train_ds, settings, scores, kept)
+                result = combined_fit_result([result, residual])
+            log.info("%s: kept the %s weights", model.name, kept)
         return model, result, kept
+
+    def _fit_residual(self, run, loaded: SentimentData, model, trainer, train_ds, settings: FitSettings,
+                      scores: dict, kept: str):
+        """The residual phase (`model.residual_epochs`): from the weights kept so far, the RNN trains on every
+        review's held-out wide logits (`residual_model`, nothing hidden), at `model.residual_learning_rate`, in
+        its own folder `residual/` (checkpoints, history, TensorBoard). Its best epoch replaces those weights
+        only if it beats them on validation (`keep_trained`). Returns (FitResult, what was kept).
+        """
+        config = run.config
+        phase_train = dataclasses.replace(config.train, epochs=config.model.residual_epochs,
+                                          learning_rate=config.model.residual_learning_rate)
+        phase = dataclasses.replace(run, worker_dir=run.worker_dir / "residual",
+                                    config=dataclasses.replace(config, train=phase_train))
+        before = trainer.get_weights()
+        with run.strategy.scope():
+            residual = residual_model(model)
+            compile_model(residual, phase_train, loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy", MacroF1(config.model.decision), MeanStarError(config.model.decision)])
+        result = self.fit(phase, loaded, residual, callbacks=self._member_callbacks(phase, loaded, model, residual),
+                          settings=settings, train_ds=train_ds)
+        after = val_scores(trainer, loaded.splits["val"], loaded.val_wide, config.model.decision)
+        log.info("%s: %s / residual on validation: %s %.4f / %.4f, stars %.4f / %.4f", model.name, kept,
+                 settings.monitor, scores[settings.monitor], after[settings.monitor], scores["val_stars"],
+                 after["val_stars"])
+        if keep_trained(scores, after, settings.monitor, settings.mode):
+            trainer.save_weights(run.checkpoint_dir / "best.weights.h5")  # the checkpoint holds what is exported
+            return result, f"{kept}+residual"
+        trainer.set_weights(before)
+        return result, kept
 
     def _member_callbacks(self, run, loaded: SentimentData, model, trainer) -> list:
         """The validation confusion matrix each epoch and, every `gradient_norm_every` epochs, ||dL/ds_t||."""
