@@ -118,10 +118,13 @@ def test_scaling_is_fitted_on_real_training_steps_inside_the_model():
 
 
 def test_stride_follows_the_training_length_and_the_rnn_is_an_irnn():
-    assert front_end_stride(FeaturesConfig(), np.ones((2, 150, 1))) == 6  # the default: ~25 RNN steps
+    assert front_end_stride(FeaturesConfig(), np.ones((2, 150, 1))) == 3  # the default: ~50 RNN steps
+    assert front_end_stride(FeaturesConfig(), np.ones((2, 100, 1))) == 2
+    assert front_end_stride(FeaturesConfig(), np.ones((2, 50, 1))) == 2  # every 3rd frame given: min_stride
+    assert front_end_stride(FeaturesConfig(target_steps=25), np.ones((2, 150, 1))) == 6
+    assert front_end_stride(FeaturesConfig(min_stride=1), np.ones((2, 50, 1))) == 1
     config = FeaturesConfig(target_steps=50, **QUIET)
     assert front_end_stride(config, np.ones((2, 150, 1))) == 3
-    assert front_end_stride(config, np.ones((2, 50, 1))) == 1  # every 3rd frame given: no more striding
     assert front_end_stride(FeaturesConfig(front_end="none"), np.ones((2, 150, 1))) == 1
     model = build_sequence_model(config, 2, np.ones((2, 150, 1), np.float32))
     assert model.get_layer("front_end").strides == (3,)
@@ -151,6 +154,7 @@ def test_training_plan_scales_epochs_to_the_data():
 
 
 @pytest.mark.parametrize("override, message", [("features.target_steps=0", "target_steps must be >= 1"),
+                                               ("features.min_stride=0", "min_stride must be >= 1"),
                                                ("features.augment=-1", "augment must be >= 0"),
                                                ("features.front_end=lstm", "must be one of")])
 def test_bad_features_values_name_the_key(override, message):

@@ -122,7 +122,8 @@ class FeaturesConfig:
     time_warp: float = 0.0  # training only: each clip's speed varies by up to this factor at 4 knots; 0: off
     time_crop: float = 0.0  # training only: each clip read from a random window that may drop this share at each end
     front_end: Literal["conv", "pool", "none"] = "conv"  # before the RNN: strided Conv1D, mean pooling, nothing
-    target_steps: int = 25  # front-end stride = round(training length / target_steps): the RNN sees ~25 steps
+    target_steps: int = 50  # front-end stride = round(training length / target_steps): the RNN sees ~50 steps
+    min_stride: int = 2  # ... but at least this: 50 frames at stride 1 scored 0.946 against 0.973 at stride 2
     conv_filters: int = 32  # conv front end: filters of the Conv1D (ReLU)
     conv_kernel: int = 0  # conv front end: kernel in frames; 0: 2 x stride + 1, so windows overlap
     conv_layers: int = 1  # convolutions before the RNN: conv_layers - 1 at full resolution (ReLU), then the strided one
@@ -145,7 +146,7 @@ class FeaturesConfig:
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"ensemble": "model.ensemble"}  # a seed ensemble, as in every task
 
     def __post_init__(self):
-        check_bounds(self, positive=["target_steps", "conv_filters", "conv_layers", "conv_local_kernel", "rnn_units", "batch_size", "updates",
+        check_bounds(self, positive=["target_steps", "min_stride", "conv_filters", "conv_layers", "conv_local_kernel", "rnn_units", "batch_size", "updates",
                                      "max_epochs", "min_batches_per_epoch"],
                      non_negative=["conv_kernel", "augment", "time_warp"], fractions=["dropout", "time_crop"],
                      above_zero=["learning_rate"])

@@ -30,10 +30,10 @@ from tasks.video_actions.model import StepMask
 
 
 def front_end_stride(config, train_inputs: np.ndarray) -> int:
-    """round(median training length / target_steps), at least 1; 1 when there is no front end."""
+    """round(median training length / target_steps), at least min_stride; 1 when there is no front end."""
     if config.front_end == "none":
         return 1
-    return max(1, round(float(np.median(step_lengths(train_inputs))) / config.target_steps))
+    return max(config.min_stride, round(float(np.median(step_lengths(train_inputs))) / config.target_steps))
 
 
 @keras.saving.register_keras_serializable(package="tasks.video_actions")
