@@ -84,6 +84,9 @@ class ModelConfig(RNNConfig):
     # Baselines trained in the same run; null = builtin data only (no_attention), user data only (gru).
     no_attention_baseline: bool | None = None  # the attention-free model of the same cell (baselines.no_attention)
     gru_baseline: bool | None = None  # the same encoder-decoder with keras.layers.GRU (baselines.gru)
+    # Models trained with seeds seed, seed + 1, ..., each checkpointed on its own val BLEU; the decoders average
+    # their next-syllable probabilities (one export). Baselines stay single models.
+    ensemble: int = 1
     checkpoint_metric: Literal["bleu", "loss"] = "bleu"  # keep and stop on validation BLEU (greedy) or val loss
     beam_width: int = 4  # beam of the serving_default signature; the `beam` signature takes any width
     length_penalty: float | None = None  # beam ranks by log p / ((5 + length) / 6) ** this; null: tuned on validation
@@ -94,7 +97,7 @@ class ModelConfig(RNNConfig):
         for name in ("source_vocab_size", "target_vocab_size"):
             if getattr(self, name) < 8:
                 raise ConfigError(f"{name} must be >= 8, got {getattr(self, name)}")
-        for name in ("embedding_dim", "rnn_units", "beam_width", "max_decode_length"):
+        for name in ("embedding_dim", "rnn_units", "beam_width", "max_decode_length", "ensemble"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.min_frequency < 1:
