@@ -134,7 +134,8 @@ def test_user_pairs_train_the_gru_reference_and_score_repeated_lines_as_referenc
                          "We eat rice.\tChúng tôi ăn cơm.\n", encoding="utf-8")
     args = tiny_args(tmp_path)[:-2] + ["--set", "train.verbose=0", "--set", "train.epochs=1",
                                        "--set", "data.source=tsv", "--set", f"data.path={train_file}",
-                                       "--set", f"data.test_path={test_file}"]
+                                       "--set", f"data.test_path={test_file}",
+                                       "--set", "model.ensemble=1"]  # one model (user data's default is 3): fast
     result = train_task(train.Translation(), args)
     run_dir, metrics = result.run.run_dir, result.metrics
     assert set(metrics["baselines"]) == {"gru"} and (run_dir / "gru" / "checkpoints" / "best.weights.h5").exists()

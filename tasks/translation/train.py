@@ -72,7 +72,7 @@ class Translation(Task):
         """`model.ensemble` models (seeds seed, seed + 1, ...; a baseline is one), served together by one Translator;
         the beam's length penalty, unless configured, is then tuned on validation for the translator served."""
         config, val = run.config, loaded.corpus.val
-        count = 1 if self.is_baseline else config.model.ensemble
+        count = 1 if self.is_baseline else ensemble_size(config)
         members, fits, _ = train_members(run, count, lambda member, seed: self._train_member(member, loaded, seed))
         translator = self.translator(run, loaded, members)
         tuning = None
@@ -154,6 +154,13 @@ class Translation(Task):
             lesson_example=example,
             samples=[{"english": e, "reference": r, "translation": t}
                      for e, r, t in zip(sources, references, translate_all(translator.translate, sources)[0])])
+
+
+def ensemble_size(config) -> int:
+    """model.ensemble, or when null: 1 on the built-in grammar, 3 on user data (see ModelConfig)."""
+    if config.model.ensemble is not None:
+        return config.model.ensemble
+    return 1 if config.data.source == "builtin" else 3
 
 
 def baselines_to_train(config) -> dict[str, tuple[str, str]]:

@@ -1,7 +1,7 @@
 """The exported translator: raw English strings in, Vietnamese strings out, everything in between in the graph.
 
     text (B,) --standardize_text, split, vocabulary lookup--> source ids (B, S)
-        --greedy or beam search over the model's layers--> syllable ids (B, L)
+        --greedy or beam search over the model's layers (an ensemble: the members' mean probabilities)--> ids (B, L)
         --[UNK] replaced by the source word the attention weighs most (as written: names, numbers)
         --cut at [END], truecase, capitalise, reattach punctuation--> translation (B,)
 
