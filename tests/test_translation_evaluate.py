@@ -4,7 +4,7 @@ import sacrebleu
 
 from tasks.translation.config import Config
 from tasks.translation.evaluate import corpus_scores, group_references, normalize_for_scoring
-from tasks.translation.train import baselines_to_train
+from tasks.translation.train import baselines_to_train, ensemble_size
 
 
 def test_normalize_splits_words_and_punctuation_and_lowercases():
@@ -44,3 +44,11 @@ def test_baselines_default_by_data_source(source, no_attention, gru, expected):
     assert set(baselines_to_train(config)) == expected
     config.model.cell = "gru"  # a GRU model has no separate GRU reference
     assert "gru" not in baselines_to_train(config)
+
+
+@pytest.mark.parametrize("source, setting, expected", [("builtin", None, 1), ("tsv", None, 3), ("parallel", None, 3),
+                                                       ("builtin", 2, 2), ("tsv", 1, 1)])
+def test_ensemble_size_defaults_by_data_source(source, setting, expected):
+    config = Config()
+    config.data.source, config.data.path, config.model.ensemble = source, "pairs.tsv", setting
+    assert ensemble_size(config) == expected

@@ -1,4 +1,5 @@
 """translation model and decoders: shapes, masking, step decoder == teacher-forced model, beam >= greedy."""
+import json
 import unicodedata
 
 import keras
@@ -7,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from tasks.translation.config import ModelConfig
-from tasks.translation.decoding import (StepDecoder, beam_search, greedy_search, length_normalizer,
+from tasks.translation.decoding import (EnsembleDecoder, StepDecoder, beam_search, greedy_search, length_normalizer,
                                        sequence_log_probability)
 from tasks.translation.model import FeedingDecoder, LuongAttention, SmoothedCrossEntropy, build_model, training_loss
-from tasks.translation.tokens import END_ID, PAD_ID, UNK_ID, fit_vocabularies
+from tasks.translation.tokens import END_ID, PAD_ID, START_ID, UNK_ID, fit_vocabularies
 from tasks.translation.translator import Translator, translate_all
 
 ENGLISH = ["I love Vietnam", "Do you like cats?", "She is a doctor.", "They will visit Hanoi tomorrow",
@@ -244,3 +245,84 @@ def test_length_penalty_is_tuned_on_validation_without_retracing(translator):
     assert float(translator.length_penalty.numpy()) == tuning["chosen"]
     assert translator.beam.experimental_get_tracing_count() <= max(before, 1)  # a variable, not a constant
     translator.length_penalty.assign(0.0)
+
+
+def _members(count: int, **settings):
+    """`count` randomly initialised models of one config (seeds 10, 11, ...): an untrained seed ensemble."""
+    config = ModelConfig(rnn_units=16, embedding_dim=8, dropout=0.0, **settings)
+    members = []
+    for seed in range(10, 10 + count):
+        keras.utils.set_random_seed(seed)
+        members.append(build_model(config, source_vocab_size=30, target_vocab_size=12))
+    return members
+
+
+def _teacher_forced_log_probs(model, source, ids):
+    """log p(y_t | y_<t, x) (B, L, V) of the decoded `ids` (B, L) under the teacher-forced model."""
+    target_in = tf.concat([tf.fill([tf.shape(ids)[0], 1], START_ID), ids[:, :-1]], axis=1)
+    return tf.nn.log_softmax(model({"source": source, "target_in": target_in}, training=False), axis=-1).numpy()
+
+
+@pytest.mark.parametrize("feeding", [False, True])
+def test_ensemble_scores_are_the_log_of_the_members_mean_probability(feeding):
+    members = _members(3, input_feeding=feeding)
+    ensemble = EnsembleDecoder([StepDecoder(member) for member in members])
+    rng = np.random.default_rng(0)
+    source = _source([list(rng.integers(4, 30, size=n)) for n in (5, 3, 7, 1)])
+    ids, scores, weights = greedy_search(ensemble, source, MAX_LENGTH)
+    ids = ids.numpy()
+    mean_probs = np.mean([np.exp(_teacher_forced_log_probs(m, source, tf.constant(ids))) for m in members], axis=0)
+    picked = np.log(np.take_along_axis(mean_probs, ids[..., None], axis=-1)[..., 0])  # (B, L)
+    expected = np.where(ids != PAD_ID, picked, 0.0).sum(axis=1)  # up to and including [END]
+    np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-4, atol=1e-4)
+    assert weights.shape[:2] == ids.shape and np.allclose(weights.numpy()[ids != PAD_ID].sum(-1), 1.0, atol=1e-5)
+    greedy_scores = scores.numpy()
+    for width in (1, 3):
+        beam_ids, beam_scores = beam_search(ensemble, source, width, MAX_LENGTH)
+        assert np.all(beam_scores.numpy() >= greedy_scores - 1e-5)
+        if width == 1:
+            np.testing.assert_array_equal(beam_ids.numpy(), ids)
+
+
+def test_an_ensemble_of_one_model_twice_translates_like_the_model():
+    (model,) = _members(1)
+    rng = np.random.default_rng(1)
+    source = _source([list(rng.integers(4, 30, size=n)) for n in (4, 6, 2)])
+    alone, twice = StepDecoder(model), EnsembleDecoder([StepDecoder(model), StepDecoder(model)])
+    for search in (lambda d: greedy_search(d, source, MAX_LENGTH)[:2], lambda d: beam_search(d, source, 3, MAX_LENGTH)):
+        (ids, scores), (ensemble_ids, ensemble_scores) = search(alone), search(twice)
+        np.testing.assert_array_equal(ensemble_ids.numpy(), ids.numpy())
+        np.testing.assert_allclose(ensemble_scores.numpy(), scores.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_ensemble_members_must_share_the_target_vocabulary():
+    small = build_model(ModelConfig(rnn_units=8, embedding_dim=8), 30, 12)
+    large = build_model(ModelConfig(rnn_units=8, embedding_dim=8), 30, 13)
+    with pytest.raises(ValueError, match="one target vocabulary"):
+        EnsembleDecoder([StepDecoder(small), StepDecoder(large)])
+
+
+@pytest.mark.slow
+def test_ensemble_export_reloads_in_a_fresh_process_with_the_same_translations(tmp_path, python_subprocess):
+    vocabularies = fit_vocabularies(ENGLISH, VIETNAMESE, 100, 100)
+    members = []
+    for seed in (4, 5):
+        keras.utils.set_random_seed(seed)
+        members.append(build_model(ModelConfig(rnn_units=16, embedding_dim=8), vocabularies.source.size,
+                                   vocabularies.target.size))
+    translator = Translator(members, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, MAX_LENGTH)
+    texts = ["I love Vietnam", "Obama visited Zanzibar in 1999", ""]
+    tf.saved_model.save(translator, str(tmp_path / "ensemble"), signatures=translator.signatures())
+    code = (
+        "import json, sys, tensorflow as tf\n"
+        f"model = tf.saved_model.load({str(tmp_path / 'ensemble')!r})\n"
+        f"outputs = [model.signatures[name](text=tf.constant({texts!r})) for name in ('serving_default', 'greedy')]\n"
+        "assert not any(m.split('.')[0] in ('tasks', 'rnn_layers') for m in sys.modules)\n"
+        "print(json.dumps([[t.decode() for t in o['translation'].numpy()] + o['log_probability'].numpy().tolist()"
+        " for o in outputs]))\n")
+    fresh = json.loads(python_subprocess(code).stdout.strip().splitlines()[-1])
+    for outputs, method in zip(fresh, (translator.translate, translator.greedy)):
+        translations, scores = translate_all(method, texts)
+        assert outputs[:3] == translations and outputs[3:] == pytest.approx(scores, abs=1e-5)
+    single = Translator(members[0], vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, MAX_LENGTH)
+    assert translate_all(single.greedy, texts)[1] != pytest.approx(fresh[1][3:], abs=1e-5)  # both members count

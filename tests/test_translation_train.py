@@ -3,6 +3,7 @@ import json
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -133,7 +134,8 @@ def test_user_pairs_train_the_gru_reference_and_score_repeated_lines_as_referenc
                          "We eat rice.\tChúng tôi ăn cơm.\n", encoding="utf-8")
     args = tiny_args(tmp_path)[:-2] + ["--set", "train.verbose=0", "--set", "train.epochs=1",
                                        "--set", "data.source=tsv", "--set", f"data.path={train_file}",
-                                       "--set", f"data.test_path={test_file}"]
+                                       "--set", f"data.test_path={test_file}",
+                                       "--set", "model.ensemble=1"]  # one model (user data's default is 3): fast
     result = train_task(train.Translation(), args)
     run_dir, metrics = result.run.run_dir, result.metrics
     assert set(metrics["baselines"]) == {"gru"} and (run_dir / "gru" / "checkpoints" / "best.weights.h5").exists()
@@ -158,3 +160,21 @@ def test_predict_and_train_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: ") and "missing.tsv: file not found" in err
+
+
+@pytest.mark.slow
+def test_an_ensemble_trains_its_members_in_their_own_dirs_and_exports_one_translator(tmp_path):
+    args = tiny_args(tmp_path) + ["--set", "train.epochs=1", "--set", "model.ensemble=2",
+                                  "--set", "model.no_attention_baseline=false"]
+    result = train_task(train.Translation(), args)
+    run_dir, metrics = result.run.run_dir, result.metrics
+    assert metrics["ensemble_members"] == 2 and result.trained.fit.epochs_run == 2  # one epoch each
+    for member in ("0", "1"):
+        assert (run_dir / "members" / member / "checkpoints" / "best.weights.h5").exists()
+        assert set(metrics["ensemble_member_test"][member]) == {"bleu_greedy", "chrf_greedy"}
+    weights = [member.get_layer("logits").get_weights()[0] for member in result.trained.members]
+    assert not np.allclose(*weights)  # two seeds, two models
+    exported = tf.saved_model.load(metrics["export"])
+    served, served_scores = _translate(exported.signatures["serving_default"], SENTENCES)
+    translations, scores = translate_all(result.serving.module.translate, SENTENCES)
+    assert served == translations and served_scores == pytest.approx(scores, abs=1e-5)

@@ -77,7 +77,42 @@ class StepDecoder:
         return log_probs, state, weights
 
 
-def greedy_search(decoder: StepDecoder, source_ids: tf.Tensor, max_length: int):
+class EnsembleDecoder:
+    """Several StepDecoders of one vocabulary as one: at each step the mean of their next-syllable
+    probabilities (fairseq's ensemble rule; the mean of distributions is itself one, so scores stay
+    log-probabilities), and the mean of their attention weights.
+
+    Members trained from different seeds err differently; their mean is steadier than any one of them. The
+    search loops carry one tensor per quantity, so the members' encoder states and decoder states are
+    concatenated on the last axis and split again at each step: every member has the same sizes (one config).
+    """
+
+    def __init__(self, members: list[StepDecoder]):
+        if len({member.vocabulary_size for member in members}) != 1:
+            raise ValueError(f"ensemble members must share one target vocabulary, got sizes "
+                             f"{[member.vocabulary_size for member in members]}")
+        self.members = members
+        self.vocabulary_size = members[0].vocabulary_size
+
+    def encode(self, source_ids: tf.Tensor):
+        """(B, S) ids -> the members' encoder states (B, S, N * H) and last states (B, N * H), source mask (B, S)."""
+        encoded = [member.encode(source_ids) for member in self.members]
+        return (tf.concat([states for states, _, _ in encoded], axis=-1),
+                tf.concat([last for _, last, _ in encoded], axis=-1), encoded[0][2])
+
+    def step(self, tokens: tf.Tensor, state: tf.Tensor, encoder_states: tf.Tensor, source_mask: tf.Tensor):
+        """One step of every member -> log of their mean probabilities (B, V), packed states, mean attention (B, S)."""
+        count = len(self.members)
+        steps = [member.step(tokens, member_state, member_encoder_states, source_mask)
+                 for member, member_state, member_encoder_states in zip(
+                     self.members, tf.split(state, count, axis=-1), tf.split(encoder_states, count, axis=-1))]
+        log_probs = tf.reduce_logsumexp(tf.stack([log_probs for log_probs, _, _ in steps]), axis=0)
+        log_probs -= tf.math.log(tf.cast(count, log_probs.dtype))  # (B, V)
+        weights = tf.add_n([weights for _, _, weights in steps]) / count  # (B, S)
+        return log_probs, tf.concat([new_state for _, new_state, _ in steps], axis=-1), weights
+
+
+def greedy_search(decoder: StepDecoder | EnsembleDecoder, source_ids: tf.Tensor, max_length: int):
     """The most likely next syllable at each step.
 
     Returns ids (B, max_length) ending with [END] then [PAD], log-probabilities (B,) and attention
@@ -129,7 +164,7 @@ def _lengths(ids: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tf.not_equal(ids, PAD_ID), tf.int32), axis=-1)
 
 
-def beam_search(decoder: StepDecoder, source_ids: tf.Tensor, beam_width, max_length: int,
+def beam_search(decoder: StepDecoder | EnsembleDecoder, source_ids: tf.Tensor, beam_width, max_length: int,
                 length_penalty: float = 0.0):
     """The `beam_width` best hypotheses per sentence, extended one syllable at a time.
 

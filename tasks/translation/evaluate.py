@@ -66,6 +66,13 @@ def evaluate_translator(translator: Translator, sources: list[str], references: 
     return metrics
 
 
+def greedy_scores(translator: Translator, sources: list[str], references: list[str]) -> dict:
+    """{bleu,chrf}_greedy on a split (multi-reference): one ensemble member's own scores, beside the ensemble's."""
+    sources, references = group_references(sources, references)
+    scores = corpus_scores(translate_all(translator.greedy, sources)[0], references)
+    return {"bleu_greedy": scores["bleu"], "chrf_greedy": scores["chrf"]}
+
+
 def tune_length_penalty(translator: Translator, sources: list[str], references: list[str], beam_width: int,
                         candidates) -> dict:
     """Sets the translator's length penalty to the candidate with the best validation BLEU (beam); returns all."""

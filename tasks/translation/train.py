@@ -7,6 +7,7 @@ import logging
 
 import keras
 
+from tasks.common.ensemble import combined_fit_result, train_members
 from tasks.common.task import FitSettings, Serving, Task, TaskData, Trained, task_main
 from tasks.common.training import compile_model
 from tasks.translation import SUMMARY, data, evaluate
@@ -33,6 +34,7 @@ class TrainedTranslator(Trained):
 
     translator: Translator | None = None
     tuning: dict | None = None  # the length penalty's validation BLEUs, when it was tuned
+    members: list = dataclasses.field(default_factory=list)  # the ensemble's models (one: the model)
 
 
 class Translation(Task):
@@ -67,12 +69,36 @@ class Translation(Task):
                              weighted_metrics=["accuracy"])
 
     def train(self, run, loaded: TranslationData) -> TrainedTranslator:
-        """Builds and trains one model; the beam's length penalty, unless configured, is then tuned on validation."""
+        """`model.ensemble` models (seeds seed, seed + 1, ...; a baseline is one), served together by one Translator;
+        the beam's length penalty, unless configured, is then tuned on validation for the translator served."""
+        config, val = run.config, loaded.corpus.val
+        count = 1 if self.is_baseline else ensemble_size(config)
+        members, fits, _ = train_members(run, count, lambda member, seed: self._train_member(member, loaded, seed))
+        translator = self.translator(run, loaded, members)
+        tuning = None
+        if config.model.length_penalty is None:
+            tuning = evaluate.tune_length_penalty(translator, val.english.tolist(), val.vietnamese.tolist(),
+                                                  config.model.beam_width, config.model.length_penalty_candidates)
+        report = {"length_penalty_tuning": {"model": tuning}}
+        if count > 1:
+            report["ensemble_members"] = count
+        return TrainedTranslator(members[0], combined_fit_result(fits), report, translator, tuning, members)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.attention is not None or self.cell is not None
+
+    def translator(self, run, loaded: TranslationData, models) -> Translator:
+        """Greedy and beam search around one model or an ensemble's list of models."""
+        config, vocabularies = run.config.model, loaded.vocabularies
+        return Translator(models, vocabularies.source, vocabularies.target, vocabularies.truecasing, config.beam_width,
+                          config.max_decode_length, config.length_penalty or 0.0)
+
+    def _train_member(self, run, loaded: TranslationData, seed: int):
+        """Builds and fits one model in `run`'s dir (checkpoints on its own validation BLEU): (model, FitResult, None)."""
         config, vocabularies, val = run.config, loaded.vocabularies, loaded.corpus.val
         model = self.build(run, loaded)
-        translator = Translator(model, vocabularies.source, vocabularies.target, vocabularies.truecasing,
-                                config.model.beam_width, config.model.max_decode_length,
-                                config.model.length_penalty or 0.0)
+        translator = self.translator(run, loaded, model)
         samples = val.head(config.train.sample_translations)
         callbacks = [evaluate.TranslationSamples(translator, samples.english.tolist(), samples.vietnamese.tolist(),
                                                  run.tensorboard_dir,
@@ -81,12 +107,10 @@ class Translation(Task):
         if config.model.checkpoint_metric == "bleu":
             settings = FitSettings(monitor="val_bleu", mode="max", metric_callbacks=(
                 evaluate.ValidationBleu(translator, val.english.tolist(), val.vietnamese.tolist()),))
-        result = self.fit(run, loaded, model, callbacks, settings)
-        tuning = None
-        if config.model.length_penalty is None:
-            tuning = evaluate.tune_length_penalty(translator, val.english.tolist(), val.vietnamese.tolist(),
-                                                  config.model.beam_width, config.model.length_penalty_candidates)
-        return TrainedTranslator(model, result, {"length_penalty_tuning": {"model": tuning}}, translator, tuning)
+        train_ds = (loaded.train_ds if seed == config.train.seed  # the first member shuffles as load_data did
+                    else data.make_dataset(loaded.corpus.train, vocabularies.source, vocabularies.target,
+                                           config.train.batch_size, True, seed))
+        return model, self.fit(run, loaded, model, callbacks, settings, train_ds=train_ds), None
 
     def evaluate(self, run, loaded: TranslationData, trained: TrainedTranslator) -> dict:
         test = loaded.corpus.test
@@ -118,12 +142,25 @@ class Translation(Task):
                    "greedy": translate_all(translator.greedy, [LESSON_EXAMPLE[0]])[0][0],
                    "beam": translate_all(translator.translate, [LESSON_EXAMPLE[0]])[0][0]}
         log.info("the lesson's example: %s", example)
-        return dict(
+        extra = {}
+        if len(trained.members) > 1:  # what the ensemble adds: each member alone, greedy, on the same test split
+            extra["ensemble_member_test"] = {
+                str(k): evaluate.greedy_scores(self.translator(run, loaded, member), corpus.test.english.tolist(),
+                                               corpus.test.vietnamese.tolist())
+                for k, member in enumerate(trained.members)}
+        return dict(**extra,
             split_sizes={name: len(split) for name, split in loaded.splits.items()}, cleaning=corpus.cleaning,
             vocabulary_sizes={"source": loaded.vocabularies.source.size, "target": loaded.vocabularies.target.size},
             lesson_example=example,
             samples=[{"english": e, "reference": r, "translation": t}
                      for e, r, t in zip(sources, references, translate_all(translator.translate, sources)[0])])
+
+
+def ensemble_size(config) -> int:
+    """model.ensemble, or when null: 1 on the built-in grammar, 3 on user data (see ModelConfig)."""
+    if config.model.ensemble is not None:
+        return config.model.ensemble
+    return 1 if config.data.source == "builtin" else 3
 
 
 def baselines_to_train(config) -> dict[str, tuple[str, str]]:

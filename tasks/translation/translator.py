@@ -1,7 +1,7 @@
 """The exported translator: raw English strings in, Vietnamese strings out, everything in between in the graph.
 
     text (B,) --standardize_text, split, vocabulary lookup--> source ids (B, S)
-        --greedy or beam search over the model's layers--> syllable ids (B, L)
+        --greedy or beam search over the model's layers (an ensemble: the members' mean probabilities)--> ids (B, L)
         --[UNK] replaced by the source word the attention weighs most (as written: names, numbers)
         --cut at [END], truecase, capitalise, reattach punctuation--> translation (B,)
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from tasks.translation.decoding import StepDecoder, beam_search, greedy_search
+from tasks.translation.decoding import EnsembleDecoder, StepDecoder, beam_search, greedy_search
 from tasks.translation.tokens import START_ID, UNK_ID, Detokenizer, Vocabulary, split_tokens
 
 TEXT = tf.TensorSpec([None], tf.string, name="text")
@@ -26,10 +26,14 @@ BEAM_WIDTH = tf.TensorSpec([], tf.int32, name="beam_width")
 class Translator(tf.Module):
     """A trained model with its vocabularies, truecasing table and decoders."""
 
-    def __init__(self, model: keras.Model, source_vocabulary: Vocabulary, target_vocabulary: Vocabulary,
-                 truecasing: dict[str, str], beam_width: int, max_length: int, length_penalty: float = 0.0):
+    def __init__(self, model: keras.Model | list[keras.Model], source_vocabulary: Vocabulary,
+                 target_vocabulary: Vocabulary, truecasing: dict[str, str], beam_width: int, max_length: int,
+                 length_penalty: float = 0.0):
+        """`model`: one trained model, or a list of them (a seed ensemble over the same vocabularies) whose
+        next-syllable probabilities the decoders average (`decoding.EnsembleDecoder`)."""
         super().__init__(name="translator")
-        self.model = model
+        self.members = list(model) if isinstance(model, (list, tuple)) else [model]
+        self.model = self.members[0]
         self.source_vocabulary = source_vocabulary
         self.target_vocabulary = target_vocabulary
         self.detokenizer = Detokenizer(target_vocabulary, truecasing)
@@ -38,12 +42,14 @@ class Translator(tf.Module):
         # A variable, so that tuning it on the validation split (evaluate.tune_length_penalty) needs no retrace.
         self.length_penalty = tf.Variable(float(length_penalty), trainable=False, dtype=tf.float32,
                                           name="length_penalty")
-        self._decoder = StepDecoder(model)
-        # Teacher-forced attention weights (B, L, S) of a decoded output, to copy words the vocabulary lacks
-        # (Luong et al., 2015, "Addressing the rare word problem"); None for an attention-free model.
+        decoders = [StepDecoder(member) for member in self.members]
+        self._decoder = decoders[0] if len(decoders) == 1 else EnsembleDecoder(decoders)
+        # Teacher-forced attention weights (B, L, S) of a decoded output, one model per member, to copy words the
+        # vocabulary lacks (Luong et al., 2015, "Addressing the rare word problem"); None without attention.
         self._attention = None
-        if self._decoder.attention is not None:
-            self._attention = keras.Model(model.input, self._decoder.attention_weights, name="attention_weights")
+        if decoders[0].attention is not None:
+            self._attention = [keras.Model(member.input, decoder.attention_weights, name=f"attention_weights_{k}")
+                               for k, (member, decoder) in enumerate(zip(self.members, decoders))]
 
     def source_ids(self, text: tf.Tensor) -> tf.Tensor:
         """(B,) raw strings -> (B, S + 1) ids padded with 0 (the extra column keeps S + 1 >= 1)."""
@@ -63,7 +69,8 @@ class Translator(tf.Module):
             target_in = tf.concat([tf.fill([tf.shape(ids)[0], 1], START_ID), ids[:, :-1]], axis=1)
             weights = tf.cond(
                 tf.reduce_any(tf.equal(ids, UNK_ID)),
-                lambda: self._attention({"source": source_ids, "target_in": target_in}, training=False),
+                lambda: tf.add_n([attention({"source": source_ids, "target_in": target_in}, training=False)
+                                  for attention in self._attention]) / len(self._attention),  # members' mean
                 lambda: tf.zeros(tf.concat([tf.shape(ids), tf.shape(source_ids)[1:]], 0)))  # (B, L, S)
         attended = tf.argmax(weights, axis=-1, output_type=tf.int32)  # (B, L)
         words = split_tokens(text, lowercase=False).to_tensor(shape=tf.shape(source_ids))  # (B, S), like the ids
