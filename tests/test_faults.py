@@ -363,10 +363,10 @@ def test_video_predict_answers_the_good_files_and_names_the_bad_ones(video_featu
 
 # 11. TensorBoard on localhost unless asked
 def test_make_tensorboard_serves_localhost_unless_asked():
-    default = subprocess.run(["make", "-n", "tensorboard", "STAMP=Makefile"], cwd=REPO, capture_output=True,
+    default = subprocess.run(["make", "-n", "tensorboard", "STAMP=.dry-run-stamp"], cwd=REPO, capture_output=True,
                              text=True, check=True).stdout
     assert "--host localhost" in default and "--bind_all" not in default
-    everyone = subprocess.run(["make", "-n", "tensorboard", "STAMP=Makefile", "HOST=0.0.0.0"], cwd=REPO,
+    everyone = subprocess.run(["make", "-n", "tensorboard", "STAMP=.dry-run-stamp", "HOST=0.0.0.0"], cwd=REPO,
                               capture_output=True, text=True, check=True).stdout
     assert "--host 0.0.0.0" in everyone
 

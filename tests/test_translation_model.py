@@ -1,5 +1,4 @@
 """translation model and decoders: shapes, masking, step decoder == teacher-forced model, beam >= greedy."""
-import json
 import unicodedata
 
 import keras
@@ -300,29 +299,3 @@ def test_ensemble_members_must_share_the_target_vocabulary():
     large = build_model(ModelConfig(rnn_units=8, embedding_dim=8), 30, 13)
     with pytest.raises(ValueError, match="one target vocabulary"):
         EnsembleDecoder([StepDecoder(small), StepDecoder(large)])
-
-
-@pytest.mark.slow
-def test_ensemble_export_reloads_in_a_fresh_process_with_the_same_translations(tmp_path, python_subprocess):
-    vocabularies = fit_vocabularies(ENGLISH, VIETNAMESE, 100, 100)
-    members = []
-    for seed in (4, 5):
-        keras.utils.set_random_seed(seed)
-        members.append(build_model(ModelConfig(rnn_units=16, embedding_dim=8), vocabularies.source.size,
-                                   vocabularies.target.size))
-    translator = Translator(members, vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, MAX_LENGTH)
-    texts = ["I love Vietnam", "Obama visited Zanzibar in 1999", ""]
-    tf.saved_model.save(translator, str(tmp_path / "ensemble"), signatures=translator.signatures())
-    code = (
-        "import json, sys, tensorflow as tf\n"
-        f"model = tf.saved_model.load({str(tmp_path / 'ensemble')!r})\n"
-        f"outputs = [model.signatures[name](text=tf.constant({texts!r})) for name in ('serving_default', 'greedy')]\n"
-        "assert not any(m.split('.')[0] in ('tasks', 'rnn_layers') for m in sys.modules)\n"
-        "print(json.dumps([[t.decode() for t in o['translation'].numpy()] + o['log_probability'].numpy().tolist()"
-        " for o in outputs]))\n")
-    fresh = json.loads(python_subprocess(code).stdout.strip().splitlines()[-1])
-    for outputs, method in zip(fresh, (translator.translate, translator.greedy)):
-        translations, scores = translate_all(method, texts)
-        assert outputs[:3] == translations and outputs[3:] == pytest.approx(scores, abs=1e-5)
-    single = Translator(members[0], vocabularies.source, vocabularies.target, vocabularies.truecasing, 3, MAX_LENGTH)
-    assert translate_all(single.greedy, texts)[1] != pytest.approx(fresh[1][3:], abs=1e-5)  # both members count
