@@ -299,6 +299,9 @@ def test_builtin_corpus_loads_through_the_tsv_loader(tmp_path):
     ("model.units=64", "key 'model.units' was renamed to 'model.rnn_units'"),  # docs/conventions.md
     ("model.min_frequency=0", "min_frequency must be >= 1, got 0"),
     ("model.label_smoothing=1.0", "label_smoothing must be in [0, 1), got 1.0"),
+    ("model.length_penalty=-0.5", "length_penalty must be in [0, 3], got -0.5"),
+    ("model.length_penalty_candidates=[1.2, 3.5]", "length_penalty_candidates must be in [0, 3], got 3.5"),
+    ("model.length_penalty_candidates=[]", "length_penalty_candidates must hold at least one value"),
 ])
 def test_config_errors_name_the_key(override, message):
     with pytest.raises(ConfigError) as error:
