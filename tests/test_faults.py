@@ -233,6 +233,18 @@ def test_the_same_command_beside_a_live_run_starts_a_new_run_dir(tmp_path):
     assert _choose_run_dir("sentiment_stars", config, None, False)[:2] == (live, True)
 
 
+def test_a_worker_joining_while_the_chief_writes_config_yaml_is_not_refused(tmp_path):
+    config = SentimentConfig(train=TrainConfig(runs_dir=str(tmp_path)))
+    shared = tmp_path / "shared"
+    (shared / "workers").mkdir(parents=True)
+    (shared / LOCK_NAME).write_text("")
+    (shared / ".config.4242-0123abcd.tmp.yaml").write_text("train:\n")  # atomic_write's temporary, mid-write
+    assert _choose_run_dir("sentiment_stars", config, str(shared), True)[:2] == (shared, False)
+    (shared / "notes.txt").write_text("someone else's")
+    with pytest.raises(RunDirError, match="is not empty and is not a run dir"):
+        _choose_run_dir("sentiment_stars", config, str(shared), True)
+
+
 # the one guard: the project's own errors and users' file errors are one line, a bug keeps its traceback
 def test_main_guard_prints_task_errors_and_file_errors_and_lets_bugs_through(capsys):
     def failing(error):

@@ -196,6 +196,11 @@ def _new_run_dir(task_root: Path) -> Path:
     raise RunDirError(f"cannot create a new run dir under {task_root}: 1000 run dirs named {stamp}* exist")
 
 
+def _is_run_dir_own(path: Path) -> bool:
+    """True for what this project writes into a run dir before config.yaml exists (see atomic_write's names)."""
+    return path.name in (LOCK_NAME, "workers") or (path.name.startswith(".config.") and path.name.endswith(".tmp.yaml"))
+
+
 def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool) -> tuple[Path, bool, bool]:
     """(run dir, resumed, created by this process)."""
     resolved = config_to_dict(config)
@@ -206,9 +211,9 @@ def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool)
         if (run_dir / "metrics.json").exists():
             raise RunDirError(f"{run_dir} holds a finished run (metrics.json exists); choose another --run-dir")
         saved = run_dir / "config.yaml"
-        # .lock and workers/ are this project's own, written by the other workers of a multi-worker run
-        if run_dir.is_dir() and not saved.exists() and any(p.name not in (LOCK_NAME, "workers")
-                                                           for p in run_dir.iterdir()):
+        # .lock, workers/ and config.yaml's temporary file are this project's own: the chief of a multi-worker
+        # run may be writing them while another worker looks (seen as a flaky crash of worker 1)
+        if run_dir.is_dir() and not saved.exists() and not all(_is_run_dir_own(p) for p in run_dir.iterdir()):
             # Someone else's files: appending to their history.csv or reading their val_accuracy is wrong.
             raise RunDirError(f"--run-dir {run_dir} is not empty and is not a run dir (no config.yaml); "
                               "choose a new or empty directory")
