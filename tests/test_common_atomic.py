@@ -107,3 +107,11 @@ def test_atomic_dir_never_replaces_a_folder_and_retries_a_chosen_name(tmp_path):
     with folder as staging:
         (staging / "x").write_text("x")
     assert folder.path == tmp_path / "2" and (tmp_path / "2" / "x").read_text() == "x"
+
+
+def test_the_temporary_file_being_written_is_recognised_as_that_path_s_own(tmp_path):
+    target, seen = tmp_path / "config.yaml", []
+    atomic_write(target, lambda temporary: (seen.append(temporary), temporary.write_text("a: 1\n")))
+    assert atomic.is_temporary_of(seen[0], target) and seen[0] != target
+    assert not atomic.is_temporary_of(tmp_path / "notes.yaml", target)
+    assert not atomic.is_temporary_of(tmp_path / ".history.1-abcdef12.tmp.csv", target)  # another file's temporary

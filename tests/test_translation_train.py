@@ -13,7 +13,7 @@ from tasks.common.task import train_task
 from tasks.translation import predict, train
 from tasks.translation.config import Config
 from tasks.translation.evaluate import corpus_scores
-from tasks.translation.translator import translate_all
+from tasks.translation.translator import Translator, translate_all
 
 SENTENCES = ["I love Vietnam", "Do you like cats?", "She will not eat rice tomorrow.", ""]
 
@@ -186,3 +186,7 @@ def test_an_ensemble_trains_its_members_in_their_own_dirs_and_exports_one_transl
     for outputs, method in zip(fresh, (result.serving.module.translate, result.serving.module.greedy)):
         translations, scores = translate_all(method, SENTENCES)
         assert outputs[:4] == translations and outputs[4:] == pytest.approx(scores, abs=1e-5)
+    module = result.serving.module  # both members count: the first member alone scores otherwise
+    single = Translator(module.members[0], module.source_vocabulary, module.target_vocabulary,
+                        module.detokenizer.truecasing, 2, 20)
+    assert translate_all(single.greedy, SENTENCES)[1] != pytest.approx(fresh[1][4:], abs=1e-5)

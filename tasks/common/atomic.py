@@ -80,6 +80,17 @@ def _fsync(path: Path) -> None:
         os.close(descriptor)
 
 
+def _temporary_path(path: Path) -> Path:
+    """The hidden name `atomic_write` writes `path` under before renaming it (unique per process and call)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+
+
+def is_temporary_of(candidate: Path, path: Path) -> bool:
+    """True if `candidate` is a temporary file `atomic_write` is writing (or left) for `path`, in any process."""
+    return (candidate.parent == path.parent and candidate.name.startswith(f".{path.stem}.")
+            and candidate.name.endswith(f".tmp{path.suffix}"))
+
+
 def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[Path], object], *,
                  replace: bool = False, encoding: str = "utf-8") -> Path:
     """Writes `content` to `path` through a hidden temporary file in the same folder, fsynced, then renamed.
@@ -90,7 +101,7 @@ def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[Path]
     metrics.json, a cache entry); otherwise FileExistsError and it is left as it was.
     """
     path = Path(path)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    temporary = _temporary_path(path)
     try:
         if callable(content):
             content(temporary)

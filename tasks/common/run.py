@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from tasks.common.atomic import is_temporary_of
 from tasks.common.config import config_to_dict, load_config, save_config
 from tasks.common.errors import ConfigError, RunDirError, TaskError
 
@@ -196,11 +197,6 @@ def _new_run_dir(task_root: Path) -> Path:
     raise RunDirError(f"cannot create a new run dir under {task_root}: 1000 run dirs named {stamp}* exist")
 
 
-def _is_run_dir_own(path: Path) -> bool:
-    """True for what this project writes into a run dir before config.yaml exists (see atomic_write's names)."""
-    return path.name in (LOCK_NAME, "workers") or (path.name.startswith(".config.") and path.name.endswith(".tmp.yaml"))
-
-
 def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool) -> tuple[Path, bool, bool]:
     """(run dir, resumed, created by this process)."""
     resolved = config_to_dict(config)
@@ -213,7 +209,9 @@ def _choose_run_dir(task: str, config, explicit: str | None, multi_worker: bool)
         saved = run_dir / "config.yaml"
         # .lock, workers/ and config.yaml's temporary file are this project's own: the chief of a multi-worker
         # run may be writing them while another worker looks (seen as a flaky crash of worker 1)
-        if run_dir.is_dir() and not saved.exists() and not all(_is_run_dir_own(p) for p in run_dir.iterdir()):
+        if run_dir.is_dir() and not saved.exists() and any(p.name not in (LOCK_NAME, "workers")
+                                                           and not is_temporary_of(p, saved)
+                                                           for p in run_dir.iterdir()):
             # Someone else's files: appending to their history.csv or reading their val_accuracy is wrong.
             raise RunDirError(f"--run-dir {run_dir} is not empty and is not a run dir (no config.yaml); "
                               "choose a new or empty directory")
