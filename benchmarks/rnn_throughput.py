@@ -35,7 +35,13 @@ forward 2T(nm + m^2) (projection and recurrence), backward 2T(nm + 2m^2) (dU, dW
 dL/ds_{t-1} = delta_t W^T), times 3 for a GRU and 4 for an LSTM. `% matmul` is that rate over the
 runtime's float32 matmul rate measured in the same run, at 1024^2 (`% matmul`) and at the recurrence's
 own shape (batch x m) @ (m x m) (`% step mm`; a chain of single small products, so latency-bound: a
-training step overlapping two of them on two cores can pass 100%).
+training step overlapping two of them on two cores can pass 100%). The chain bound (`chain_bound_pct_of_matmul`
+per shape) is the most `% matmul` any layer calling this MatMul can reach: the 2T - 1 dependent products alone,
+at their measured rate, with everything else free.
+
+The fast layer runs in three configurations (`FAST_CONFIGS`): `fast` as the tasks run it, its loop
+(`fast_while_loop`) and under XLA (`fast_xla`). The summary reports `fast` and `fast*`, the fastest of the three at
+each shape, each against the best Keras and PyTorch rows.
 """
 
 import argparse
@@ -55,9 +61,13 @@ from benchmarks.torch_peer import calibrate, inputs, useful_train_flops
 
 KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cell")
                     for unroll in ("", "_unroll") for xla in ("", "_xla"))
-IMPLS = ("fast", "fast_while_loop", *KERAS_PEERS)
+# The fast layer's configurations: `fast` is what the tasks run (unrolled for a fixed T <= 128, else the loop;
+# no XLA, as Keras's "auto" gives on a CPU); `fast*` in the summary is the fastest of them at each shape, as
+# `x keras*` takes the fastest Keras configuration.
+FAST_CONFIGS = ("fast", "fast_while_loop", "fast_xla")
+IMPLS = (*FAST_CONFIGS, *KERAS_PEERS)
 # Variants of the fast layer, to show what each idea buys (--ablation).
-ABLATION = ("fast_autodiff", "fast_while_loop_autodiff", "fast_xla")
+ABLATION = ("fast_autodiff", "fast_while_loop_autodiff")
 KERAS_REFERENCES = ("keras_gru", "keras_lstm")  # for scale, not peers: other cells, more work per step
 GATES = {"keras_gru": 3, "keras_lstm": 4}  # matmul pairs per step; 1 for the vanilla RNN
 TORCH_MODES = ("eager", "compile", "jit_script")
@@ -360,6 +370,18 @@ def skipped(impls, shape, args):
     return {impl: why for impl in impls if impl.endswith("_unroll_xla")}
 
 
+def chain_bound_pct(steps, features, units, step_gflops, matmul_gflops):
+    """The highest `% matmul` any layer built on this runtime's MatMul can reach at this shape.
+
+    The recurrence's 2T - 1 products (B x m) @ (m x m) (T forwards, T - 1 backwards: dL/ds_0 is not needed)
+    depend on each other, so a training step takes at least their time at the chain's measured rate
+    (`step_gflops`), even if all other work were free and overlapped. Batch cancels out.
+    """
+    chain_flops = (2 * steps - 1) * 2 * units * units  # per sequence
+    useful = useful_train_flops(steps, features, units)
+    return round(100 * useful * step_gflops / (chain_flops * matmul_gflops), 1)
+
+
 def benchmark_shape(impls, torch_configs, shape, args, tf_matmul, repeats=None):
     """Rows (one per peer, failed ones with the reason) for one shape, from `repeats` interleaved repetitions."""
     batch, steps, units, masked = shape
@@ -390,6 +412,7 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul, repeats=None):
 
     best_keras = best(KERAS_PEERS)
     best_torch = best([n for n in peers if n.startswith("torch_") and is_peer(n)])
+    best_fast = best(FAST_CONFIGS)
     step_matmul = tf_matmul["step"].get((batch, units)) or measure_matmul_gflops(batch, units)
     tf_matmul["step"][(batch, units)] = step_matmul
     rows = []
@@ -413,7 +436,9 @@ def benchmark_shape(impls, torch_configs, shape, args, tf_matmul, repeats=None):
         if not is_peer(name) and not name.startswith("fast"):
             row["reference"] = True  # another cell, for scale: never a peer's best
         rows.append(row)
-    outcome.update(best_keras=best_keras, best_torch=best_torch, seconds=round(time.perf_counter() - started, 1))
+    outcome.update(best_keras=best_keras, best_torch=best_torch, best_fast=best_fast,
+                   chain_bound_pct_of_matmul=chain_bound_pct(steps, args.features, units, step_matmul, tf_matmul["1024"]),
+                   seconds=round(time.perf_counter() - started, 1))
     return rows + failed_rows, outcome
 
 
@@ -467,34 +492,44 @@ def torch_available():
 
 def summary(rows, per_shape):
     """The fast layer's ratios to the best peers: per shape, and their medians over the shapes run."""
-    fast = [r for r in rows if r["impl"] == "fast" and "train_seq_per_s" in r]
-    best = {tuple(shape["shape"]): shape for shape in per_shape}
+    shape_key = ("batch", "steps", "units", "masked")
+    outcomes = {tuple(shape["shape"]): shape for shape in per_shape}
+    measured = [r for r in rows if "train_seq_per_s" in r]
     keys = ("batch", "steps", "units", "masked", "train_seq_per_s", "train_q1", "train_q3", "train_vs_best_keras",
             "train_vs_best_torch", "train_pct_of_matmul", "train_pct_of_step_matmul")
+    fast = [r for r in measured if r["impl"] == "fast"]  # the tasks' configuration
+    best_fast = [r for r in measured if r["impl"] == outcomes[tuple(r[k] for k in shape_key)].get("best_fast")]
     result = {}
-    for suffix in ("keras", "torch"):
-        ratios = [r[f"train_vs_best_{suffix}"] for r in fast if f"train_vs_best_{suffix}" in r]
-        result[f"median_train_vs_best_{suffix}"] = statistics.median(ratios) if ratios else None
-        result[f"range_train_vs_best_{suffix}"] = [min(ratios), max(ratios)] if ratios else None
-    shape_key = ("batch", "steps", "units", "masked")
-    result["fast"] = [{**{key: r.get(key) for key in keys},
-                       **{name: best[tuple(r[k] for k in shape_key)][name] for name in ("best_keras", "best_torch")}}
-                      for r in fast]
+    for prefix, chosen in (("", fast), ("best_fast_", best_fast)):
+        for suffix in ("keras", "torch"):
+            ratios = [r[f"train_vs_best_{suffix}"] for r in chosen if f"train_vs_best_{suffix}" in r]
+            result[f"{prefix}median_train_vs_best_{suffix}"] = statistics.median(ratios) if ratios else None
+            result[f"{prefix}range_train_vs_best_{suffix}"] = [min(ratios), max(ratios)] if ratios else None
+    for name, chosen in (("fast", fast), ("best_fast", best_fast)):
+        result[name] = [{"impl": r["impl"], **{key: r.get(key) for key in keys},
+                         **{key: outcomes[tuple(r[k] for k in shape_key)].get(key)
+                            for key in ("best_keras", "best_torch", "chain_bound_pct_of_matmul")}}
+                        for r in chosen]
     return result
 
 
 def summary_lines(report):
     """The summary as text: one line per shape, then the medians."""
     result = report["summary"]
-    lines = ["fast layer: train x best Keras (x best torch), % of 1024^2 matmul, per shape"]
-    for r in result["fast"]:
-        lines.append(f"  {r['batch']}x{r['steps']}x{r['units']}{' masked' if r['masked'] else ''}: "
-                     f"{r['train_seq_per_s']} seq/s ({r['train_q1']}-{r['train_q3']}), "
-                     f"x{r.get('train_vs_best_keras')} {r['best_keras']}, x{r.get('train_vs_best_torch')} "
-                     f"{r['best_torch']}, {r['train_pct_of_matmul']}% matmul")
-    for suffix in ("keras", "torch"):
-        lines.append(f"median over {len(result['fast'])} shapes, train x best {suffix}: "
-                     f"{result[f'median_train_vs_best_{suffix}']} (range {result[f'range_train_vs_best_{suffix}']})")
+    lines = []
+    for name, prefix, title in (("fast", "", "fast (the tasks' configuration)"),
+                                ("best_fast", "best_fast_", "fast* (the fastest fast-layer configuration)")):
+        lines.append(f"{title}: train x best Keras (x best torch), % of 1024^2 matmul (chain bound), per shape")
+        for r in result[name]:
+            lines.append(f"  {r['batch']}x{r['steps']}x{r['units']}{' masked' if r['masked'] else ''}: {r['impl']} "
+                         f"{r['train_seq_per_s']} seq/s ({r['train_q1']}-{r['train_q3']}), "
+                         f"x{r.get('train_vs_best_keras')} {r['best_keras']}, x{r.get('train_vs_best_torch')} "
+                         f"{r['best_torch']}, {r['train_pct_of_matmul']}% matmul "
+                         f"(bound {r['chain_bound_pct_of_matmul']}%)")
+        for suffix in ("keras", "torch"):
+            lines.append(f"{title}: median over {len(result[name])} shapes, train x best {suffix}: "
+                         f"{result[f'{prefix}median_train_vs_best_{suffix}']} "
+                         f"(range {result[f'{prefix}range_train_vs_best_{suffix}']})")
     machine = report["machine"]
     lines.append(f"{machine['cpu_model']}, {machine['usable_cores']} usable cores; load average before "
                  f"{machine['load_average_before']}, after {machine['load_average_after']}; "

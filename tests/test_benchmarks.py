@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from benchmarks import rnn_throughput
-from benchmarks.rnn_throughput import KERAS_PEERS, benchmark_shape, format_table, parse_args
+from benchmarks.rnn_throughput import FAST_CONFIGS, KERAS_PEERS, benchmark_shape, format_table, parse_args
 from benchmarks.torch_peer import STEPS_PER_CALL, steps_per_call, useful_train_flops
 from tests.conftest import REPO, run_python
 
@@ -17,6 +17,15 @@ def test_useful_flops_leave_out_the_input_gradient():
     forward = 2 * steps * (n * m + m * m)
     assert useful_train_flops(steps, n, m) == forward + 2 * steps * (n * m + 2 * m * m)
     assert useful_train_flops(steps, n, m, gates=4) == 4 * useful_train_flops(steps, n, m)  # LSTM
+
+
+def test_the_chain_bound_at_the_headline_shape():
+    from benchmarks.rnn_throughput import chain_bound_pct
+
+    # 2T - 1 = 59 dependent (64 x 128) @ (128 x 128) products; the rates of the committed make bench run.
+    useful, chain = useful_train_flops(30, 64, 128), 59 * 2 * 128 * 128
+    assert chain_bound_pct(30, 64, 128, 121.1, 367.6) == round(100 * useful / chain * 121.1 / 367.6, 1) == 67.0
+    assert chain_bound_pct(30, 64, 128, 367.6, 367.6) > 100  # a chain at the big-matmul rate bounds nothing
 
 
 def test_fewer_batches_per_call_only_where_a_batch_is_gigaflops():
@@ -47,13 +56,13 @@ def test_a_peer_that_cannot_run_is_a_row_that_says_why(monkeypatch):
 def test_tiny_run_reports_every_keras_configuration_and_the_best_of_them(tmp_path):
     report_file = tmp_path / "bench.json"
     run_python(["-m", "benchmarks.rnn_throughput", "--shape", "4x6x8", "--shape", "4x8x8m", "--repeats", "2",
-                "--seconds", "0.02", "--no-torch", "--impls", "fast", *KERAS_PEERS, "keras_lstm",
+                "--seconds", "0.02", "--no-torch", "--impls", *FAST_CONFIGS, *KERAS_PEERS, "keras_lstm",
                 "--json", str(report_file)])
     report = json.loads(report_file.read_text())
     for shape in report["shapes"]:
         assert shape["best_keras"] in KERAS_PEERS and not shape["failed"]
     rows = report["rows"]
-    impls = ("fast", *KERAS_PEERS, "keras_lstm")
+    impls = (*FAST_CONFIGS, *KERAS_PEERS, "keras_lstm")
     assert {(r["impl"], r["masked"]) for r in rows} == {(i, m) for i in impls for m in (False, True)}
     for masked in (False, True):
         shape_rows = [r for r in rows if r["masked"] == masked]
@@ -61,7 +70,14 @@ def test_tiny_run_reports_every_keras_configuration_and_the_best_of_them(tmp_pat
         assert best["train_vs_best_keras"] == 1.0  # the reference against itself
         assert all(r["train_q1"] <= r["train_seq_per_s"] <= r["train_q3"] for r in shape_rows)
         assert [r["impl"] for r in shape_rows if r.get("reference")] == ["keras_lstm"]  # for scale, never the best
-    assert report["summary"]["median_train_vs_best_keras"] is not None
+    summary = report["summary"]
+    assert summary["median_train_vs_best_keras"] is not None and summary["best_fast_median_train_vs_best_keras"]
+    for shape, fast_star in zip(report["shapes"], summary["best_fast"]):
+        assert fast_star["impl"] == shape["best_fast"] in FAST_CONFIGS
+        fastest = max((r for r in rows if r["impl"] in FAST_CONFIGS and r["masked"] == shape["shape"][3]),
+                      key=lambda r: r["train_seq_per_s"])
+        assert fast_star["train_seq_per_s"] == fastest["train_seq_per_s"]
+        assert fast_star["chain_bound_pct_of_matmul"] == shape["chain_bound_pct_of_matmul"] > 0
     assert report["machine"]["load_average_before"] and report["machine"]["load_average_after"]
     text = (tmp_path / "bench.txt").read_text()
     assert text.startswith("impl") and "median over 2 shapes, train x best keras" in text
