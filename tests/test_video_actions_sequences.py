@@ -269,7 +269,7 @@ def test_vanishing_picture_reads_trained_weights_of_the_defaults(tmp_path):
     firsts = vanishing_gradient_figure(str(path), str(tmp_path / "v.png"), trained_weights=str(tmp_path / "best.weights.h5"))
     assert (tmp_path / "v.png").stat().st_size > 0
     assert firsts["defaults after training (3000 updates)"] == pytest.approx(norms[0] / norms[-1], rel=1e-5)
-    assert firsts["tanh, orthogonal W, every frame"] < firsts["IRNN (ReLU, W = I), every frame"]
+    assert firsts["before: tanh, orthogonal W, every frame"] < firsts["IRNN (ReLU, W = I), every frame"]
     with pytest.raises(ValueError):  # weights of another model are refused, not silently half-loaded
         other = build_sequence_model(FeaturesConfig(rnn_units=8), 2, inputs.inputs)
         other.save_weights(tmp_path / "other.weights.h5")
