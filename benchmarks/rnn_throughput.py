@@ -490,6 +490,10 @@ def torch_available():
     return importlib.util.find_spec("torch") is not None  # found, not imported: torch runs in its own processes
 
 
+# The summary's medians of `fast` keep their old keys; those of `fast*` are prefixed.
+SUMMARY_PREFIXES = {"fast": "", "best_fast": "best_fast_"}
+
+
 def summary(rows, per_shape):
     """The fast layer's ratios to the best peers: per shape, and their medians over the shapes run."""
     shape_key = ("batch", "steps", "units", "masked")
@@ -500,12 +504,12 @@ def summary(rows, per_shape):
     fast = [r for r in measured if r["impl"] == "fast"]  # the tasks' configuration
     best_fast = [r for r in measured if r["impl"] == outcomes[tuple(r[k] for k in shape_key)].get("best_fast")]
     result = {}
-    for prefix, chosen in (("", fast), ("best_fast_", best_fast)):
+    for name, chosen in (("fast", fast), ("best_fast", best_fast)):
+        prefix = SUMMARY_PREFIXES[name]
         for suffix in ("keras", "torch"):
             ratios = [r[f"train_vs_best_{suffix}"] for r in chosen if f"train_vs_best_{suffix}" in r]
             result[f"{prefix}median_train_vs_best_{suffix}"] = statistics.median(ratios) if ratios else None
             result[f"{prefix}range_train_vs_best_{suffix}"] = [min(ratios), max(ratios)] if ratios else None
-    for name, chosen in (("fast", fast), ("best_fast", best_fast)):
         result[name] = [{"impl": r["impl"], **{key: r.get(key) for key in keys},
                          **{key: outcomes[tuple(r[k] for k in shape_key)].get(key)
                             for key in ("best_keras", "best_torch", "chain_bound_pct_of_matmul")}}
@@ -517,8 +521,9 @@ def summary_lines(report):
     """The summary as text: one line per shape, then the medians."""
     result = report["summary"]
     lines = []
-    for name, prefix, title in (("fast", "", "fast (the tasks' configuration)"),
-                                ("best_fast", "best_fast_", "fast* (the fastest fast-layer configuration)")):
+    for name, title in (("fast", "fast (the tasks' configuration)"),
+                        ("best_fast", "fast* (the fastest fast-layer configuration)")):
+        prefix = SUMMARY_PREFIXES[name]
         lines.append(f"{title}: train x best Keras (x best torch), % of 1024^2 matmul (chain bound), per shape")
         for r in result[name]:
             lines.append(f"  {r['batch']}x{r['steps']}x{r['units']}{' masked' if r['masked'] else ''}: {r['impl']} "
