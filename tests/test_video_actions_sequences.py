@@ -12,7 +12,7 @@ from tasks.video_actions.train import VideoActions
 from tasks.video_actions.config import Config, DataConfig, FeaturesConfig
 from tasks.video_actions.data import Split, VideoData, load_features
 from tasks.video_actions.evaluate import dtw_1nn_baseline
-from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, TimeWarp, build_sequence_model,
+from tasks.video_actions.sequences import (MaskedMeanPool, MaskedTimePool, StrideMask, TimeMask, TimeWarp, build_sequence_model,
                                            cosine_learning_rate, front_end_stride, training_plan)
 
 QUIET = dict(dropout=0.0, augment=0.0)
@@ -38,6 +38,7 @@ def test_padding_is_masked_through_every_front_end(front_end):
 
 @pytest.mark.parametrize("options", [dict(pooling="mean"), dict(pooling="max"), dict(bidirectional=True),
                                      dict(pooling="mean_max", conv_layers=2), dict(time_warp=0.2, time_crop=0.1),
+                                     dict(time_mask=0.3, time_crop=0.0),
                                      dict(bidirectional=True, pooling="mean")])
 def test_padding_is_masked_with_pooling_both_directions_and_members(options):
     x = raw_features()
@@ -88,6 +89,23 @@ def test_time_warp_resamples_real_steps_in_order_and_only_in_training():
     assert (warped[1, 12:] == 0).all() and warped[1, :12].max() <= 12  # padding stays, no step read past the end
     assert not np.allclose(warped[0], x[0, :, 0])  # ... but at other moments
     assert warped[:, 0].max() <= 1 + 0.1 * 19 + 1e-4 and warped[0, -1] >= 20 - 0.1 * 19 - 1e-4  # crops <= 10%
+    np.testing.assert_array_equal(np.asarray(layer(x, real, training=False)), x)
+
+
+def test_time_mask_draws_a_line_over_one_span_of_real_steps_only_in_training():
+    x = (np.arange(1, 21, dtype=np.float32) ** 2)[None, :, None].repeat(16, 0)  # a parabola: a line differs from it
+    real = np.ones((16, 20), bool)
+    real[1, 12:], x[1, 12:] = False, 0  # a clip of 12 real steps
+    layer = TimeMask(span=0.4, seed=3)
+    masked = np.asarray(layer(x, real, training=True))[..., 0]
+    changed = masked != x[..., 0]
+    assert changed.any() and not changed[1, 12:].any()  # some spans drawn, padding untouched
+    for row, clip in zip(changed, masked):
+        steps = np.flatnonzero(row)
+        if len(steps):  # one contiguous span, at most 40% of the clip, a straight line between its ends
+            assert steps[-1] - steps[0] + 1 == len(steps) and len(steps) + 1 <= 0.4 * 20
+            line = clip[steps[0] - 1:steps[-1] + 2]
+            np.testing.assert_allclose(np.diff(line, 2), 0, atol=1e-3)
     np.testing.assert_array_equal(np.asarray(layer(x, real, training=False)), x)
 
 

@@ -11,6 +11,8 @@ channels in 0.01s). Each piece below answers one of those (measured in docs/vide
 - the mean and the max of s_t over the real steps, not s_T alone, go to the softmax: a short event anywhere
   in the clip reaches the output in one step instead of through every later one, and the max keeps a
   brief dip that the mean would average away (the one lever of this kind that helped, docs' lever table);
+- training-only time warping, window crops and (`time_mask`, off by default) a masked span per clip, so
+  that a few dozen clips teach the shape of an action rather than each clip's timing or a single cue;
 - `model.ensemble` networks trained one after another (tasks/common/ensemble.py), the export their mean
   (default 1: with mean and max pooling one network met the bars).
 Padding (all-zero raw rows) is masked throughout: the mask is taken from the raw input and pooled with
@@ -150,6 +152,39 @@ class TimeWarp(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tasks.video_actions")
+class TimeMask(keras.layers.Layer):
+    """Training only: in each clip one random span of up to `span` of its real steps is replaced by the straight
+    line between the steps at its ends (a tracker that lost the hand for a moment). A cue that the span
+    covers is gone for that pass, so the network cannot lean on one cue alone when a clip carries several
+    (SpecAugment's time masking, with interpolation instead of zeros so the level stays continuous).
+    At inference: the identity."""
+
+    def __init__(self, span: float = 0.15, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.span = span
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, steps, steps_real, training=None):
+        if not training or not self.span:
+            return steps
+        batch, length = ops.shape(steps)[0], ops.shape(steps)[1]
+        real = ops.sum(ops.cast(steps_real, "float32"), axis=1, keepdims=True)  # (B, 1)
+        width = ops.floor(keras.random.uniform((batch, 1), 0.0, self.span, seed=self.seed_generator) * real)
+        start = ops.floor(keras.random.uniform((batch, 1), 0.0, 1.0, seed=self.seed_generator)
+                          * ops.maximum(real - width, 1.0))
+        end = ops.minimum(start + width, ops.maximum(real - 1, 0.0))  # (B, 1), the last step of the span
+        t = ops.arange(length, dtype="float32")[None, :]  # (1, T)
+        inside = ops.logical_and(t > start, t < end)  # (B, T): the ends keep their values
+        share = ops.expand_dims((t - start) / ops.maximum(end - start, 1.0), -1)  # (B, T, 1)
+        gather = lambda index: ops.take_along_axis(steps, ops.expand_dims(ops.cast(index, "int32"), -1), axis=1)  # noqa: E731
+        line = gather(start) * (1 - share) + gather(end) * share  # (B, T, F)
+        return ops.where(ops.expand_dims(inside, -1), line, steps)
+
+    def get_config(self):
+        return {**super().get_config(), "span": self.span}
+
+
+@keras.saving.register_keras_serializable(package="tasks.video_actions")
 class MaskedTimePool(keras.layers.Layer):
     """(B, T, F) + real steps (B, T) -> (B, F): mean or max over the real steps only; mean_max: both, (B, 2F)."""
 
@@ -225,6 +260,8 @@ def build_sequence_model(config, num_classes: int, train_inputs: np.ndarray,
         x = SequenceAugmentation(config.augment, name="augmentation")(x, mask)
     if config.time_warp or config.time_crop:
         x = TimeWarp(config.time_warp, config.time_crop, name="time_warp")(x, mask)
+    if config.time_mask:
+        x = TimeMask(config.time_mask, name="time_mask")(x, mask)
     probabilities = sequence_classifier(config, x, mask, front_end_stride(config, train_inputs), num_classes)
     return keras.Model(features, probabilities, name=name)
 
