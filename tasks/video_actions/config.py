@@ -141,7 +141,7 @@ class FeaturesConfig:
     dropout: float = 0.1  # dropout on the RNN's inputs and on s_T
     # 3e-3 (was Adam's 1e-3): with clipping at 1.0 and the cosine decay it reads both dips of a `draw` clip, not one:
     # 0.939 / 0.939 / 0.955 -> 0.967 / 0.976 / 0.969 on the three sets that missed, BasicMotions 0.995 either way
-    # (5 seeds; docs/video_actions.md, session 25). An earlier model at 4e-3 without the decay blew up the IRNN
+    # (5 seeds; docs/video_actions.md, session 25). An earlier model at 4e-3 blew up the IRNN (docs, Ablations)
     learning_rate: float = 3e-3
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine: the rate decays to ~0 by the last epoch
     batch_size: int = 8  # a few dozen sequences: small batches give more updates per epoch
