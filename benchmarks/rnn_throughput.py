@@ -179,6 +179,9 @@ def build_keras_model(impl, steps, features, units, masked):
         rnn = keras.layers.RNN(SimpleRNNCell(units), unroll=unroll)
     elif impl.startswith("keras_simple_rnn"):
         rnn = keras.layers.SimpleRNN(units, unroll=unroll)
+    elif impl.startswith("fast_spans"):
+        rnn = SimpleRNN(units)
+        rnn.use_compiled_chain = False  # the BPTT chain in TensorFlow ops, span by span
     elif impl.startswith("fast_while_loop"):
         rnn = SimpleRNN(units, unroll=False)
     elif impl.startswith("fast"):

@@ -28,7 +28,9 @@ import inspect
 
 import keras
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util  # no public API tells an XLA-compiled graph
 
+from rnn_layers.chain_kernel import chain_ops
 from rnn_layers.recording import StateRecording, output_kept
 from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
@@ -240,6 +242,44 @@ def _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt):
     return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
 
 
+def _in_xla():
+    """Whether the graph being built is compiled by XLA (`jit_compile=True`), which cannot run custom ops."""
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
+    """The layer in training, any T: the chain each way is one compiled op (rnn_layers/kernels).
+
+    Forwards: one product x U + b for all steps, then `rnn_chain` runs s_t = f(xu_t + s_{t-1} W)
+    for t = 1..T. Backwards: `rnn_chain_grad` runs the reverse loop for the deltas dL/da_t, then the
+    lesson's sums are one large product each: dW = S_prev^T Delta, dU = X^T Delta, db = sum(Delta),
+    dL/dx = Delta U^T. Inside the ops each row of the batch is a chain of its own, so the rows are
+    split between the intra-op threads with no synchronisation between steps.
+    """
+    no_mask = tf.zeros((0, 0), tf.bool)
+    step_mask = no_mask if mask is None else mask[:, :, 0]  # (T, B)
+
+    def forward(x, U, b, W, s0):
+        S = ops.rnn_chain(_project(x, U, b), s0, W, step_mask, activation=activation)  # (T, B, m)
+        return S, (S if return_sequences else S[-1])
+
+    def backward(S, upstream):
+        if return_sequences:
+            d_states, d_last = upstream, tf.zeros_like(s0)
+        else:
+            d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
+        deltas, ds0 = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
+        n, m = x.shape[-1], W.shape[-1]
+        delta_flat = tf.reshape(deltas, (-1, m))  # (T*B, m)
+        S_prev = tf.reshape(tf.concat([s0[tf.newaxis], S[:-1]], 0), (-1, m))  # s_0..s_{T-1}
+        dW = tf.matmul(S_prev, delta_flat, transpose_a=True)
+        dU = tf.matmul(tf.reshape(x, (-1, n)), delta_flat, transpose_a=True)
+        dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
+        return dx, dU, tf.reduce_sum(delta_flat, 0), dW, ds0
+
+    return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
+
+
 def _with_bptt_gradient(forward, backward, x, U, b, W, s0):
     """forward's output, with backward (the lesson's BPTT) as its gradient."""
     use_bias = b is not None
@@ -268,6 +308,7 @@ def rnn_states(
     unroll=False,
     return_sequences=True,
     bptt=True,
+    compiled=True,
 ):
     """The states of s_t = f(x_t U + b + s_{t-1} W), differentiable w.r.t. x, U, b, W, s0.
 
@@ -275,8 +316,15 @@ def rnn_states(
     (T, B, 1) bool, a masked step keeps s_{t-1}, or None. Returns s_1..s_T (T, B, m) if
     `return_sequences`, else s_T (B, m). `unroll` needs a fixed T. With `bptt=True` the
     gradient is the lesson's BPTT; with `bptt=False` TensorFlow differentiates the forward
-    pass itself (inference graphs, and the reference in tests and benchmarks).
+    pass itself (inference graphs, and the reference in tests and benchmarks). With `bptt` and
+    `compiled`, a loop (`unroll=False`) runs in the compiled ops of rnn_layers/kernels when they are
+    built; otherwise the chain is TensorFlow ops, span by span. (Unrolled, the spans' overlap of the
+    weight gradients with the chain is as fast or faster: docs/speed.md.)
     """
+    if bptt and compiled and not unroll and x.dtype in (tf.float32, tf.float64) and not _in_xla():
+        ops = chain_ops()
+        if ops is not None:
+            return _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences)
     if unroll:
         masks = [None] * x.shape[0] if mask is None else tf.unstack(mask)  # per step
         return _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt)
@@ -352,6 +400,9 @@ class SimpleRNN(StateRecording, keras.layers.Layer):
     # False lets TensorFlow differentiate the loop itself instead of using the BPTT
     # gradient: for benchmarks (benchmarks/rnn_throughput.py --ablation) and tests.
     use_bptt_gradient = True
+    # False runs the BPTT chain in TensorFlow ops (spans) even where the compiled ops are built:
+    # the reference for the kernels in tests and benchmarks.
+    use_compiled_chain = True
 
     def __init__(
         self,
@@ -442,6 +493,7 @@ class SimpleRNN(StateRecording, keras.layers.Layer):
             unroll=self._unrolls(x.shape[0]),
             return_sequences=self.return_sequences,
             bptt=bool(training) and self.use_bptt_gradient,
+            compiled=self.use_compiled_chain,
         )  # (T, B, m) or (B, m)
         final_state = states[-1] if self.return_sequences else states
         output = states

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 
 from rnn_layers import SimpleRNN, SimpleRNNCell
+from rnn_layers.chain_kernel import chain_ops
 from tasks.common.layers import recurrent_layer
 
 BATCH, FEATURES, UNITS = 4, 3, 5
@@ -37,6 +38,15 @@ def paired_layers(dtype="float64", steps=STEPS, activation="tanh", **options):
     fast.build((None, steps, FEATURES))
     fast.set_weights(reference.get_weights())
     return reference, fast
+
+
+@pytest.fixture(params=["compiled", "spans"])
+def bptt_chain(request, monkeypatch):
+    """The BPTT chain of the loop in the compiled ops of rnn_layers/kernels (what training runs) or in TensorFlow ops."""
+    compiled = request.param == "compiled"
+    assert not compiled or chain_ops() is not None, "the chain ops are not built: run `make install`"
+    monkeypatch.setattr(SimpleRNN, "use_compiled_chain", compiled)
+    return request.param
 
 
 def outputs_and_gradients(layer, x, s0, mask, training, graph):
@@ -80,9 +90,14 @@ def outputs_and_gradients(layer, x, s0, mask, training, graph):
         (dict(return_sequences=False, return_state=True, activation="relu", use_bias=False), False),
     ],
 )
-@pytest.mark.parametrize("training", [True, False], ids=["bptt", "autodiff"])
-def test_same_outputs_and_gradients_as_the_cell_in_float64(options, masked, training):
-    # training=True takes the custom BPTT gradient, training=False lets TF differentiate.
+@pytest.mark.parametrize("gradient", ["bptt_compiled", "bptt_spans", "autodiff"])
+def test_same_outputs_and_gradients_as_the_cell_in_float64(options, masked, gradient, monkeypatch):
+    # training=True takes the custom BPTT gradient (its chain compiled or in TensorFlow ops),
+    # training=False lets TF differentiate.
+    training = gradient != "autodiff"
+    monkeypatch.setattr(SimpleRNN, "use_compiled_chain", gradient == "bptt_compiled")
+    if gradient == "bptt_compiled":
+        options = {**options, "unroll": False}  # the compiled chain runs the loop
     reference, fast = paired_layers(**options)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(BATCH, STEPS, FEATURES))
@@ -98,7 +113,7 @@ def test_same_outputs_and_gradients_as_the_cell_in_float64(options, masked, trai
 @pytest.mark.parametrize("steps", [1, 4, 7, 9])
 @pytest.mark.parametrize("return_sequences", [True, False])
 @pytest.mark.parametrize("masked", [False, True])
-def test_the_loop_over_spans_matches_the_cell_at_any_length(steps, return_sequences, masked):
+def test_the_loop_over_spans_matches_the_cell_at_any_length(steps, return_sequences, masked, bptt_chain):
     # The loop pads T to whole spans of SPAN_STEPS steps with masked steps: 1, 7 and 9 need padding.
     reference, fast = paired_layers(steps=steps, return_sequences=return_sequences, return_state=True)
     rng = np.random.default_rng(4)
@@ -116,11 +131,12 @@ def test_the_loop_over_spans_matches_the_cell_at_any_length(steps, return_sequen
     (64, 256, 64, 64, True),  # the sentiment shape: unknown T, masked, the loop over spans
 ])
 @pytest.mark.parametrize("watch_inputs", [True, False], ids=["with_dx", "weights_only"])
-def test_benchmark_shapes_match_the_cell_in_float64(batch, steps, features, units, masked, watch_inputs):
+def test_benchmark_shapes_match_the_cell_in_float64(batch, steps, features, units, masked, watch_inputs,
+                                                    bptt_chain):
     # benchmarks/rnn_throughput.py trains the layer on constant inputs, so TensorFlow leaves out
     # dL/dx there (weights_only); the tasks need it (with_dx). Both gradients equal the cell's.
     reference = keras.layers.RNN(SimpleRNNCell(units, dtype="float64"), dtype="float64")
-    fast = SimpleRNN(units, dtype="float64")
+    fast = SimpleRNN(units, dtype="float64", unroll=False if bptt_chain == "compiled" else None)
     for layer in (reference, fast):
         layer.build((None, steps, features))
     fast.set_weights(reference.get_weights())

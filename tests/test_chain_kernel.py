@@ -1,0 +1,146 @@
+"""The compiled chain ops (rnn_layers/kernels/rnn_chain.cc): built by make, used in training, checked.
+
+Their numbers are checked against keras.layers.RNN(SimpleRNNCell) in tests/test_fast_rnn.py (the
+`bptt_compiled` / `compiled` cases); here: that training really runs them, their own input checks,
+the row split between threads, and what happens where they cannot run (XLA, no library).
+"""
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import keras
+import tensorflow as tf
+
+from rnn_layers import SimpleRNN, SimpleRNNCell, chain_kernel, fast_rnn
+from rnn_layers.chain_kernel import chain_ops
+from rnn_layers.kernels import build
+
+
+def op_types(function, *args):
+    return {op.type for op in function.get_concrete_function(*args).graph.get_operations()}
+
+
+def gradients_graph_ops(layer, x, training):
+    @tf.function
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=training))
+        return tape.gradient(loss, layer.trainable_variables)
+
+    return op_types(gradients, x)
+
+
+def test_training_runs_the_compiled_chain_and_inference_does_not():
+    assert chain_ops() is not None, "the chain ops are not built: run `make install`"
+    layer = SimpleRNN(8, unroll=False)  # the loop: what the tasks' padded batches run
+    x = tf.random.normal((4, 6, 3))
+    layer(x)
+    assert {"RnnChain", "RnnChainGrad"} <= gradients_graph_ops(layer, x, training=True)
+    # Inference (and so every export) is plain TensorFlow: a SavedModel needs no op library.
+    assert not {"RnnChain", "RnnChainGrad"} & gradients_graph_ops(layer, x, training=False)
+    layer.use_compiled_chain = False
+    assert not {"RnnChain", "RnnChainGrad"} & gradients_graph_ops(layer, x, training=True)
+    layer.use_compiled_chain, layer.unroll = True, True  # unrolled: the chain in TensorFlow ops, span by span
+    assert not {"RnnChain", "RnnChainGrad"} & gradients_graph_ops(layer, x, training=True)
+
+
+@pytest.mark.parametrize("batch", [1, 19, 64])  # one row, a ragged last row block, whole blocks
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_rows_split_between_threads_match_the_cell(batch, activation):
+    units, steps = 12, 9
+    reference = keras.layers.RNN(SimpleRNNCell(units, activation=activation, dtype="float64"),
+                                 return_sequences=True, dtype="float64")
+    fast = SimpleRNN(units, activation=activation, return_sequences=True, unroll=False, dtype="float64")
+    for layer in (reference, fast):
+        layer.build((None, steps, 5))
+    fast.set_weights(reference.get_weights())
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(batch, steps, 5)))
+    mask = tf.constant(rng.random((batch, steps)) < 0.8)
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            output = layer(x, mask=mask, training=True)
+            loss = tf.reduce_sum(tf.sin(output))
+        return [output, *tape.gradient(loss, [x, *layer.trainable_variables])]
+
+    for got, want in zip(run(fast), run(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("xu_shape, s0_shape, w_shape, mask_shape, message", [
+    ((3, 4), (4, 5), (5, 5), (0, 0), "sequence must be (T, B, m)"),
+    ((3, 4, 5), (2, 5), (5, 5), (0, 0), "state must be (B, m) = (4, 5)"),
+    ((3, 4, 5), (4, 5), (5, 6), (0, 0), "W must be (m, m)"),
+    ((3, 4, 5), (4, 5), (5, 5), (3, 2), "mask must be (T, B) or empty"),
+])
+def test_the_ops_name_a_bad_shape(xu_shape, s0_shape, w_shape, mask_shape, message):
+    ops = chain_ops()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ops.rnn_chain(tf.zeros(xu_shape), tf.zeros(s0_shape), tf.zeros(w_shape), tf.zeros(mask_shape, tf.bool),
+                      activation="tanh")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="d_states must be"):
+        ops.rnn_chain_grad(tf.zeros((3, 4, 5)), tf.zeros((5, 5)), tf.zeros((2, 4, 5)), tf.zeros((4, 5)),
+                           tf.zeros((0, 0), tf.bool), activation="tanh")
+
+
+def test_xla_training_falls_back_to_tensorflow_ops():
+    # XLA cannot compile custom ops: under jit_compile=True the layer builds its TensorFlow-op chain.
+    layer = SimpleRNN(6, unroll=False)
+    x = tf.random.stateless_normal((4, 5, 3), seed=(1, 2))
+    layer(x)
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True))
+        return tape.gradient(loss, layer.trainable_variables)
+
+    xla = tf.function(gradients, jit_compile=True)
+    assert not {"RnnChain", "RnnChainGrad"} & op_types(xla, x)
+    for got, want in zip(xla(x), tf.function(gradients)(x), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_without_the_library_training_warns_once_and_uses_tensorflow_ops(tmp_path, monkeypatch):
+    monkeypatch.setattr(chain_kernel, "LIBRARY", tmp_path / "missing.so")
+    chain_kernel.chain_ops.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="missing.so is not built"):
+            assert chain_kernel.chain_ops() is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # cached: no second warning
+            layer = SimpleRNN(4, unroll=False)
+            x = tf.ones((2, 3, 2))
+            layer(x)
+            assert not {"RnnChain", "RnnChainGrad"} & gradients_graph_ops(layer, x, training=True)
+    finally:
+        monkeypatch.undo()
+        chain_kernel.chain_ops.cache_clear()
+    assert fast_rnn.chain_ops() is not None  # the real library again, for the other tests
+
+
+def test_a_failed_build_says_so_in_one_line_and_leaves_no_library(tmp_path):
+    output = tmp_path / "_rnn_chain.so"
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn_layers.kernels.build", "--output", str(output),
+         "--compiler", str(tmp_path / "no-such-compiler")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr  # TensorFlow's own log lines come first
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: building rnn_chain.cc failed: [Errno 2] No such file or directory: "
+        f"'{tmp_path / 'no-such-compiler'}'"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_build_command_uses_tensorflows_flags_and_keeps_eigen_private():
+    command = build.compile_command("out.so")
+    assert {"-fvisibility=hidden", "-shared", "-O3"} <= set(command)
+    assert any(flag.startswith("-I") and flag.endswith("include") for flag in command)
+    assert command[command.index("-o") + 1] == "out.so"
