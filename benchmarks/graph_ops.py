@@ -17,12 +17,16 @@ from tensorflow.python.eager import context
 
 from rnn_layers.fast_rnn import rnn_states
 
-SHOWN = ("MatMul", "_FusedMatMul", "Tanh", "TanhGrad", "SelectV2", "Pad", "ConcatV2", "TensorListStack",
+SHOWN = ("RnnChain", "RnnChainGrad", "MatMul", "_FusedMatMul", "Tanh", "TanhGrad", "SelectV2", "Pad", "ConcatV2", "TensorListStack",
          "TensorListSetItem", "AddN", "AddV2")
 
 
-def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, seed=0):
-    """{op type: count} in the optimized graphs of one train step of `rnn_states` (masked: unknown T, a mask)."""
+def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, seed=0, compiled=False):
+    """{op type: count} in the optimized graphs of one train step of `rnn_states` (masked: unknown T, a mask).
+
+    `compiled`: the loop's chain in the compiled ops of rnn_layers/kernels (what training runs at masked
+    shapes); otherwise in TensorFlow ops, span by span.
+    """
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal((steps, batch, features)), tf.float32)
     U = tf.Variable(rng.standard_normal((features, units)) * 0.1, dtype=tf.float32)
@@ -37,7 +41,7 @@ def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, see
             if watch_inputs:
                 tape.watch(x)
             last = rnn_states(x, tf.identity(U), tf.identity(b), tf.identity(W), tf.zeros((batch, units)), mask,
-                              unroll=not masked, return_sequences=False, bptt=True)
+                              unroll=not masked, return_sequences=False, bptt=True, compiled=compiled)
             loss = tf.reduce_sum(last)
         gradients = tape.gradient(loss, [U, W, b, *([x] if watch_inputs else [])])
         return [tf.reduce_sum(g) for g in gradients]
@@ -62,13 +66,15 @@ def main(argv=None):
     parser.add_argument("--features", type=int, default=64)
     args = parser.parse_args(argv)
     shapes = args.shape or ["64x30x128", "64x256x64m"]
-    print(f"{'shape':<12}{'dL/dx':<7}{'ops':>5}  " + "  ".join(SHOWN))
+    print(f"{'shape':<12}{'chain':<10}{'dL/dx':<7}{'ops':>5}  " + "  ".join(SHOWN))
     for text in shapes:
         batch, steps, units = (int(v) for v in text.rstrip("m").split("x"))
-        for watch in (False, True):
-            counts = optimized_op_counts(batch, steps, args.features, units, text.endswith("m"), watch)
-            print(f"{text:<12}{'yes' if watch else 'no':<7}{sum(counts.values()):>5}  "
-                  + "  ".join(str(counts.get(op, 0)).rjust(len(op)) for op in SHOWN))
+        masked = text.endswith("m")
+        for compiled in (False, True) if masked else (False,):  # the compiled chain runs the loop only
+            for watch in (False, True):
+                counts = optimized_op_counts(batch, steps, args.features, units, masked, watch, compiled=compiled)
+                print(f"{text:<12}{'compiled' if compiled else 'TF ops':<10}{'yes' if watch else 'no':<7}"
+                      f"{sum(counts.values()):>5}  " + "  ".join(str(counts.get(op, 0)).rjust(len(op)) for op in SHOWN))
 
 
 if __name__ == "__main__":

@@ -39,9 +39,12 @@ training step overlapping two of them on two cores can pass 100%). The chain bou
 per shape) is the most `% matmul` any layer calling this MatMul can reach: the 2T - 1 dependent products alone,
 at their measured rate, with everything else free.
 
-The fast layer runs in three configurations (`FAST_CONFIGS`): `fast` as the tasks run it, its loop
-(`fast_while_loop`) and under XLA (`fast_xla`). The summary reports `fast` and `fast*`, the fastest of the three at
-each shape, each against the best Keras and PyTorch rows.
+The fast layer runs in its configurations (`FAST_CONFIGS`): `fast` as the tasks run it (unrolled spans for a fixed
+T <= 128, else the loop, whose BPTT chain runs in the compiled ops of rnn_layers/kernels), its loop at a fixed T
+(`fast_while_loop`, the compiled chain), its loop with the chain in TensorFlow ops (`fast_spans`, at the masked
+shapes, where `fast` is the compiled loop) and under XLA (`fast_xla`, TensorFlow ops: XLA cannot run custom ops).
+The summary reports `fast` and `fast*`, the fastest of them at each shape, each against the best Keras and PyTorch
+rows. The chain bound holds for layers built on TensorFlow's MatMul, which the compiled chain does not call.
 """
 
 import argparse
@@ -64,7 +67,7 @@ KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cel
 # The fast layer's configurations: `fast` is what the tasks run (unrolled for a fixed T <= 128, else the loop;
 # no XLA, as Keras's "auto" gives on a CPU); `fast*` in the summary is the fastest of them at each shape, as
 # `x keras*` takes the fastest Keras configuration.
-FAST_CONFIGS = ("fast", "fast_while_loop", "fast_xla")
+FAST_CONFIGS = ("fast", "fast_while_loop", "fast_spans", "fast_xla")
 IMPLS = (*FAST_CONFIGS, *KERAS_PEERS)
 # Variants of the fast layer, to show what each idea buys (--ablation).
 ABLATION = ("fast_autodiff", "fast_while_loop_autodiff")
@@ -480,10 +483,12 @@ def torch_configs_for(shape, args, use_torch, quick_shapes, chosen_torch):
 
 
 def impls_for(shape, args, quick_shapes):
-    """The TensorFlow rows at this shape: at masked (unknown-T) shapes `fast` already loops."""
+    """The TensorFlow rows at this shape: at masked (unknown-T) shapes `fast` already loops (compiled chain),
+    and at fixed T it runs the spans unrolled, so one of `fast_while_loop` / `fast_spans` would repeat it."""
     impls = list(args.impls or IMPLS + (ABLATION if args.ablation else ()))
-    if shape[3] and not args.impls:
-        impls = [impl for impl in impls if not impl.startswith("fast_while_loop")]
+    if not args.impls:
+        repeated = "fast_while_loop" if shape[3] else "fast_spans"
+        impls = [impl for impl in impls if not impl.startswith(repeated)]
     if not args.no_reference and not args.impls and (shape in quick_shapes or args.shape):
         impls += KERAS_REFERENCES
     return impls

@@ -57,6 +57,11 @@ MAX_UNROLL_STEPS = 128
 # Steps per span (module docstring). Measured on 2 cores (docs/speed.md): 3-6 steps train
 # about equally fast and all beat one span; at 512 units or batch 256 the size hardly matters.
 SPAN_STEPS = 4
+# The loop's BPTT chain runs in the compiled ops (rnn_layers/kernels) up to this many units. Measured
+# (docs/speed.md, session 26): 1.8x the TensorFlow-op spans at the sentiment shape (64 units, T 256),
+# at 128 units (T 100) as fast, 0.85x at 512, where oneDNN's MatMul beats the ops' Eigen products. At a
+# fixed T <= MAX_UNROLL_STEPS the unrolled spans stay: as fast or faster at 4 of the 5 shapes tried.
+COMPILED_MAX_UNITS = 128
 
 
 def _project(x, U, b):
@@ -317,11 +322,12 @@ def rnn_states(
     `return_sequences`, else s_T (B, m). `unroll` needs a fixed T. With `bptt=True` the
     gradient is the lesson's BPTT; with `bptt=False` TensorFlow differentiates the forward
     pass itself (inference graphs, and the reference in tests and benchmarks). With `bptt` and
-    `compiled`, a loop (`unroll=False`) runs in the compiled ops of rnn_layers/kernels when they are
-    built; otherwise the chain is TensorFlow ops, span by span. (Unrolled, the spans' overlap of the
-    weight gradients with the chain is as fast or faster: docs/speed.md.)
+    `compiled`, a loop (`unroll=False`) of at most COMPILED_MAX_UNITS units runs its chain in the
+    compiled ops of rnn_layers/kernels when they are built; otherwise the chain is TensorFlow ops,
+    span by span.
     """
-    if bptt and compiled and not unroll and x.dtype in (tf.float32, tf.float64) and not _in_xla():
+    if (bptt and compiled and not unroll and W.shape[-1] <= COMPILED_MAX_UNITS
+            and x.dtype in (tf.float32, tf.float64) and not _in_xla()):
         ops = chain_ops()
         if ops is not None:
             return _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences)

@@ -108,6 +108,18 @@ def test_the_train_step_leaves_out_what_it_does_not_need(masked):
         assert without_dx["Pad"] == 2
 
 
+def test_the_compiled_chain_leaves_only_the_large_products_to_tensorflow():
+    from benchmarks.graph_ops import optimized_op_counts
+
+    without_dx = optimized_op_counts(4, 9, 3, 5, True, watch_inputs=False, compiled=True)
+    with_dx = optimized_op_counts(4, 9, 3, 5, True, watch_inputs=True, compiled=True)
+    for counts in (without_dx, with_dx):
+        assert counts["RnnChain"] == counts["RnnChainGrad"] == 1
+        assert "While" not in counts and "StatelessWhile" not in counts and "Tanh" not in counts
+    assert without_dx["MatMul"] == 2  # dW = S_prev^T Delta and dU = X^T Delta (x U + b is a _FusedMatMul)
+    assert with_dx["MatMul"] == 3  # and dL/dx = Delta U^T
+
+
 def test_unroll_xla_rows_beyond_long_unroll_steps_are_skipped_with_the_reason():
     from benchmarks.rnn_throughput import LONG_UNROLL_STEPS, skipped
 
