@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context
 
+from rnn_layers import fast_rnn
 from rnn_layers.fast_rnn import rnn_states
 
 SHOWN = ("RnnChain", "RnnChainGrad", "MatMul", "_FusedMatMul", "Tanh", "TanhGrad", "SelectV2", "Pad", "ConcatV2", "TensorListStack",
@@ -24,8 +25,9 @@ SHOWN = ("RnnChain", "RnnChainGrad", "MatMul", "_FusedMatMul", "Tanh", "TanhGrad
 def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, seed=0, compiled=False):
     """{op type: count} in the optimized graphs of one train step of `rnn_states` (masked: unknown T, a mask).
 
-    `compiled`: the loop's chain in the compiled ops of rnn_layers/kernels (what training runs at masked
-    shapes); otherwise in TensorFlow ops, span by span.
+    `compiled`: the loop's chain in the compiled ops of rnn_layers/kernels, as training runs it from
+    COMPILED_MIN_STEPS steps on (without the tf.cond that picks it when T is unknown); otherwise in
+    TensorFlow ops, span by span.
     """
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.standard_normal((steps, batch, features)), tf.float32)
@@ -46,12 +48,15 @@ def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, see
         gradients = tape.gradient(loss, [U, W, b, *([x] if watch_inputs else [])])
         return [tf.reduce_sum(g) for g in gradients]
 
+    min_steps = fast_rnn.COMPILED_MIN_STEPS
+    fast_rnn.COMPILED_MIN_STEPS = 1  # any T: the compiled chain alone, no tf.cond holding both
     context.enable_run_metadata()  # on before the first call: the optimized graphs are recorded as they are built
     try:
         train_step(x)
         metadata = context.export_run_metadata()
     finally:
         context.disable_run_metadata()
+        fast_rnn.COMPILED_MIN_STEPS = min_steps
     counts = collections.Counter(node.op for function_graph in metadata.function_graphs
                                  for node in function_graph.post_optimization_graph.node)
     if not counts:

@@ -57,10 +57,12 @@ MAX_UNROLL_STEPS = 128
 # Steps per span (module docstring). Measured on 2 cores (docs/speed.md): 3-6 steps train
 # about equally fast and all beat one span; at 512 units or batch 256 the size hardly matters.
 SPAN_STEPS = 4
-# The loop's BPTT chain runs in the compiled ops (rnn_layers/kernels) up to this many units. Measured
-# (docs/speed.md, session 26): 1.8x the TensorFlow-op spans at the sentiment shape (64 units, T 256),
-# at 128 units (T 100) as fast, 0.85x at 512, where oneDNN's MatMul beats the ops' Eigen products. At a
-# fixed T <= MAX_UNROLL_STEPS the unrolled spans stay: as fast or faster at 4 of the 5 shapes tried.
+# The loop's BPTT chain runs in the compiled ops (rnn_layers/kernels) for sequences of at least
+# COMPILED_MIN_STEPS steps and at most COMPILED_MAX_UNITS units. Measured against the TensorFlow-op spans
+# on 2 cores (benchmarks/results/speed_s26_compiled_chain.txt, masked, batch 64): 1.6-1.8x at 64 units
+# and T 150, 200, 256; 0.9-1.0x at T 30 and 100, where the spans overlap the weight gradients with the
+# chain; 0.85x at 512 units (T 100), where oneDNN's MatMul beats the ops' Eigen products.
+COMPILED_MIN_STEPS = 128
 COMPILED_MAX_UNITS = 128
 
 
@@ -322,15 +324,27 @@ def rnn_states(
     `return_sequences`, else s_T (B, m). `unroll` needs a fixed T. With `bptt=True` the
     gradient is the lesson's BPTT; with `bptt=False` TensorFlow differentiates the forward
     pass itself (inference graphs, and the reference in tests and benchmarks). With `bptt` and
-    `compiled`, a loop (`unroll=False`) of at most COMPILED_MAX_UNITS units runs its chain in the
+    `compiled`, a loop (`unroll=False`) of at most COMPILED_MAX_UNITS units over at least
+    COMPILED_MIN_STEPS steps (checked when the batch runs if T is unknown) runs its chain in the
     compiled ops of rnn_layers/kernels when they are built; otherwise the chain is TensorFlow ops,
     span by span.
     """
+    ops = None
     if (bptt and compiled and not unroll and W.shape[-1] <= COMPILED_MAX_UNITS
             and x.dtype in (tf.float32, tf.float64) and not _in_xla()):
         ops = chain_ops()
-        if ops is not None:
+    if ops is not None:
+        def run_compiled():
             return _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences)
+
+        def run_spans():
+            return _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt)
+
+        if COMPILED_MIN_STEPS <= 1:
+            return run_compiled()
+        if x.shape[0] is not None:  # a fixed T: decided now
+            return run_compiled() if x.shape[0] >= COMPILED_MIN_STEPS else run_spans()
+        return tf.cond(tf.shape(x)[0] >= COMPILED_MIN_STEPS, run_compiled, run_spans)
     if unroll:
         masks = [None] * x.shape[0] if mask is None else tf.unstack(mask)  # per step
         return _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt)

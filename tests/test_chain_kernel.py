@@ -19,6 +19,12 @@ from rnn_layers.chain_kernel import chain_ops
 from rnn_layers.kernels import build
 
 
+@pytest.fixture(autouse=True)
+def compiled_from_one_step(monkeypatch):
+    """The compiled chain for the short sequences of these tests (the layer's default starts at 128 steps)."""
+    monkeypatch.setattr(fast_rnn, "COMPILED_MIN_STEPS", 1)
+
+
 def op_types(function, *args):
     return {op.type for op in function.get_concrete_function(*args).graph.get_operations()}
 
@@ -144,3 +150,35 @@ def test_the_build_command_uses_tensorflows_flags_and_keeps_eigen_private():
     assert {"-fvisibility=hidden", "-shared", "-O3"} <= set(command)
     assert any(flag.startswith("-I") and flag.endswith("include") for flag in command)
     assert command[command.index("-o") + 1] == "out.so"
+
+
+def test_unknown_lengths_pick_the_chain_when_the_batch_runs(monkeypatch):
+    # T unknown when traced (the tasks' padded batches): tf.cond runs the compiled chain from
+    # COMPILED_MIN_STEPS steps on and the TensorFlow-op spans below; both give the cell's numbers.
+    monkeypatch.setattr(fast_rnn, "COMPILED_MIN_STEPS", 8)
+    units = 4
+    reference = keras.layers.RNN(SimpleRNNCell(units, dtype="float64"), dtype="float64")
+    fast = SimpleRNN(units, dtype="float64")
+    for layer in (reference, fast):
+        layer.build((None, None, 3))
+    fast.set_weights(reference.get_weights())
+
+    def gradients(layer):
+        @tf.function(input_signature=[tf.TensorSpec((2, None, 3), tf.float64)])
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.sin(layer(x, training=True)))
+            return [loss, *tape.gradient(loss, [x, *layer.trainable_variables])]
+        return run
+
+    fast_run, reference_run = gradients(fast), gradients(reference)
+    graph = fast_run.get_concrete_function().graph.as_graph_def()
+    branch_ops = {node.op for function in graph.library.function for node in function.node_def}
+    assert {"RnnChain", "RnnChainGrad"} <= branch_ops  # both branches are in the graph
+    assert any(op.endswith("While") for op in branch_ops)
+    rng = np.random.default_rng(5)
+    for steps in (5, 12):  # spans, then the compiled chain
+        x = tf.constant(rng.normal(size=(2, steps, 3)))
+        for got, want in zip(fast_run(x), reference_run(x), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
