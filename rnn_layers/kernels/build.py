@@ -22,7 +22,7 @@ def compile_command(output, compiler="g++"):
     return [
         compiler, "-O3", "-march=native",
         "-mno-avx512fp16",  # gcc 12 cannot compile Eigen's AVX512-FP16 packets
-        # Eigen's templates stay inside the library: otherwise the loader binds them to the copies
+        # Eigen's templates stay private: the loader must not bind them to the copies
         # libtensorflow_framework.so exports, which are built for a generic x86-64 CPU.
         "-fvisibility=hidden", "-fvisibility-inlines-hidden",
         "-shared", "-fPIC", "-w", str(SOURCE), "-o", str(output),
