@@ -9,7 +9,7 @@ import warnings
 
 import tensorflow as tf
 
-from rnn_layers.kernels.build import LIBRARY
+from rnn_layers.kernels import LIBRARY
 
 
 @functools.cache

@@ -11,8 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("rnn_chain.cc")
-LIBRARY = Path(__file__).with_name("_rnn_chain.so")
+from rnn_layers.kernels import LIBRARY, SOURCE
 
 
 def compile_command(output, compiler="g++"):
