@@ -84,10 +84,19 @@ using ArrayMap = Eigen::Map<Array<T>>;
 template <typename T>
 using ConstArrayMap = Eigen::Map<const Array<T>>;
 
-template <typename T>
-class RnnChainOp : public OpKernel {
+// What both ops share: f, from the `activation` attr.
+class ChainKernel : public OpKernel {
  public:
-  explicit RnnChainOp(OpKernelConstruction* context) : OpKernel(context), tanh_(IsTanh(context)) {}
+  explicit ChainKernel(OpKernelConstruction* context) : OpKernel(context), tanh_(IsTanh(context)) {}
+
+ protected:
+  const bool tanh_;
+};
+
+template <typename T>
+class RnnChainOp : public ChainKernel {
+ public:
+  using ChainKernel::ChainKernel;
 
   void Compute(OpKernelContext* context) override {
     const Tensor& xu = context->input(0);
@@ -130,15 +139,12 @@ class RnnChainOp : public OpKernel {
       prev = out;
     }
   }
-
-  const bool tanh_;
 };
 
 template <typename T>
-class RnnChainGradOp : public OpKernel {
+class RnnChainGradOp : public ChainKernel {
  public:
-  explicit RnnChainGradOp(OpKernelConstruction* context)
-      : OpKernel(context), tanh_(IsTanh(context)) {}
+  using ChainKernel::ChainKernel;
 
   void Compute(OpKernelContext* context) override {
     const Tensor& states = context->input(0);
@@ -200,8 +206,6 @@ class RnnChainGradOp : public OpKernel {
       }
     }
   }
-
-  const bool tanh_;
 };
 
 }  // namespace
