@@ -59,7 +59,7 @@ MAX_UNROLL_STEPS = 128
 SPAN_STEPS = 4
 # The loop's BPTT chain runs in the compiled ops (rnn_layers/kernels) for sequences of at least
 # COMPILED_MIN_STEPS steps and at most COMPILED_MAX_UNITS units. Measured against the TensorFlow-op spans
-# on 2 cores (benchmarks/results/speed_s26_compiled_chain.txt, masked, batch 64): 1.6-1.8x at 64 units
+# on 2 cores (benchmarks/results/speed_s26_compiled_chain.txt, masked, batch 64): 1.6-1.9x at 64 units
 # and T 150, 200, 256; 0.9-1.0x at T 30 and 100, where the spans overlap the weight gradients with the
 # chain; 0.85x at 512 units (T 100), where oneDNN's MatMul beats the ops' Eigen products.
 COMPILED_MIN_STEPS = 128
