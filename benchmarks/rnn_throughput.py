@@ -40,9 +40,10 @@ per shape) is the most `% matmul` any layer calling this MatMul can reach: the 2
 at their measured rate, with everything else free.
 
 The fast layer runs in its configurations (`FAST_CONFIGS`): `fast` as the tasks run it (unrolled spans for a fixed
-T <= 128, else the loop, whose BPTT chain runs in the compiled ops of rnn_layers/kernels), its loop at a fixed T
-(`fast_while_loop`, the compiled chain), its loop with the chain in TensorFlow ops (`fast_spans`, at the masked
-shapes, where `fast` is the compiled loop) and under XLA (`fast_xla`, TensorFlow ops: XLA cannot run custom ops).
+T <= 128, else the loop, whose BPTT chain runs in the compiled ops of rnn_layers/kernels from COMPILED_MIN_STEPS
+steps on, up to COMPILED_MAX_UNITS units), its loop at a fixed T (`fast_while_loop`), its loop with the chain in
+TensorFlow ops at the masked shapes (`fast_spans`, where `fast` may be the compiled loop) and under XLA
+(`fast_xla`, TensorFlow ops: XLA cannot run custom ops).
 The summary reports `fast` and `fast*`, the fastest of them at each shape, each against the best Keras and PyTorch
 rows. The chain bound holds for layers built on TensorFlow's MatMul, which the compiled chain does not call.
 """
