@@ -263,26 +263,25 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
     dL/dx = Delta U^T. Inside the ops each row of the batch is a chain of its own, so the rows are
     split between the intra-op threads with no synchronisation between steps.
     """
-    no_mask = tf.zeros((0, 0), tf.bool)
-    step_mask = no_mask if mask is None else mask[:, :, 0]  # (T, B)
+    step_mask = tf.zeros((0, 0), tf.bool) if mask is None else mask[:, :, 0]  # (T, B)
 
     def forward(x, U, b, W, s0):
-        S = ops.rnn_chain(_project(x, U, b), s0, W, step_mask, activation=activation)  # (T, B, m)
-        return S, (S if return_sequences else S[-1])
+        S = ops.rnn_chain(_project(x, U, b), s0, W, step_mask, activation=activation)  # s_0..s_T
+        return S, (S[1:] if return_sequences else S[-1])
 
     def backward(S, upstream):
         if return_sequences:
             d_states, d_last = upstream, tf.zeros_like(s0)
         else:
             d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
-        deltas, ds0 = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
+        deltas, ds0, db = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
         n, m = x.shape[-1], W.shape[-1]
         delta_flat = tf.reshape(deltas, (-1, m))  # (T*B, m)
-        S_prev = tf.reshape(tf.concat([s0[tf.newaxis], S[:-1]], 0), (-1, m))  # s_0..s_{T-1}
-        dW = tf.matmul(S_prev, delta_flat, transpose_a=True)
+        # s_0..s_{T-1}: a slice of the op's output along its first axis, which TensorFlow does not copy.
+        dW = tf.matmul(tf.reshape(S[:-1], (-1, m)), delta_flat, transpose_a=True)
         dU = tf.matmul(tf.reshape(x, (-1, n)), delta_flat, transpose_a=True)
         dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
-        return dx, dU, tf.reduce_sum(delta_flat, 0), dW, ds0
+        return dx, dU, db, dW, ds0
 
     return _with_bptt_gradient(forward, backward, x, U, b, W, s0)
 

@@ -18,6 +18,11 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <functional>
+#include <vector>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -35,6 +40,90 @@ template <typename T>
 using MatrixMap = Eigen::Map<Matrix<T>>;
 template <typename T>
 using ConstMatrixMap = Eigen::Map<const Matrix<T>>;
+using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+
+// C = A B, or C += A B with `accumulate`. C is rows x cols with row stride ldc; A is rows x k with
+// element (i, j) at A[i * a_row + j * a_col] (so A^T is the same memory with the strides swapped);
+// B is k x cols with row stride ldb. Generic: Eigen's product.
+template <typename T>
+void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, int64_t a_row,
+          int64_t a_col, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  const Eigen::Map<const Matrix<T>, 0, Strides> a(A, rows, k, Strides(a_row, a_col));
+  const Eigen::Map<const Matrix<T>, 0, Strides> b(B, k, cols, Strides(ldb, 1));
+  Eigen::Map<Matrix<T>, 0, Strides> c(C, rows, cols, Strides(ldc, 1));
+  if (accumulate) {
+    c.noalias() += a * b;
+  } else {
+    c.noalias() = a * b;
+  }
+}
+
+#ifdef __AVX512F__
+// float on AVX-512. A tile is R rows x 64 columns of C, held in 4R registers while k runs: each k
+// loads 64 floats of B's row and broadcasts one element of A per row. At these sizes (k and cols
+// 16-512) it beats a general GEMM, which packs both operands on every call; here nothing is packed.
+template <int R>
+void GemmTile(bool accumulate, int64_t k, const float* A, int64_t a_row, int64_t a_col,
+              const float* B, int64_t ldb, float* C, int64_t ldc, const __mmask16 (&keep)[4]) {
+  // Fully unrolled, or gcc keeps the accumulators in memory.
+  __m512 acc[R][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) {
+      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(keep[v], C + r * ldc + 16 * v) : _mm512_setzero_ps();
+    }
+  }
+  for (int64_t j = 0; j < k; ++j) {
+    const float* b = B + j * ldb;
+    const __m512 b0 = _mm512_maskz_loadu_ps(keep[0], b), b1 = _mm512_maskz_loadu_ps(keep[1], b + 16);
+    const __m512 b2 = _mm512_maskz_loadu_ps(keep[2], b + 32), b3 = _mm512_maskz_loadu_ps(keep[3], b + 48);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * a_row + j * a_col]);
+      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+      acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
+      acc[r][3] = _mm512_fmadd_ps(a, b3, acc[r][3]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, keep[v], acc[r][v]);
+  }
+}
+
+template <>
+void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const float* A,
+                 int64_t a_row, int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  constexpr int kTile = 6;  // 24 accumulators + 4 of B + 1 of A: 29 of the 32 registers
+  for (int64_t column = 0; column < cols; column += 64) {
+    __mmask16 keep[4];  // the columns of this panel that exist
+    for (int v = 0; v < 4; ++v) {
+      const int64_t left = std::clamp<int64_t>(cols - column - 16 * v, 0, 16);
+      keep[v] = __mmask16((1u << left) - 1);
+    }
+    const float* b = B + column;
+    float* c = C + column;
+    int64_t i = 0;
+    for (; i + kTile <= rows; i += kTile) {
+      GemmTile<kTile>(accumulate, k, A + i * a_row, a_row, a_col, b, ldb, c + i * ldc, ldc, keep);
+    }
+    const float* a = A + i * a_row;
+    c += i * ldc;
+    switch (rows - i) {  // the last rows, fewer than a tile
+      case 5: GemmTile<5>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
+      case 4: GemmTile<4>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
+      case 3: GemmTile<3>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
+      case 2: GemmTile<2>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
+      case 1: GemmTile<1>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
+      default: break;
+    }
+  }
+}
+#endif
+
 
 // The op's `activation` attr; the op definition admits only 'tanh' and 'relu'.
 bool IsTanh(OpKernelConstruction* context) {
@@ -44,13 +133,15 @@ bool IsTanh(OpKernelConstruction* context) {
   return activation == "tanh";
 }
 
-// Checks the shapes shared by both ops and sets steps, batch, units.
-tensorflow::Status CheckShapes(const Tensor& sequence, const Tensor& state, const Tensor& W,
-                               const Tensor& mask, int64_t* steps, int64_t* batch, int64_t* units) {
-  if (sequence.dims() != 3) {
-    return InvalidArgument("sequence must be (T, B, m), got ", sequence.shape().DebugString());
+// Checks the shapes shared by both ops and sets steps, batch, units. `sequence` is (T + extra, B, m).
+tensorflow::Status CheckShapes(const char* name, const Tensor& sequence, int64_t extra,
+                               const Tensor& state, const Tensor& W, const Tensor& mask,
+                               int64_t* steps, int64_t* batch, int64_t* units) {
+  if (sequence.dims() != 3 || sequence.dim_size(0) < extra) {
+    return InvalidArgument(name, " must be (T", extra ? " + 1" : "", ", B, m), got ",
+                           sequence.shape().DebugString());
   }
-  *steps = sequence.dim_size(0), *batch = sequence.dim_size(1), *units = sequence.dim_size(2);
+  *steps = sequence.dim_size(0) - extra, *batch = sequence.dim_size(1), *units = sequence.dim_size(2);
   if (state.shape() != TensorShape({*batch, *units})) {
     return InvalidArgument("state must be (B, m) = (", *batch, ", ", *units, "), got ",
                            state.shape().DebugString());
@@ -64,17 +155,23 @@ tensorflow::Status CheckShapes(const Tensor& sequence, const Tensor& state, cons
   return tensorflow::OkStatus();
 }
 
-// Runs rows(first, last) over row blocks of the batch on the intra-op threads. A row of the
-// batch is a chain of its own (s_t's row i needs only s_{t-1}'s row i), so each thread runs every
-// step for its rows, with no synchronisation between steps.
-void ForEachRowBlock(OpKernelContext* context, int64_t batch,
-                     const std::function<void(int64_t, int64_t)>& rows) {
+// The rows each intra-op thread runs: one block of whole 8-row tiles per thread. A row of the batch
+// is a chain of its own (s_t's row i needs only s_{t-1}'s row i), so each thread runs every step for
+// its rows, with no synchronisation between steps.
+int64_t RowBlock(OpKernelContext* context, int64_t batch) {
   auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t threads = workers == nullptr ? 1 : workers->NumThreads();
-  // Blocks of whole 8-row tiles (Eigen's product kernel), one per thread.
-  const int64_t block = std::max<int64_t>(8, ((batch + threads - 1) / threads + 7) / 8 * 8);
-  if (threads <= 1 || block >= batch) return rows(0, batch);
-  workers->ParallelFor(batch, tsl::thread::ThreadPool::SchedulingParams::Fixed(block), rows);
+  if (threads <= 1) return std::max<int64_t>(batch, 1);
+  return std::max<int64_t>(8, ((batch + threads - 1) / threads + 7) / 8 * 8);
+}
+
+// Runs rows(shard, first, last) for the row blocks [shard * block, (shard + 1) * block).
+void ForEachRowBlock(OpKernelContext* context, int64_t batch, int64_t block,
+                     const std::function<void(int64_t, int64_t, int64_t)>& rows) {
+  if (block >= batch) return rows(0, 0, batch);
+  context->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
+      batch, tsl::thread::ThreadPool::SchedulingParams::Fixed(block),
+      [&](int64_t first, int64_t last) { rows(first / block, first, last); });
 }
 
 template <typename T>
@@ -83,6 +180,11 @@ template <typename T>
 using ArrayMap = Eigen::Map<Array<T>>;
 template <typename T>
 using ConstArrayMap = Eigen::Map<const Array<T>>;
+
+template <typename T>
+const T* DataOrNull(const Tensor& tensor) {
+  return tensor.NumElements() == 0 ? nullptr : tensor.flat<T>().data();
+}
 
 // What both ops share: f, from the `activation` attr.
 class ChainKernel : public OpKernel {
@@ -104,26 +206,25 @@ class RnnChainOp : public ChainKernel {
     const Tensor& W = context->input(2);
     const Tensor& mask = context->input(3);
     int64_t steps, batch, units;
-    OP_REQUIRES_OK(context, CheckShapes(xu, s0, W, mask, &steps, &batch, &units));
+    OP_REQUIRES_OK(context, CheckShapes("xu", xu, 0, s0, W, mask, &steps, &batch, &units));
     Tensor* states = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(0, xu.shape(), &states));
-    ForEachRowBlock(context, batch, [&](int64_t first, int64_t last) {
-      Run(xu.flat<T>().data(), s0.flat<T>().data(), W.flat<T>().data(),
-          mask.NumElements() ? mask.flat<bool>().data() : nullptr, states->flat<T>().data(),
+    OP_REQUIRES_OK(context, context->allocate_output(0, {steps + 1, batch, units}, &states));
+    std::copy_n(s0.flat<T>().data(), batch * units, states->flat<T>().data());
+    ForEachRowBlock(context, batch, RowBlock(context, batch), [&](int64_t, int64_t first, int64_t last) {
+      Run(xu.flat<T>().data(), W.flat<T>().data(), DataOrNull<bool>(mask), states->flat<T>().data(),
           steps, batch, units, first, last);
     });
   }
 
  private:
-  // The chain for rows first..last - 1 of every step.
-  void Run(const T* xu, const T* s0, const T* W_data, const bool* mask, T* states, int64_t steps,
-           int64_t batch, int64_t units, int64_t first, int64_t last) const {
-    const ConstMatrixMap<T> W(W_data, units, units);
+  // The chain for rows first..last - 1 of every step; states[0] holds s_0.
+  void Run(const T* xu, const T* W, const bool* mask, T* states, int64_t steps, int64_t batch,
+           int64_t units, int64_t first, int64_t last) const {
     const int64_t rows = last - first, size = rows * units, offset = first * units;
-    const T* prev = s0 + offset;
     for (int64_t t = 0; t < steps; ++t) {
-      T* out = states + t * batch * units + offset;
-      MatrixMap<T>(out, rows, units).noalias() = ConstMatrixMap<T>(prev, rows, units) * W;
+      const T* prev = states + t * batch * units + offset;
+      T* out = states + (t + 1) * batch * units + offset;
+      Gemm<T>(false, rows, units, units, prev, units, 1, W, units, out, units);
       ArrayMap<T> a(out, size);
       a += ConstArrayMap<T>(xu + t * batch * units + offset, size);
       if (tanh_) {
@@ -136,7 +237,6 @@ class RnnChainOp : public ChainKernel {
           if (!mask[t * batch + first + row]) std::copy_n(prev + row * units, units, out + row * units);
         }
       }
-      prev = out;
     }
   }
 };
@@ -153,36 +253,41 @@ class RnnChainGradOp : public ChainKernel {
     const Tensor& d_last = context->input(3);
     const Tensor& mask = context->input(4);
     int64_t steps, batch, units;
-    OP_REQUIRES_OK(context, CheckShapes(states, d_last, W, mask, &steps, &batch, &units));
-    OP_REQUIRES(context, d_states.NumElements() == 0 || d_states.shape() == states.shape(),
+    OP_REQUIRES_OK(context,
+                   CheckShapes("states", states, 1, d_last, W, mask, &steps, &batch, &units));
+    const TensorShape sequence{steps, batch, units};
+    OP_REQUIRES(context, d_states.NumElements() == 0 || d_states.shape() == sequence,
                 InvalidArgument("d_states must be (T, B, m) or empty, got ",
                                 d_states.shape().DebugString()));
-    Tensor* deltas = nullptr;
-    Tensor* d_s0 = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(0, states.shape(), &deltas));
+    Tensor *deltas, *d_s0, *db;
+    OP_REQUIRES_OK(context, context->allocate_output(0, sequence, &deltas));
     OP_REQUIRES_OK(context, context->allocate_output(1, d_last.shape(), &d_s0));
-    ForEachRowBlock(context, batch, [&](int64_t first, int64_t last) {
-      Run(states.flat<T>().data(), W.flat<T>().data(),
-          d_states.NumElements() ? d_states.flat<T>().data() : nullptr, d_last.flat<T>().data(),
-          mask.NumElements() ? mask.flat<bool>().data() : nullptr, deltas->flat<T>().data(),
-          d_s0->flat<T>().data(), steps, batch, units, first, last);
+    OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
+    const Matrix<T> Wt = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
+    const int64_t block = RowBlock(context, batch), shards = (batch + block - 1) / block;
+    Matrix<T> db_shards = Matrix<T>::Zero(std::max<int64_t>(shards, 1), units);  // db, per shard
+    ForEachRowBlock(context, batch, block, [&](int64_t shard, int64_t first, int64_t last) {
+      Run(states.flat<T>().data(), Wt.data(), DataOrNull<T>(d_states), d_last.flat<T>().data(),
+          DataOrNull<bool>(mask), deltas->flat<T>().data(), d_s0->flat<T>().data(),
+          db_shards.row(shard).data(), steps, batch, units, first, last);
     });
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(db->flat<T>().data(), units) = db_shards.colwise().sum();
   }
 
  private:
   // The reverse loop for rows first..last - 1: carry = dL/ds_t through the later steps.
-  void Run(const T* states, const T* W_data, const T* d_states, const T* d_last, const bool* mask,
-           T* deltas, T* d_s0, int64_t steps, int64_t batch, int64_t units, int64_t first,
-           int64_t last) const {
-    const ConstMatrixMap<T> W(W_data, units, units);
+  void Run(const T* states, const T* Wt, const T* d_states, const T* d_last, const bool* mask,
+           T* deltas, T* d_s0, T* db_shard, int64_t steps, int64_t batch, int64_t units,
+           int64_t first, int64_t last) const {
     const int64_t rows = last - first, size = rows * units, offset = first * units;
     ArrayMap<T> carry(d_s0 + offset, size);  // ends as dL/ds_0
     carry = ConstArrayMap<T>(d_last + offset, size);
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(db_shard, units);
     Matrix<T> through(rows, units);  // delta_t W^T
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t at = t * batch * units + offset;
       if (d_states != nullptr) carry += ConstArrayMap<T>(d_states + at, size);  // g = dL/ds_t
-      const ConstArrayMap<T> s(states + at, size);
+      const ConstArrayMap<T> s(states + at + batch * units, size);  // s_t
       ArrayMap<T> delta(deltas + at, size);
       if (tanh_) {
         delta = carry * (T(1) - s * s);
@@ -194,7 +299,8 @@ class RnnChainGradOp : public ChainKernel {
           if (!mask[t * batch + first + row]) std::fill_n(deltas + at + row * units, units, T(0));
         }
       }
-      through.noalias() = ConstMatrixMap<T>(deltas + at, rows, units) * W.transpose();
+      db += ConstMatrixMap<T>(deltas + at, rows, units).colwise().sum();
+      Gemm<T>(false, rows, units, units, deltas + at, units, 1, Wt, units, through.data(), units);
       if (mask == nullptr) {
         carry = ArrayMap<T>(through.data(), size);
         continue;
@@ -219,10 +325,15 @@ REGISTER_OP("RnnChain")
     .Attr("T: {float, double}")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
-      c->set_output(0, c->input(0));
+      tensorflow::shape_inference::DimensionHandle steps;
+      TF_RETURN_IF_ERROR(c->Add(c->Dim(c->input(0), 0), 1, &steps));
+      tensorflow::shape_inference::ShapeHandle states;
+      TF_RETURN_IF_ERROR(c->ReplaceDim(c->input(0), 0, steps, &states));
+      c->set_output(0, states);
       return tensorflow::OkStatus();
     })
-    .Doc("s_t = f(xu_t + s_{t-1} w) for t = 1..T; a step whose mask is false keeps s_{t-1}.");
+    .Doc("s_0 and s_t = f(xu_t + s_{t-1} w) for t = 1..T, (T + 1, B, m); a step whose mask is false "
+         "keeps s_{t-1}.");
 
 REGISTER_OP("RnnChainGrad")
     .Input("states: T")
@@ -232,14 +343,21 @@ REGISTER_OP("RnnChainGrad")
     .Input("mask: bool")
     .Output("deltas: T")
     .Output("d_s0: T")
+    .Output("db: T")
     .Attr("T: {float, double}")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
-      c->set_output(0, c->input(0));
+      tensorflow::shape_inference::DimensionHandle steps;
+      TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(0), 0), 1, &steps));
+      tensorflow::shape_inference::ShapeHandle deltas;
+      TF_RETURN_IF_ERROR(c->ReplaceDim(c->input(0), 0, steps, &deltas));
+      c->set_output(0, deltas);
       c->set_output(1, c->input(3));
+      c->set_output(2, c->Vector(c->Dim(c->input(1), 0)));
       return tensorflow::OkStatus();
     })
-    .Doc("BPTT's reverse loop: deltas dL/da_t and dL/ds_0 from the states and dL/ds_t.");
+    .Doc("BPTT's reverse loop: the deltas dL/da_t, dL/ds_0 and dL/db = sum of the deltas, from the "
+         "states s_0..s_T and dL/ds_t.");
 
 #define REGISTER(T)                                                                      \
   REGISTER_KERNEL_BUILDER(Name("RnnChain").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
