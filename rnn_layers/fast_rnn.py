@@ -274,11 +274,9 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
             d_states, d_last = upstream, tf.zeros_like(s0)
         else:
             d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
-        deltas, ds0, db = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
+        deltas, ds0, db, dW = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
         n, m = x.shape[-1], W.shape[-1]
         delta_flat = tf.reshape(deltas, (-1, m))  # (T*B, m)
-        # s_0..s_{T-1}: a slice of the op's output along its first axis, which TensorFlow does not copy.
-        dW = tf.matmul(tf.reshape(S[:-1], (-1, m)), delta_flat, transpose_a=True)
         dU = tf.matmul(tf.reshape(x, (-1, n)), delta_flat, transpose_a=True)
         dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
         return dx, dU, db, dW, ds0

@@ -259,30 +259,35 @@ class RnnChainGradOp : public ChainKernel {
     OP_REQUIRES(context, d_states.NumElements() == 0 || d_states.shape() == sequence,
                 InvalidArgument("d_states must be (T, B, m) or empty, got ",
                                 d_states.shape().DebugString()));
-    Tensor *deltas, *d_s0, *db;
+    Tensor *deltas, *d_s0, *db, *dW;
     OP_REQUIRES_OK(context, context->allocate_output(0, sequence, &deltas));
     OP_REQUIRES_OK(context, context->allocate_output(1, d_last.shape(), &d_s0));
     OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
+    OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
     const Matrix<T> Wt = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
-    const int64_t block = RowBlock(context, batch), shards = (batch + block - 1) / block;
-    Matrix<T> db_shards = Matrix<T>::Zero(std::max<int64_t>(shards, 1), units);  // db, per shard
+    const int64_t block = RowBlock(context, batch), shards = std::max<int64_t>((batch + block - 1) / block, 1);
+    // Each shard's sums (db: row 0, dW: rows 1..m), added up after the loop.
+    std::vector<Matrix<T>> sums(shards, Matrix<T>::Zero(units + 1, units));
     ForEachRowBlock(context, batch, block, [&](int64_t shard, int64_t first, int64_t last) {
       Run(states.flat<T>().data(), Wt.data(), DataOrNull<T>(d_states), d_last.flat<T>().data(),
           DataOrNull<bool>(mask), deltas->flat<T>().data(), d_s0->flat<T>().data(),
-          db_shards.row(shard).data(), steps, batch, units, first, last);
+          sums[shard].data(), steps, batch, units, first, last);
     });
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(db->flat<T>().data(), units) = db_shards.colwise().sum();
+    for (int64_t shard = 1; shard < shards; ++shard) sums[0] += sums[shard];
+    std::copy_n(sums[0].data(), units, db->flat<T>().data());
+    std::copy_n(sums[0].data() + units, units * units, dW->flat<T>().data());
   }
 
  private:
   // The reverse loop for rows first..last - 1: carry = dL/ds_t through the later steps.
   void Run(const T* states, const T* Wt, const T* d_states, const T* d_last, const bool* mask,
-           T* deltas, T* d_s0, T* db_shard, int64_t steps, int64_t batch, int64_t units,
+           T* deltas, T* d_s0, T* sums, int64_t steps, int64_t batch, int64_t units,
            int64_t first, int64_t last) const {
     const int64_t rows = last - first, size = rows * units, offset = first * units;
     ArrayMap<T> carry(d_s0 + offset, size);  // ends as dL/ds_0
     carry = ConstArrayMap<T>(d_last + offset, size);
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(db_shard, units);
+    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(sums, units);
+    T* dW = sums + units;
     Matrix<T> through(rows, units);  // delta_t W^T
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t at = t * batch * units + offset;
@@ -300,6 +305,8 @@ class RnnChainGradOp : public ChainKernel {
         }
       }
       db += ConstMatrixMap<T>(deltas + at, rows, units).colwise().sum();
+      // dW += s_{t-1}^T delta_t: s_{t-1}'s rows read as columns.
+      Gemm<T>(true, units, units, rows, states + at, 1, units, deltas + at, units, dW, units);
       Gemm<T>(false, rows, units, units, deltas + at, units, 1, Wt, units, through.data(), units);
       if (mask == nullptr) {
         carry = ArrayMap<T>(through.data(), size);
@@ -344,6 +351,7 @@ REGISTER_OP("RnnChainGrad")
     .Output("deltas: T")
     .Output("d_s0: T")
     .Output("db: T")
+    .Output("dw: T")
     .Attr("T: {float, double}")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
@@ -354,6 +362,7 @@ REGISTER_OP("RnnChainGrad")
       c->set_output(0, deltas);
       c->set_output(1, c->input(3));
       c->set_output(2, c->Vector(c->Dim(c->input(1), 0)));
+      c->set_output(3, c->input(1));
       return tensorflow::OkStatus();
     })
     .Doc("BPTT's reverse loop: the deltas dL/da_t, dL/ds_0 and dL/db = sum of the deltas, from the "
