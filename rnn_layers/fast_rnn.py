@@ -17,6 +17,10 @@ a fixed T, one `tf.while_loop` iteration per span otherwise): the projection of 
 and the weight gradients of a span as soon as its deltas are known, run on the other cores
 while the chain goes on.
 
+In training, where the ops of rnn_layers/kernels are built, the chain each way is instead one
+compiled op that splits the batch's rows between the cores (`_compiled`); the TensorFlow-op chain
+stays for inference (so exports need no op library), for XLA, and where the library is not built.
+
 This layer uses TensorFlow ops directly (`tf.custom_gradient`, `tf.while_loop`), not
 `keras.ops`: Keras has no backend-neutral custom gradient, so it needs the TensorFlow
 backend. Its weights `U`, `W`, `b` have the cell's names, shapes and initializers, so
@@ -57,13 +61,6 @@ MAX_UNROLL_STEPS = 128
 # Steps per span (module docstring). Measured on 2 cores (docs/speed.md): 3-6 steps train
 # about equally fast and all beat one span; at 512 units or batch 256 the size hardly matters.
 SPAN_STEPS = 4
-# The loop's BPTT chain runs in the compiled ops (rnn_layers/kernels) for sequences of at least
-# COMPILED_MIN_STEPS steps and at most COMPILED_MAX_UNITS units. Measured against the TensorFlow-op spans
-# on 2 cores (benchmarks/results/speed_s26_compiled_chain.txt, masked, batch 64): 1.6-1.9x at 64 units
-# and T 150, 200, 256; 0.9-1.0x at T 30 and 100, where the spans overlap the weight gradients with the
-# chain; 0.85x at 512 units (T 100), where oneDNN's MatMul beats the ops' Eigen products.
-COMPILED_MIN_STEPS = 128
-COMPILED_MAX_UNITS = 128
 
 
 def _project(x, U, b):
@@ -255,18 +252,19 @@ def _in_xla():
 
 
 def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
-    """The layer in training, any T: the chain each way is one compiled op (rnn_layers/kernels).
+    """The layer in training, x batch-major (B, T, n): the chain each way is one compiled op (rnn_layers/kernels).
 
     Forwards: one product x U + b for all steps, then `rnn_chain` runs s_t = f(xu_t + s_{t-1} W)
-    for t = 1..T. Backwards: `rnn_chain_grad` runs the reverse loop for the deltas dL/da_t, then the
-    lesson's sums are one large product each: dW = S_prev^T Delta, dU = X^T Delta, db = sum(Delta),
-    dL/dx = Delta U^T. Inside the ops each row of the batch is a chain of its own, so the rows are
-    split between the intra-op threads with no synchronisation between steps.
+    for t = 1..T. Backwards: `rnn_chain_grad` runs the reverse loop for the deltas dL/da_t and sums
+    dW = sum s_{t-1}^T delta_t and db = sum delta_t as it goes; dU = X^T Delta and dL/dx = Delta U^T
+    are one large product each. The ops take and give the batch-major layout of x, so nothing is
+    transposed. Inside them each row of the batch is a chain of its own, so the rows are split
+    between the intra-op threads with no synchronisation between steps.
     """
-    step_mask = tf.zeros((0, 0), tf.bool) if mask is None else mask[:, :, 0]  # (T, B)
+    step_mask = tf.zeros((0, 0), tf.bool) if mask is None else tf.transpose(mask[:, :, 0])  # (T, B)
 
     def forward(x, U, b, W, s0):
-        S = ops.rnn_chain(_project(x, U, b), s0, W, step_mask, activation=activation)  # s_0..s_T
+        S = ops.rnn_chain(_project(x, U, b), s0, W, step_mask, activation=activation)  # s_0..s_T (T+1, B, m)
         return S, (S[1:] if return_sequences else S[-1])
 
     def backward(S, upstream):
@@ -276,7 +274,7 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
             d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
         deltas, ds0, db, dW = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
         n, m = x.shape[-1], W.shape[-1]
-        delta_flat = tf.reshape(deltas, (-1, m))  # (T*B, m)
+        delta_flat = tf.reshape(deltas, (-1, m))  # (B*T, m), rows in x's order
         dU = tf.matmul(tf.reshape(x, (-1, n)), delta_flat, transpose_a=True)
         dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
         return dx, dU, db, dW, ds0
@@ -316,32 +314,20 @@ def rnn_states(
 ):
     """The states of s_t = f(x_t U + b + s_{t-1} W), differentiable w.r.t. x, U, b, W, s0.
 
-    x: (T, B, n) time-major; U: (n, m); b: (m,) or None; W: (m, m); s0: (B, m); mask:
-    (T, B, 1) bool, a masked step keeps s_{t-1}, or None. Returns s_1..s_T (T, B, m) if
-    `return_sequences`, else s_T (B, m). `unroll` needs a fixed T. With `bptt=True` the
-    gradient is the lesson's BPTT; with `bptt=False` TensorFlow differentiates the forward
-    pass itself (inference graphs, and the reference in tests and benchmarks). With `bptt` and
-    `compiled`, a loop (`unroll=False`) of at most COMPILED_MAX_UNITS units over at least
-    COMPILED_MIN_STEPS steps (checked when the batch runs if T is unknown) runs its chain in the
-    compiled ops of rnn_layers/kernels when they are built; otherwise the chain is TensorFlow ops,
-    span by span.
+    x: (B, T, n) batch-major; U: (n, m); b: (m,) or None; W: (m, m); s0: (B, m); mask:
+    (B, T, 1) bool, a masked step keeps s_{t-1}, or None. Returns s_1..s_T time-major (T, B, m)
+    if `return_sequences`, else s_T (B, m). With `bptt=True` the gradient is the lesson's BPTT;
+    with `bptt=False` TensorFlow differentiates the forward pass itself (inference graphs, and the
+    reference in tests and benchmarks). With `bptt` and `compiled` the chain runs in the compiled
+    ops of rnn_layers/kernels when they are built (not under XLA, which cannot run them);
+    otherwise in TensorFlow ops, unrolled (`unroll`, needs a fixed T) or span by span.
     """
-    ops = None
-    if (bptt and compiled and not unroll and W.shape[-1] <= COMPILED_MAX_UNITS
-            and x.dtype in (tf.float32, tf.float64) and not _in_xla()):
+    if bptt and compiled and x.dtype in (tf.float32, tf.float64) and not _in_xla():
         ops = chain_ops()
-    if ops is not None:
-        def run_compiled():
+        if ops is not None:
             return _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences)
-
-        def run_spans():
-            return _looped(x, U, b, W, s0, mask, activation, return_sequences, bptt)
-
-        if COMPILED_MIN_STEPS <= 1:
-            return run_compiled()
-        if x.shape[0] is not None:  # a fixed T: decided now
-            return run_compiled() if x.shape[0] >= COMPILED_MIN_STEPS else run_spans()
-        return tf.cond(tf.shape(x)[0] >= COMPILED_MIN_STEPS, run_compiled, run_spans)
+    x = tf.transpose(x, (1, 0, 2))  # (T, B, n) time-major
+    mask = None if mask is None else tf.transpose(mask, (1, 0, 2))
     if unroll:
         masks = [None] * x.shape[0] if mask is None else tf.unstack(mask)  # per step
         return _unrolled(x, U, b, W, s0, masks, activation, return_sequences, bptt)
@@ -487,14 +473,13 @@ class SimpleRNN(StateRecording, keras.layers.Layer):
                 tf.ones_like(x[:, 0]), self.dropout, seed=self.cell.seed_generator
             )  # (B, n)
             x = x * keep[:, tf.newaxis, :]
-        x = tf.transpose(x, (1, 0, 2))  # (T, B, n) time-major
         if mask is not None:
-            mask = tf.transpose(tf.cast(mask, tf.bool))[:, :, tf.newaxis]  # (T, B, 1)
+            mask = tf.cast(mask, tf.bool)[:, :, tf.newaxis]  # (B, T, 1)
         if self.go_backwards:
-            x = tf.reverse(x, [0])
-            mask = None if mask is None else tf.reverse(mask, [0])
+            x = tf.reverse(x, [1])
+            mask = None if mask is None else tf.reverse(mask, [1])
         if initial_state is None:
-            s0 = tf.zeros((tf.shape(x)[1], self.units), dtype)  # s_0 = 0
+            s0 = tf.zeros((tf.shape(x)[0], self.units), dtype)  # s_0 = 0
         else:
             s0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
             s0 = tf.cast(s0, dtype)  # (B, m)
@@ -507,7 +492,7 @@ class SimpleRNN(StateRecording, keras.layers.Layer):
             s0,
             mask,
             self.activation,
-            unroll=self._unrolls(x.shape[0]),
+            unroll=self._unrolls(x.shape[1]),
             return_sequences=self.return_sequences,
             bptt=bool(training) and self.use_bptt_gradient,
             compiled=self.use_compiled_chain,
@@ -515,7 +500,7 @@ class SimpleRNN(StateRecording, keras.layers.Layer):
         final_state = states[-1] if self.return_sequences else states
         output = states
         if mask is not None:
-            kept = output_kept(mask, self.return_sequences, self.zero_output_for_mask)
+            kept = output_kept(tf.transpose(mask, (1, 0, 2)), self.return_sequences, self.zero_output_for_mask)
             output = tf.where(kept, output, tf.zeros_like(output))
         if self.return_sequences:
             output = tf.transpose(output, (1, 0, 2))  # (B, T, m)

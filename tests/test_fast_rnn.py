@@ -8,7 +8,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from rnn_layers import SimpleRNN, SimpleRNNCell, fast_rnn
+from rnn_layers import SimpleRNN, SimpleRNNCell
 from rnn_layers.chain_kernel import chain_ops
 from tasks.common.layers import recurrent_layer
 
@@ -46,7 +46,6 @@ def bptt_chain(request, monkeypatch):
     compiled = request.param == "compiled"
     assert not compiled or chain_ops() is not None, "the chain ops are not built: run `make install`"
     monkeypatch.setattr(SimpleRNN, "use_compiled_chain", compiled)
-    monkeypatch.setattr(fast_rnn, "COMPILED_MIN_STEPS", 1)  # the tests' short sequences too
     return request.param
 
 
@@ -97,9 +96,6 @@ def test_same_outputs_and_gradients_as_the_cell_in_float64(options, masked, grad
     # training=False lets TF differentiate.
     training = gradient != "autodiff"
     monkeypatch.setattr(SimpleRNN, "use_compiled_chain", gradient == "bptt_compiled")
-    monkeypatch.setattr(fast_rnn, "COMPILED_MIN_STEPS", 1)
-    if gradient == "bptt_compiled":
-        options = {**options, "unroll": False}  # the compiled chain runs the loop
     reference, fast = paired_layers(**options)
     rng = np.random.default_rng(1)
     x = rng.normal(size=(BATCH, STEPS, FEATURES))

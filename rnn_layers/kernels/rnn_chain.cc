@@ -133,15 +133,17 @@ bool IsTanh(OpKernelConstruction* context) {
   return activation == "tanh";
 }
 
-// Checks the shapes shared by both ops and sets steps, batch, units. `sequence` is (T + extra, B, m).
-tensorflow::Status CheckShapes(const char* name, const Tensor& sequence, int64_t extra,
+// Checks the shapes shared by both ops and sets steps, batch, units: `sequence` is (B, T, m) if
+// `batch_major`, else (T + 1, B, m) (the states with s_0).
+tensorflow::Status CheckShapes(const char* name, const Tensor& sequence, bool batch_major,
                                const Tensor& state, const Tensor& W, const Tensor& mask,
                                int64_t* steps, int64_t* batch, int64_t* units) {
-  if (sequence.dims() != 3 || sequence.dim_size(0) < extra) {
-    return InvalidArgument(name, " must be (T", extra ? " + 1" : "", ", B, m), got ",
-                           sequence.shape().DebugString());
+  if (sequence.dims() != 3 || (!batch_major && sequence.dim_size(0) < 1)) {
+    return InvalidArgument(name, batch_major ? " must be (B, T, m)" : " must be (T + 1, B, m)",
+                           ", got ", sequence.shape().DebugString());
   }
-  *steps = sequence.dim_size(0) - extra, *batch = sequence.dim_size(1), *units = sequence.dim_size(2);
+  *steps = batch_major ? sequence.dim_size(1) : sequence.dim_size(0) - 1;
+  *batch = sequence.dim_size(batch_major ? 0 : 1), *units = sequence.dim_size(2);
   if (state.shape() != TensorShape({*batch, *units})) {
     return InvalidArgument("state must be (B, m) = (", *batch, ", ", *units, "), got ",
                            state.shape().DebugString());
@@ -206,7 +208,7 @@ class RnnChainOp : public ChainKernel {
     const Tensor& W = context->input(2);
     const Tensor& mask = context->input(3);
     int64_t steps, batch, units;
-    OP_REQUIRES_OK(context, CheckShapes("xu", xu, 0, s0, W, mask, &steps, &batch, &units));
+    OP_REQUIRES_OK(context, CheckShapes("xu", xu, true, s0, W, mask, &steps, &batch, &units));
     Tensor* states = nullptr;
     OP_REQUIRES_OK(context, context->allocate_output(0, {steps + 1, batch, units}, &states));
     std::copy_n(s0.flat<T>().data(), batch * units, states->flat<T>().data());
@@ -217,7 +219,7 @@ class RnnChainOp : public ChainKernel {
   }
 
  private:
-  // The chain for rows first..last - 1 of every step; states[0] holds s_0.
+  // The chain for rows first..last - 1 of every step; states[0] holds s_0, xu is (B, T, m).
   void Run(const T* xu, const T* W, const bool* mask, T* states, int64_t steps, int64_t batch,
            int64_t units, int64_t first, int64_t last) const {
     const int64_t rows = last - first, size = rows * units, offset = first * units;
@@ -225,8 +227,11 @@ class RnnChainOp : public ChainKernel {
       const T* prev = states + t * batch * units + offset;
       T* out = states + (t + 1) * batch * units + offset;
       Gemm<T>(false, rows, units, units, prev, units, 1, W, units, out, units);
+      for (int64_t row = 0; row < rows; ++row) {  // xu is batch-major: row (b, t) at b * T + t
+        ArrayMap<T>(out + row * units, units) +=
+            ConstArrayMap<T>(xu + ((first + row) * steps + t) * units, units);
+      }
       ArrayMap<T> a(out, size);
-      a += ConstArrayMap<T>(xu + t * batch * units + offset, size);
       if (tanh_) {
         a = a.tanh();
       } else {
@@ -254,13 +259,12 @@ class RnnChainGradOp : public ChainKernel {
     const Tensor& mask = context->input(4);
     int64_t steps, batch, units;
     OP_REQUIRES_OK(context,
-                   CheckShapes("states", states, 1, d_last, W, mask, &steps, &batch, &units));
-    const TensorShape sequence{steps, batch, units};
-    OP_REQUIRES(context, d_states.NumElements() == 0 || d_states.shape() == sequence,
+                   CheckShapes("states", states, false, d_last, W, mask, &steps, &batch, &units));
+    OP_REQUIRES(context, d_states.NumElements() == 0 || d_states.shape() == TensorShape({steps, batch, units}),
                 InvalidArgument("d_states must be (T, B, m) or empty, got ",
                                 d_states.shape().DebugString()));
     Tensor *deltas, *d_s0, *db, *dW;
-    OP_REQUIRES_OK(context, context->allocate_output(0, sequence, &deltas));
+    OP_REQUIRES_OK(context, context->allocate_output(0, {batch, steps, units}, &deltas));
     OP_REQUIRES_OK(context, context->allocate_output(1, d_last.shape(), &d_s0));
     OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
     OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
@@ -279,41 +283,40 @@ class RnnChainGradOp : public ChainKernel {
   }
 
  private:
-  // The reverse loop for rows first..last - 1: carry = dL/ds_t through the later steps.
+  // The reverse loop for rows first..last - 1: carry = dL/ds_t through the later steps. The deltas
+  // are written batch-major, row (b, t) at b * T + t, as the products after the op want them.
   void Run(const T* states, const T* Wt, const T* d_states, const T* d_last, const bool* mask,
            T* deltas, T* d_s0, T* sums, int64_t steps, int64_t batch, int64_t units,
            int64_t first, int64_t last) const {
     const int64_t rows = last - first, size = rows * units, offset = first * units;
+    const int64_t delta_row = steps * units;  // between one row's delta and the next's
     ArrayMap<T> carry(d_s0 + offset, size);  // ends as dL/ds_0
     carry = ConstArrayMap<T>(d_last + offset, size);
-    Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> db(sums, units);
+    ArrayMap<T> db(sums, units);
     T* dW = sums + units;
     Matrix<T> through(rows, units);  // delta_t W^T
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t at = t * batch * units + offset;
       if (d_states != nullptr) carry += ConstArrayMap<T>(d_states + at, size);  // g = dL/ds_t
-      const ConstArrayMap<T> s(states + at + batch * units, size);  // s_t
-      ArrayMap<T> delta(deltas + at, size);
-      if (tanh_) {
-        delta = carry * (T(1) - s * s);
-      } else {
-        delta = (s > T(0)).select(carry, T(0));
-      }
-      if (mask != nullptr) {  // a kept step: no delta, and g passes straight to s_{t-1}
-        for (int64_t row = 0; row < rows; ++row) {
-          if (!mask[t * batch + first + row]) std::fill_n(deltas + at + row * units, units, T(0));
-        }
-      }
-      db += ConstMatrixMap<T>(deltas + at, rows, units).colwise().sum();
-      // dW += s_{t-1}^T delta_t: s_{t-1}'s rows read as columns.
-      Gemm<T>(true, units, units, rows, states + at, 1, units, deltas + at, units, dW, units);
-      Gemm<T>(false, rows, units, units, deltas + at, units, 1, Wt, units, through.data(), units);
-      if (mask == nullptr) {
-        carry = ArrayMap<T>(through.data(), size);
-        continue;
-      }
+      T* delta_t = deltas + (first * steps + t) * units;
       for (int64_t row = 0; row < rows; ++row) {
-        if (mask[t * batch + first + row]) {
+        ArrayMap<T> delta(delta_t + row * delta_row, units);
+        const ConstArrayMap<T> g(carry.data() + row * units, units);
+        const ConstArrayMap<T> s(states + at + batch * units + row * units, units);  // s_t
+        if (mask != nullptr && !mask[t * batch + first + row]) {
+          delta.setZero();  // a kept step: no delta, and g passes straight to s_{t-1}
+        } else if (tanh_) {
+          delta = g * (T(1) - s * s);
+        } else {
+          delta = (s > T(0)).select(g, T(0));
+        }
+        db += delta;
+      }
+      // dW += s_{t-1}^T delta_t: s_{t-1}'s rows read as columns.
+      Gemm<T>(true, units, units, rows, states + at, 1, units, delta_t, delta_row, dW, units);
+      Gemm<T>(false, rows, units, units, delta_t, delta_row, 1, Wt, units, through.data(), units);
+      for (int64_t row = 0; row < rows; ++row) {
+        if (mask == nullptr || mask[t * batch + first + row]) {
           std::copy_n(through.data() + row * units, units, carry.data() + row * units);
         }
       }
@@ -333,10 +336,8 @@ REGISTER_OP("RnnChain")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
       tensorflow::shape_inference::DimensionHandle steps;
-      TF_RETURN_IF_ERROR(c->Add(c->Dim(c->input(0), 0), 1, &steps));
-      tensorflow::shape_inference::ShapeHandle states;
-      TF_RETURN_IF_ERROR(c->ReplaceDim(c->input(0), 0, steps, &states));
-      c->set_output(0, states);
+      TF_RETURN_IF_ERROR(c->Add(c->Dim(c->input(0), 1), 1, &steps));  // (B, T, m) -> (T + 1, B, m)
+      c->set_output(0, c->MakeShape({steps, c->Dim(c->input(0), 0), c->Dim(c->input(0), 2)}));
       return tensorflow::OkStatus();
     })
     .Doc("s_0 and s_t = f(xu_t + s_{t-1} w) for t = 1..T, (T + 1, B, m); a step whose mask is false "
@@ -356,10 +357,8 @@ REGISTER_OP("RnnChainGrad")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
       tensorflow::shape_inference::DimensionHandle steps;
-      TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(0), 0), 1, &steps));
-      tensorflow::shape_inference::ShapeHandle deltas;
-      TF_RETURN_IF_ERROR(c->ReplaceDim(c->input(0), 0, steps, &deltas));
-      c->set_output(0, deltas);
+      TF_RETURN_IF_ERROR(c->Subtract(c->Dim(c->input(0), 0), 1, &steps));  // (T + 1, B, m) -> (B, T, m)
+      c->set_output(0, c->MakeShape({c->Dim(c->input(0), 1), steps, c->Dim(c->input(0), 2)}));
       c->set_output(1, c->input(3));
       c->set_output(2, c->Vector(c->Dim(c->input(1), 0)));
       c->set_output(3, c->input(1));
