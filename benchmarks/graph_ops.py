@@ -15,29 +15,27 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context
 
-from rnn_layers import fast_rnn
 from rnn_layers.fast_rnn import rnn_states
 
-SHOWN = ("RnnChain", "RnnChainGrad", "MatMul", "_FusedMatMul", "Tanh", "TanhGrad", "SelectV2", "Pad", "ConcatV2", "TensorListStack",
+SHOWN = ("RnnChain", "RnnChainGrad", "MatMul", "_FusedMatMul", "Transpose", "Tanh", "TanhGrad", "SelectV2", "Pad", "ConcatV2", "TensorListStack",
          "TensorListSetItem", "AddN", "AddV2")
 
 
 def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, seed=0, compiled=False):
     """{op type: count} in the optimized graphs of one train step of `rnn_states` (masked: unknown T, a mask).
 
-    `compiled`: the loop's chain in the compiled ops of rnn_layers/kernels, as training runs it from
-    COMPILED_MIN_STEPS steps on (without the tf.cond that picks it when T is unknown); otherwise in
-    TensorFlow ops, span by span.
+    `compiled`: the chain in the compiled ops of rnn_layers/kernels, as training runs it; otherwise in
+    TensorFlow ops, span by span (unrolled at a fixed T).
     """
     rng = np.random.default_rng(seed)
-    x = tf.constant(rng.standard_normal((steps, batch, features)), tf.float32)
+    x = tf.constant(rng.standard_normal((batch, steps, features)), tf.float32)
     U = tf.Variable(rng.standard_normal((features, units)) * 0.1, dtype=tf.float32)
     W = tf.Variable(rng.standard_normal((units, units)) * 0.1, dtype=tf.float32)
     b = tf.Variable(np.zeros(units), dtype=tf.float32)
     lengths = rng.integers(max(1, steps // 4), steps + 1, batch)
-    mask = tf.constant((np.arange(steps)[:, None] < lengths)[:, :, None]) if masked else None
+    mask = tf.constant((np.arange(steps) < lengths[:, None])[:, :, None]) if masked else None  # (B, T, 1)
 
-    @tf.function(input_signature=[tf.TensorSpec((None if masked else steps, batch, features))])
+    @tf.function(input_signature=[tf.TensorSpec((batch, None if masked else steps, features))])
     def train_step(x):
         with tf.GradientTape() as tape:
             if watch_inputs:
@@ -48,15 +46,12 @@ def optimized_op_counts(batch, steps, features, units, masked, watch_inputs, see
         gradients = tape.gradient(loss, [U, W, b, *([x] if watch_inputs else [])])
         return [tf.reduce_sum(g) for g in gradients]
 
-    min_steps = fast_rnn.COMPILED_MIN_STEPS
-    fast_rnn.COMPILED_MIN_STEPS = 1  # any T: the compiled chain alone, no tf.cond holding both
     context.enable_run_metadata()  # on before the first call: the optimized graphs are recorded as they are built
     try:
         train_step(x)
         metadata = context.export_run_metadata()
     finally:
         context.disable_run_metadata()
-        fast_rnn.COMPILED_MIN_STEPS = min_steps
     counts = collections.Counter(node.op for function_graph in metadata.function_graphs
                                  for node in function_graph.post_optimization_graph.node)
     if not counts:
@@ -75,7 +70,7 @@ def main(argv=None):
     for text in shapes:
         batch, steps, units = (int(v) for v in text.rstrip("m").split("x"))
         masked = text.endswith("m")
-        for compiled in (False, True) if masked else (False,):  # the compiled chain runs the loop only
+        for compiled in (False, True):
             for watch in (False, True):
                 counts = optimized_op_counts(batch, steps, args.features, units, masked, watch, compiled=compiled)
                 print(f"{text:<12}{'compiled' if compiled else 'TF ops':<10}{'yes' if watch else 'no':<7}"

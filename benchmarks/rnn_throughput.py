@@ -21,8 +21,7 @@ Peers, each in every configuration a user could pick, so that a ratio is against
 Shapes: the headline (batch 64, T 30, 128 units, fixed T), the sentiment task's path (batch 64, T 256,
 64 units, 64 features, unknown T at graph time and a mask: lengths T/4..T, the padded batches of real
 reviews; Keras's unrolled rows need a fixed T and get it, except unroll + XLA beyond T 128, whose compile
-takes minutes (rows marked `skipped`; --long-unroll-xla runs them); the fast layer loops there, so it has
-no separate `fast_while_loop` row), and with the full grid every batch x T x units.
+takes minutes (rows marked `skipped`; --long-unroll-xla runs them); ), and with the full grid every batch x T x units.
 
 Repetitions are interleaved, each round starting at another peer, so that machine load hits them alike;
 the table shows medians with the interquartile range of training rates, and paired ratios (the median
@@ -39,11 +38,9 @@ training step overlapping two of them on two cores can pass 100%). The chain bou
 per shape) is the most `% matmul` any layer calling this MatMul can reach: the 2T - 1 dependent products alone,
 at their measured rate, with everything else free.
 
-The fast layer runs in its configurations (`FAST_CONFIGS`): `fast` as the tasks run it (unrolled spans for a fixed
-T <= 128, else the loop, whose BPTT chain runs in the compiled ops of rnn_layers/kernels from COMPILED_MIN_STEPS
-steps on, up to COMPILED_MAX_UNITS units), its loop at a fixed T (`fast_while_loop`), its loop with the chain in
-TensorFlow ops at the masked shapes (`fast_spans`, where `fast` may be the compiled loop) and under XLA
-(`fast_xla`, TensorFlow ops: XLA cannot run custom ops).
+The fast layer runs in its configurations (`FAST_CONFIGS`): `fast` as the tasks train it (the BPTT chain in the
+compiled ops of rnn_layers/kernels, any T), `fast_spans` (the chain in TensorFlow ops: unrolled spans for a fixed
+T <= 128, else the loop) and `fast_xla` (TensorFlow ops under XLA, which cannot run custom ops).
 The summary reports `fast` and `fast*`, the fastest of them at each shape, each against the best Keras and PyTorch
 rows. The chain bound holds for layers built on TensorFlow's MatMul, which the compiled chain does not call.
 """
@@ -68,7 +65,7 @@ KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cel
 # The fast layer's configurations: `fast` is what the tasks run (unrolled for a fixed T <= 128, else the loop;
 # no XLA, as Keras's "auto" gives on a CPU); `fast*` in the summary is the fastest of them at each shape, as
 # `x keras*` takes the fastest Keras configuration.
-FAST_CONFIGS = ("fast", "fast_while_loop", "fast_spans", "fast_xla")
+FAST_CONFIGS = ("fast", "fast_spans", "fast_xla")
 IMPLS = (*FAST_CONFIGS, *KERAS_PEERS)
 # Variants of the fast layer, to show what each idea buys (--ablation).
 ABLATION = ("fast_autodiff", "fast_while_loop_autodiff")
@@ -188,6 +185,7 @@ def build_keras_model(impl, steps, features, units, masked):
         rnn.use_compiled_chain = False  # the BPTT chain in TensorFlow ops, span by span
     elif impl.startswith("fast_while_loop"):
         rnn = SimpleRNN(units, unroll=False)
+        rnn.use_compiled_chain = False  # the TensorFlow-op loop, also at a fixed T
     elif impl.startswith("fast"):
         rnn = SimpleRNN(units)
     else:
@@ -484,12 +482,8 @@ def torch_configs_for(shape, args, use_torch, quick_shapes, chosen_torch):
 
 
 def impls_for(shape, args, quick_shapes):
-    """The TensorFlow rows at this shape: at masked (unknown-T) shapes `fast` already loops (compiled chain),
-    and at fixed T it runs the spans unrolled, so one of `fast_while_loop` / `fast_spans` would repeat it."""
+    """The TensorFlow rows at this shape."""
     impls = list(args.impls or IMPLS + (ABLATION if args.ablation else ()))
-    if not args.impls:
-        repeated = "fast_while_loop" if shape[3] else "fast_spans"
-        impls = [impl for impl in impls if not impl.startswith(repeated)]
     if not args.no_reference and not args.impls and (shape in quick_shapes or args.shape):
         impls += KERAS_REFERENCES
     return impls

@@ -17,7 +17,10 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #ifdef __AVX512F__
@@ -157,23 +160,51 @@ tensorflow::Status CheckShapes(const char* name, const Tensor& sequence, bool ba
   return tensorflow::OkStatus();
 }
 
-// The rows each intra-op thread runs: one block of whole 8-row tiles per thread. A row of the batch
-// is a chain of its own (s_t's row i needs only s_{t-1}'s row i), so each thread runs every step for
-// its rows, with no synchronisation between steps.
+// The batch's rows in blocks of whole 8-row tiles, about two blocks per intra-op thread. A row of
+// the batch is a chain of its own (s_t's row i needs only s_{t-1}'s row i), so a thread runs every
+// step for the rows of a block, with no synchronisation between steps.
 int64_t RowBlock(OpKernelContext* context, int64_t batch) {
   auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
   const int64_t threads = workers == nullptr ? 1 : workers->NumThreads();
   if (threads <= 1) return std::max<int64_t>(batch, 1);
-  return std::max<int64_t>(8, ((batch + threads - 1) / threads + 7) / 8 * 8);
+  return std::max<int64_t>(8, ((batch + 2 * threads - 1) / (2 * threads) + 7) / 8 * 8);
 }
 
-// Runs rows(shard, first, last) for the row blocks [shard * block, (shard + 1) * block).
+// The blocks still to run, shared with the helper tasks; on the heap, as a helper may start after
+// the op has returned (it then finds no block left and touches nothing else).
+struct Blocks {
+  explicit Blocks(int64_t count) : count(count) {}
+  const int64_t count;
+  std::atomic<int64_t> next{0}, done{0};
+  const std::function<void(int64_t)>* run = nullptr;  // valid while done < count
+
+  void RunUntilNoneLeft() {
+    for (int64_t block; (block = next.fetch_add(1)) < count;) {
+      (*run)(block);
+      done.fetch_add(1, std::memory_order_release);
+    }
+  }
+};
+
+// Runs rows(index, first, last) for the row blocks [index * block, (index + 1) * block). The calling
+// thread starts at once and the other intra-op threads join as they wake up (here 0.1 ms later or
+// more), each taking the next block left; the caller then waits for the blocks still running without
+// sleeping, as a wake-up from sleep would cost as long again.
 void ForEachRowBlock(OpKernelContext* context, int64_t batch, int64_t block,
                      const std::function<void(int64_t, int64_t, int64_t)>& rows) {
-  if (block >= batch) return rows(0, 0, batch);
-  context->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-      batch, tsl::thread::ThreadPool::SchedulingParams::Fixed(block),
-      [&](int64_t first, int64_t last) { rows(first / block, first, last); });
+  const int64_t count = (batch + block - 1) / block;
+  if (count <= 1) return rows(0, 0, batch);
+  const std::function<void(int64_t)> run = [&](int64_t index) {
+    rows(index, index * block, std::min(batch, (index + 1) * block));
+  };
+  auto blocks = std::make_shared<Blocks>(count);
+  blocks->run = &run;
+  auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
+  for (int64_t helper = 1; helper < std::min<int64_t>(workers->NumThreads(), count); ++helper) {
+    workers->Schedule([blocks] { blocks->RunUntilNoneLeft(); });
+  }
+  blocks->RunUntilNoneLeft();
+  while (blocks->done.load(std::memory_order_acquire) < count) std::this_thread::yield();
 }
 
 template <typename T>
@@ -269,15 +300,15 @@ class RnnChainGradOp : public ChainKernel {
     OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
     OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
     const Matrix<T> Wt = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
-    const int64_t block = RowBlock(context, batch), shards = std::max<int64_t>((batch + block - 1) / block, 1);
+    const int64_t block = RowBlock(context, batch), blocks = std::max<int64_t>((batch + block - 1) / block, 1);
     // Each shard's sums (db: row 0, dW: rows 1..m), added up after the loop.
-    std::vector<Matrix<T>> sums(shards, Matrix<T>::Zero(units + 1, units));
-    ForEachRowBlock(context, batch, block, [&](int64_t shard, int64_t first, int64_t last) {
+    std::vector<Matrix<T>> sums(blocks, Matrix<T>::Zero(units + 1, units));
+    ForEachRowBlock(context, batch, block, [&](int64_t index, int64_t first, int64_t last) {
       Run(states.flat<T>().data(), Wt.data(), DataOrNull<T>(d_states), d_last.flat<T>().data(),
           DataOrNull<bool>(mask), deltas->flat<T>().data(), d_s0->flat<T>().data(),
-          sums[shard].data(), steps, batch, units, first, last);
+          sums[index].data(), steps, batch, units, first, last);
     });
-    for (int64_t shard = 1; shard < shards; ++shard) sums[0] += sums[shard];
+    for (int64_t index = 1; index < blocks; ++index) sums[0] += sums[index];
     std::copy_n(sums[0].data(), units, db->flat<T>().data());
     std::copy_n(sums[0].data() + units, units * units, dW->flat<T>().data());
   }
