@@ -1,13 +1,15 @@
-// The sequential part of the lesson's RNN as two TensorFlow ops, one call per sequence.
+// The sequential part of the lesson's RNN in training as two TensorFlow ops, one call per batch.
 //
-// RnnChain:     s_t = f(xu_t + s_{t-1} W), t = 1..T  (xu_t = x_t U + b, projected outside)
-// RnnChainGrad: the reverse loop of BPTT, dL/ds_t -> delta_t = dL/da_t, t = T..1
+// RnnChain:     s_0 and s_t = f(xu_t + s_{t-1} W), t = 1..T  (xu = x U + b, projected outside)
+// RnnChainGrad: the reverse loop of BPTT, dL/ds_t -> delta_t = dL/da_t for t = T..1, and as it goes
+//               the sums dW = sum s_{t-1}^T delta_t and db = sum delta_t
 //
-// Everything else in the layer (the projection x U + b, and dU, dW, db, dL/dx from the deltas)
-// is a few large products that TensorFlow's MatMul runs well. The chain is T small products
-// that wait for each other; as TensorFlow ops each step pays the executor's dispatch for a
-// MatMul, an add and f (and more backwards), which costs as much as the product itself at
-// 64 x 128 x 128. Here a step is one Eigen product in a C++ loop.
+// The rest (the projection x U + b, dU = X^T Delta, dL/dx = Delta U^T) is a large product each,
+// which TensorFlow's MatMul runs well. The chain is T small products that wait for each other; as
+// TensorFlow ops each step pays the executor's dispatch for a MatMul, an add and f (and more
+// backwards), which costs as much as the product itself at 64 x 128 x 128. Here a step is a loop
+// iteration in C++, and dW's share of it is taken while delta_t and s_{t-1} are in cache.
+// xu and the deltas are batch-major (B, T, m), as x is, so that the layer transposes nothing.
 //
 // A masked step keeps s_{t-1} (as keras.layers.RNN does); backwards its gradient passes
 // straight through to s_{t-1} and its delta is zero.
@@ -42,8 +44,6 @@ using tensorflow::errors::InvalidArgument;
 
 template <typename T>
 using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <typename T>
-using MatrixMap = Eigen::Map<Matrix<T>>;
 template <typename T>
 using ConstMatrixMap = Eigen::Map<const Matrix<T>>;
 using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
@@ -163,7 +163,7 @@ tensorflow::Status CheckShapes(const char* name, const Tensor& sequence, bool ba
   return tensorflow::OkStatus();
 }
 
-// The batch's rows in blocks of whole 8-row tiles, about two blocks per intra-op thread. A row of
+// The batch's rows in blocks of a multiple of 8 rows, about two blocks per intra-op thread. A row of
 // the batch is a chain of its own (s_t's row i needs only s_{t-1}'s row i), so a thread runs every
 // step for the rows of a block, with no synchronisation between steps.
 int64_t RowBlock(OpKernelContext* context, int64_t batch) {
@@ -319,7 +319,7 @@ class RnnChainGradOp : public ChainKernel {
     OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
     const Matrix<T> Wt = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
     const int64_t block = RowBlock(context, batch), blocks = std::max<int64_t>((batch + block - 1) / block, 1);
-    // Each shard's sums (db: row 0, dW: rows 1..m), added up after the loop.
+    // Each block's sums (db: row 0, dW: rows 1..m), added up after the loop.
     std::vector<Matrix<T>> sums(blocks, Matrix<T>::Zero(units + 1, units));
     ForEachRowBlock(context, batch, block, [&](int64_t index, int64_t first, int64_t last) {
       Run(states.flat<T>().data(), Wt.data(), DataOrNull<T>(d_states), d_last.flat<T>().data(),
