@@ -21,7 +21,7 @@ Peers, each in every configuration a user could pick, so that a ratio is against
 Shapes: the headline (batch 64, T 30, 128 units, fixed T), the sentiment task's path (batch 64, T 256,
 64 units, 64 features, unknown T at graph time and a mask: lengths T/4..T, the padded batches of real
 reviews; Keras's unrolled rows need a fixed T and get it, except unroll + XLA beyond T 128, whose compile
-takes minutes (rows marked `skipped`; --long-unroll-xla runs them); ), and with the full grid every batch x T x units.
+takes minutes (rows marked `skipped`; --long-unroll-xla runs them), and with the full grid every batch x T x units.
 
 Repetitions are interleaved, each round starting at another peer, so that machine load hits them alike;
 the table shows medians with the interquartile range of training rates, and paired ratios (the median
