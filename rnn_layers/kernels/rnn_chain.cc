@@ -1,14 +1,14 @@
 // The sequential part of the lesson's RNN in training as two TensorFlow ops, one call per batch.
 //
 // RnnChain:     s_0 and s_t = f(xu_t + s_{t-1} W), t = 1..T  (xu = x U + b, projected outside)
-// RnnChainGrad: the reverse loop of BPTT, dL/ds_t -> delta_t = dL/da_t for t = T..1, and as it goes
-//               the sums dW = sum s_{t-1}^T delta_t and db = sum delta_t
+// RnnChainGrad: the reverse loop of BPTT, dL/ds_t -> delta_t = dL/da_t for t = T..1, and the sums
+//               dW = sum s_{t-1}^T delta_t and db = sum delta_t
 //
 // The rest (the projection x U + b, dU = X^T Delta, dL/dx = Delta U^T) is a large product each,
 // which TensorFlow's MatMul runs well. The chain is T small products that wait for each other; as
 // TensorFlow ops each step pays the executor's dispatch for a MatMul, an add and f (and more
 // backwards), which costs as much as the product itself at 64 x 128 x 128. Here a step is a loop
-// iteration in C++, and dW's share of it is taken while delta_t and s_{t-1} are in cache.
+// iteration in C++.
 // xu and the deltas are batch-major (B, T, m), as x is, so that the layer transposes nothing.
 //
 // A masked step keeps s_{t-1} (as keras.layers.RNN does); backwards its gradient passes
@@ -50,17 +50,22 @@ using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
 
 // C = A B, or C += A B with `accumulate`. C is rows x cols with row stride ldc; A is rows x k with
 // element (i, j) at A[i * a_row + j * a_col] (so A^T is the same memory with the strides swapped);
-// B is k x cols with row stride ldb. Generic: Eigen's product.
+// B is k x cols with row stride ldb. With outer > 1 the product sums `outer` such pairs, the o-th
+// at A + o * a_outer and B + o * b_outer: a sum over (o, j) that no single stride describes.
+// Generic: Eigen's product.
 template <typename T>
 void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, int64_t a_row,
-          int64_t a_col, const T* B, int64_t ldb, T* C, int64_t ldc) {
-  const Eigen::Map<const Matrix<T>, 0, Strides> a(A, rows, k, Strides(a_row, a_col));
-  const Eigen::Map<const Matrix<T>, 0, Strides> b(B, k, cols, Strides(ldb, 1));
+          int64_t a_col, const T* B, int64_t ldb, T* C, int64_t ldc, int64_t outer = 1,
+          int64_t a_outer = 0, int64_t b_outer = 0) {
   Eigen::Map<Matrix<T>, 0, Strides> c(C, rows, cols, Strides(ldc, 1));
-  if (accumulate) {
-    c.noalias() += a * b;
-  } else {
-    c.noalias() = a * b;
+  for (int64_t o = 0; o < outer; ++o) {
+    const Eigen::Map<const Matrix<T>, 0, Strides> a(A + o * a_outer, rows, k, Strides(a_row, a_col));
+    const Eigen::Map<const Matrix<T>, 0, Strides> b(B + o * b_outer, k, cols, Strides(ldb, 1));
+    if (accumulate || o > 0) {
+      c.noalias() += a * b;
+    } else {
+      c.noalias() = a * b;
+    }
   }
 }
 
@@ -68,63 +73,90 @@ void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, in
 // float on AVX-512. A tile is R rows x 64 columns of C, held in 4R registers while k runs: each k
 // loads 64 floats of B's row and broadcasts one element of A per row. At these sizes (k and cols
 // 16-512) it beats a general GEMM, which packs both operands on every call; here nothing is packed.
+//
+// One pass of the tiles over 64 columns of C and a slice of the sum: outer_count x k terms, B's
+// rows at B + o * b_outer + j * ldb (A's columns likewise).
+struct Pass {
+  const float* A;
+  int64_t a_row, a_col, a_outer;
+  const float* B;
+  int64_t ldb, b_outer;
+  float* C;
+  int64_t ldc, k, outer_count;
+  bool accumulate;
+  __mmask16 keep[4];  // the columns of the 64 that exist
+};
+
 template <int R>
-void GemmTile(bool accumulate, int64_t k, const float* A, int64_t a_row, int64_t a_col,
-              const float* B, int64_t ldb, float* C, int64_t ldc, const __mmask16 (&keep)[4]) {
+void GemmTile(const Pass& p, int64_t row) {
+  const float* A = p.A + row * p.a_row;
+  const float* B = p.B;
+  float* C = p.C + row * p.ldc;
   // Fully unrolled, or gcc keeps the accumulators in memory.
   __m512 acc[R][4];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v) {
-      acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(keep[v], C + r * ldc + 16 * v) : _mm512_setzero_ps();
+      acc[r][v] = p.accumulate ? _mm512_maskz_loadu_ps(p.keep[v], C + r * p.ldc + 16 * v) : _mm512_setzero_ps();
     }
   }
-  for (int64_t j = 0; j < k; ++j) {
-    const float* b = B + j * ldb;
-    const __m512 b0 = _mm512_maskz_loadu_ps(keep[0], b), b1 = _mm512_maskz_loadu_ps(keep[1], b + 16);
-    const __m512 b2 = _mm512_maskz_loadu_ps(keep[2], b + 32), b3 = _mm512_maskz_loadu_ps(keep[3], b + 48);
+  for (int64_t o = 0; o < p.outer_count; ++o, A += p.a_outer, B += p.b_outer) {
+    for (int64_t j = 0; j < p.k; ++j) {
+      const float* b = B + j * p.ldb;
+      const __m512 b0 = _mm512_maskz_loadu_ps(p.keep[0], b), b1 = _mm512_maskz_loadu_ps(p.keep[1], b + 16);
+      const __m512 b2 = _mm512_maskz_loadu_ps(p.keep[2], b + 32), b3 = _mm512_maskz_loadu_ps(p.keep[3], b + 48);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(A[r * a_row + j * a_col]);
-      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
-      acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
-      acc[r][3] = _mm512_fmadd_ps(a, b3, acc[r][3]);
+      for (int r = 0; r < R; ++r) {
+        const __m512 a = _mm512_set1_ps(A[r * p.a_row + j * p.a_col]);
+        acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+        acc[r][2] = _mm512_fmadd_ps(a, b2, acc[r][2]);
+        acc[r][3] = _mm512_fmadd_ps(a, b3, acc[r][3]);
+      }
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(C + r * ldc + 16 * v, keep[v], acc[r][v]);
+    for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(C + r * p.ldc + 16 * v, p.keep[v], acc[r][v]);
   }
 }
 
 template <>
 void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const float* A,
-                 int64_t a_row, int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc) {
+                 int64_t a_row, int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc,
+                 int64_t outer, int64_t a_outer, int64_t b_outer) {
   constexpr int kTile = 6;  // 24 accumulators + 4 of B + 1 of A: 29 of the 32 registers
+  // The sum in slices of about kSlice terms, so that a slice of B's 64 columns (32 KB) stays in L1
+  // while every tile of rows reads it.
+  constexpr int64_t kSlice = 128;
+  const int64_t k_step = std::min(k, kSlice), outer_step = std::max<int64_t>(1, kSlice / std::max<int64_t>(k, 1));
+  Pass p{};
+  p.a_row = a_row, p.a_col = a_col, p.a_outer = a_outer, p.ldb = ldb, p.b_outer = b_outer, p.ldc = ldc;
   for (int64_t column = 0; column < cols; column += 64) {
-    __mmask16 keep[4];  // the columns of this panel that exist
     for (int v = 0; v < 4; ++v) {
       const int64_t left = std::clamp<int64_t>(cols - column - 16 * v, 0, 16);
-      keep[v] = __mmask16((1u << left) - 1);
+      p.keep[v] = __mmask16((1u << left) - 1);
     }
-    const float* b = B + column;
-    float* c = C + column;
-    int64_t i = 0;
-    for (; i + kTile <= rows; i += kTile) {
-      GemmTile<kTile>(accumulate, k, A + i * a_row, a_row, a_col, b, ldb, c + i * ldc, ldc, keep);
-    }
-    const float* a = A + i * a_row;
-    c += i * ldc;
-    switch (rows - i) {  // the last rows, fewer than a tile
-      case 5: GemmTile<5>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
-      case 4: GemmTile<4>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
-      case 3: GemmTile<3>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
-      case 2: GemmTile<2>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
-      case 1: GemmTile<1>(accumulate, k, a, a_row, a_col, b, ldb, c, ldc, keep); break;
-      default: break;
+    p.C = C + column;
+    p.accumulate = accumulate;
+    for (int64_t o = 0; o < outer; o += outer_step) {
+      for (int64_t j = 0; j < k || (j == 0 && k == 0); j += std::max<int64_t>(k_step, 1)) {
+        p.A = A + o * a_outer + j * a_col, p.B = B + column + o * b_outer + j * ldb;
+        p.k = std::min(k_step, k - j), p.outer_count = std::min(outer_step, outer - o);
+        int64_t i = 0;
+        for (; i + kTile <= rows; i += kTile) GemmTile<kTile>(p, i);
+        switch (rows - i) {  // the last rows, fewer than a tile
+          case 5: GemmTile<5>(p, i); break;
+          case 4: GemmTile<4>(p, i); break;
+          case 3: GemmTile<3>(p, i); break;
+          case 2: GemmTile<2>(p, i); break;
+          case 1: GemmTile<1>(p, i); break;
+          default: break;
+        }
+        p.accumulate = true;
+      }
     }
   }
 }
@@ -361,8 +393,6 @@ class RnnChainGradOp : public ChainKernel {
         }
         db += delta;
       }
-      // dW += s_{t-1}^T delta_t: s_{t-1}'s rows read as columns.
-      Gemm<T>(true, units, units, rows, states + at, 1, units, delta_t, delta_row, dW, units);
       Gemm<T>(false, rows, units, units, delta_t, delta_row, 1, Wt, units, through.data(), units);
       for (int64_t row = 0; row < rows; ++row) {
         if (mask == nullptr || mask[t * batch + first + row]) {
@@ -370,6 +400,11 @@ class RnnChainGradOp : public ChainKernel {
         }
       }
     }
+    // dW = sum over the block's rows b and steps t of s_{t-1}^T delta_t, after the loop: one product
+    // whose sum runs over T x rows, so dW's tiles stay in registers (per step they would be read and
+    // written T times, with a sum of only `rows` terms each time). s_{t-1}'s rows are read as columns.
+    Gemm<T>(false, units, units, steps, states + offset, 1, batch * units, deltas + first * delta_row,
+            units, dW, units, rows, units, delta_row);
   }
 };
 
