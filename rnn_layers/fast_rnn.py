@@ -252,19 +252,20 @@ def _in_xla():
 
 
 def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
-    """The layer in training, x batch-major (B, T, n): the chain each way is one compiled op (rnn_layers/kernels).
+    """The layer in training, x batch-major (B, T, n): each way is one compiled op (rnn_layers/kernels).
 
-    Forwards: one product x U + b for all steps, then `rnn_chain` runs s_t = f(xu_t + s_{t-1} W)
-    for t = 1..T. Backwards: `rnn_chain_grad` runs the reverse loop for the deltas dL/da_t and sums
-    dW = sum s_{t-1}^T delta_t and db = sum delta_t as it goes; dU = X^T Delta and dL/dx = Delta U^T
-    are one large product each. The ops take and give the batch-major layout of x, so nothing is
-    transposed. Inside them each row of the batch is a chain of its own, so the rows are split
-    between the intra-op threads with no synchronisation between steps.
+    Forwards: `rnn_chain` projects x U + b and runs s_t = f(xu_t + s_{t-1} W) for t = 1..T.
+    Backwards: `rnn_chain_grad` runs the reverse loop for the deltas dL/da_t and sums dW, dU and db;
+    dL/dx = Delta U^T is one product, which TensorFlow prunes when x needs no gradient. Inside the ops
+    each row of the batch is a chain of its own, so the rows are split between the intra-op threads
+    with no synchronisation between steps, and each thread runs its rows' large products too. The ops
+    take and give the batch-major layout of x, so nothing is transposed.
     """
     step_mask = tf.zeros((0, 0), tf.bool) if mask is None else tf.transpose(mask[:, :, 0])  # (T, B)
 
     def forward(x, U, b, W, s0):
-        S = ops.rnn_chain(_project(x, U, b), s0, W, step_mask, activation=activation)  # s_0..s_T (T+1, B, m)
+        bias = tf.zeros((0,), x.dtype) if b is None else b
+        S = ops.rnn_chain(x, U, bias, s0, W, step_mask, activation=activation)  # s_0..s_T (T+1, B, m)
         return S, (S[1:] if return_sequences else S[-1])
 
     def backward(S, upstream):
@@ -272,11 +273,8 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
             d_states, d_last = upstream, tf.zeros_like(s0)
         else:
             d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
-        deltas, ds0, db, dW = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, activation=activation)
-        n, m = x.shape[-1], W.shape[-1]
-        delta_flat = tf.reshape(deltas, (-1, m))  # (B*T, m), rows in x's order
-        dU = tf.matmul(tf.reshape(x, (-1, n)), delta_flat, transpose_a=True)
-        dx = tf.reshape(tf.matmul(delta_flat, U, transpose_b=True), tf.shape(x))
+        deltas, ds0, db, dW, dU = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, x, activation=activation)
+        dx = tf.reshape(tf.matmul(tf.reshape(deltas, (-1, W.shape[-1])), U, transpose_b=True), tf.shape(x))
         return dx, dU, db, dW, ds0
 
     return _with_bptt_gradient(forward, backward, x, U, b, W, s0)

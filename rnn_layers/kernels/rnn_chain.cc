@@ -1,15 +1,17 @@
-// The sequential part of the lesson's RNN in training as two TensorFlow ops, one call per batch.
+// The lesson's RNN layer in training as two TensorFlow ops, one call per batch.
 //
-// RnnChain:     s_0 and s_t = f(xu_t + s_{t-1} W), t = 1..T  (xu = x U + b, projected outside)
+// RnnChain:     s_0 and s_t = f(x_t U + b + s_{t-1} W), t = 1..T
 // RnnChainGrad: the reverse loop of BPTT, dL/ds_t -> delta_t = dL/da_t for t = T..1, and the sums
-//               dW = sum s_{t-1}^T delta_t and db = sum delta_t
+//               dW = sum s_{t-1}^T delta_t, dU = sum x_t^T delta_t and db = sum delta_t
 //
-// The rest (the projection x U + b, dU = X^T Delta, dL/dx = Delta U^T) is a large product each,
-// which TensorFlow's MatMul runs well. The chain is T small products that wait for each other; as
-// TensorFlow ops each step pays the executor's dispatch for a MatMul, an add and f (and more
-// backwards), which costs as much as the product itself at 64 x 128 x 128. Here a step is a loop
-// iteration in C++.
-// xu and the deltas are batch-major (B, T, m), as x is, so that the layer transposes nothing.
+// The chain is T small products that wait for each other; as TensorFlow ops each step pays the
+// executor's dispatch for a MatMul, an add and f (and more backwards), which costs as much as the
+// product itself at 64 x 128 x 128. Here a step is a loop iteration in C++. A row of the batch is
+// a chain of its own, so each thread takes a block of rows through every step, with no
+// synchronisation between steps; the block's large products (x U + b before its chain, dW and dU
+// after its reverse loop) run on the same thread, in the same call, over rows still in its cache.
+// x, xu and the deltas are batch-major (B, T, .), so that the layer transposes nothing; dL/dx =
+// Delta U^T is left to TensorFlow, which skips it when x needs no gradient.
 //
 // A masked step keeps s_{t-1} (as keras.layers.RNN does); backwards its gradient passes
 // straight through to s_{t-1} and its delta is zero.
@@ -171,25 +173,28 @@ bool IsTanh(OpKernelConstruction* context) {
   return activation == "tanh";
 }
 
-// Checks the shapes shared by both ops and sets steps, batch, units: `sequence` is (B, T, m) if
-// `batch_major`, else (T + 1, B, m) (the states with s_0).
-tensorflow::Status CheckShapes(const char* name, const Tensor& sequence, bool batch_major,
-                               const Tensor& state, const Tensor& W, const Tensor& mask,
-                               int64_t* steps, int64_t* batch, int64_t* units) {
-  if (sequence.dims() != 3 || (!batch_major && sequence.dim_size(0) < 1)) {
-    return InvalidArgument(name, batch_major ? " must be (B, T, m)" : " must be (T + 1, B, m)",
-                           ", got ", sequence.shape().DebugString());
-  }
-  *steps = batch_major ? sequence.dim_size(1) : sequence.dim_size(0) - 1;
-  *batch = sequence.dim_size(batch_major ? 0 : 1), *units = sequence.dim_size(2);
-  if (state.shape() != TensorShape({*batch, *units})) {
-    return InvalidArgument("state must be (B, m) = (", *batch, ", ", *units, "), got ",
-                           state.shape().DebugString());
-  }
-  if (W.shape() != TensorShape({*units, *units})) {
+// The sizes both ops check their inputs against: (B, T, n) of x, and m.
+struct Sizes {
+  int64_t batch, steps, inputs, units;
+};
+
+// x must be (B, T, n) and W (m, m); sets every size from them.
+tensorflow::Status CheckInputAndW(const Tensor& x, const Tensor& W, Sizes* sizes) {
+  if (x.dims() != 3) return InvalidArgument("x must be (B, T, n), got ", x.shape().DebugString());
+  if (W.dims() != 2 || W.dim_size(0) != W.dim_size(1)) {
     return InvalidArgument("W must be (m, m), got ", W.shape().DebugString());
   }
-  if (mask.NumElements() != 0 && mask.shape() != TensorShape({*steps, *batch})) {
+  *sizes = {x.dim_size(0), x.dim_size(1), x.dim_size(2), W.dim_size(0)};
+  return tensorflow::OkStatus();
+}
+
+// The shapes that both ops share, against the sizes from x and W.
+tensorflow::Status CheckShapes(const Sizes& sizes, const Tensor& state, const Tensor& mask) {
+  if (state.shape() != TensorShape({sizes.batch, sizes.units})) {
+    return InvalidArgument("state must be (B, m) = (", sizes.batch, ", ", sizes.units, "), got ",
+                           state.shape().DebugString());
+  }
+  if (mask.NumElements() != 0 && mask.shape() != TensorShape({sizes.steps, sizes.batch})) {
     return InvalidArgument("mask must be (T, B) or empty, got ", mask.shape().DebugString());
   }
   return tensorflow::OkStatus();
@@ -284,25 +289,50 @@ class RnnChainOp : public ChainKernel {
   using ChainKernel::ChainKernel;
 
   void Compute(OpKernelContext* context) override {
-    const Tensor& xu = context->input(0);
-    const Tensor& s0 = context->input(1);
-    const Tensor& W = context->input(2);
-    const Tensor& mask = context->input(3);
-    int64_t steps, batch, units;
-    OP_REQUIRES_OK(context, CheckShapes("xu", xu, true, s0, W, mask, &steps, &batch, &units));
+    const Tensor& x = context->input(0);
+    const Tensor& U = context->input(1);
+    const Tensor& b = context->input(2);
+    const Tensor& s0 = context->input(3);
+    const Tensor& W = context->input(4);
+    const Tensor& mask = context->input(5);
+    Sizes sizes;
+    OP_REQUIRES_OK(context, CheckInputAndW(x, W, &sizes));
+    OP_REQUIRES(context, U.shape() == TensorShape({sizes.inputs, sizes.units}),
+                InvalidArgument("U must be (n, m) = (", sizes.inputs, ", ", sizes.units, "), got ",
+                                U.shape().DebugString()));
+    OP_REQUIRES(context, b.NumElements() == 0 || b.shape() == TensorShape({sizes.units}),
+                InvalidArgument("b must be (m,) = (", sizes.units, ",) or empty, got ",
+                                b.shape().DebugString()));
+    OP_REQUIRES_OK(context, CheckShapes(sizes, s0, mask));
     Tensor* states = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(0, {steps + 1, batch, units}, &states));
-    std::copy_n(s0.flat<T>().data(), batch * units, states->flat<T>().data());
-    ForEachRowBlock(context, batch, RowBlock(context, batch), [&](int64_t, int64_t first, int64_t last) {
+    OP_REQUIRES_OK(context, context->allocate_output(0, {sizes.steps + 1, sizes.batch, sizes.units}, &states));
+    Tensor xu;  // x U + b, (B, T, m)
+    OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DataTypeToEnum<T>::value,
+                                                   {sizes.batch, sizes.steps, sizes.units}, &xu));
+    std::copy_n(s0.flat<T>().data(), sizes.batch * sizes.units, states->flat<T>().data());
+    ForEachRowBlock(context, sizes.batch, RowBlock(context, sizes.batch), [&](int64_t, int64_t first, int64_t last) {
+      Project(x.flat<T>().data(), U.flat<T>().data(), DataOrNull<T>(b), xu.flat<T>().data(), sizes, first, last);
       Run(xu.flat<T>().data(), W.flat<T>().data(), DataOrNull<bool>(mask), states->flat<T>().data(),
-          steps, batch, units, first, last);
+          sizes, first, last);
     });
   }
 
  private:
+  // xu = x U + b for rows first..last - 1, every step: one product, as x's rows (b, t) are adjacent.
+  static void Project(const T* x, const T* U, const T* b, T* xu, const Sizes& sizes, int64_t first,
+                      int64_t last) {
+    const int64_t count = (last - first) * sizes.steps, n = sizes.inputs, m = sizes.units;
+    T* out = xu + first * sizes.steps * m;
+    Gemm<T>(false, count, m, n, x + first * sizes.steps * n, n, 1, U, m, out, m);
+    if (b != nullptr) {
+      Eigen::Map<Matrix<T>>(out, count, m).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(b, m);
+    }
+  }
+
   // The chain for rows first..last - 1 of every step; states[0] holds s_0, xu is (B, T, m).
-  void Run(const T* xu, const T* W, const bool* mask, T* states, int64_t steps, int64_t batch,
-           int64_t units, int64_t first, int64_t last) const {
+  void Run(const T* xu, const T* W, const bool* mask, T* states, const Sizes& sizes, int64_t first,
+           int64_t last) const {
+    const int64_t batch = sizes.batch, steps = sizes.steps, units = sizes.units;
     const int64_t rows = last - first, size = rows * units, offset = first * units;
     for (int64_t t = 0; t < steps; ++t) {
       const T* prev = states + t * batch * units + offset;
@@ -338,29 +368,42 @@ class RnnChainGradOp : public ChainKernel {
     const Tensor& d_states = context->input(2);
     const Tensor& d_last = context->input(3);
     const Tensor& mask = context->input(4);
-    int64_t steps, batch, units;
-    OP_REQUIRES_OK(context,
-                   CheckShapes("states", states, false, d_last, W, mask, &steps, &batch, &units));
+    const Tensor& x = context->input(5);
+    Sizes sizes;
+    OP_REQUIRES_OK(context, CheckInputAndW(x, W, &sizes));
+    const int64_t batch = sizes.batch, steps = sizes.steps, units = sizes.units, inputs = sizes.inputs;
+    OP_REQUIRES(context, states.shape() == TensorShape({steps + 1, batch, units}),
+                InvalidArgument("states must be (T + 1, B, m) = (", steps + 1, ", ", batch, ", ", units,
+                                "), got ", states.shape().DebugString()));
+    OP_REQUIRES_OK(context, CheckShapes(sizes, d_last, mask));
     OP_REQUIRES(context, d_states.NumElements() == 0 || d_states.shape() == TensorShape({steps, batch, units}),
                 InvalidArgument("d_states must be (T, B, m) or empty, got ",
                                 d_states.shape().DebugString()));
-    Tensor *deltas, *d_s0, *db, *dW;
+    Tensor *deltas, *d_s0, *db, *dW, *dU;
     OP_REQUIRES_OK(context, context->allocate_output(0, {batch, steps, units}, &deltas));
     OP_REQUIRES_OK(context, context->allocate_output(1, d_last.shape(), &d_s0));
     OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
     OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
+    OP_REQUIRES_OK(context, context->allocate_output(4, {inputs, units}, &dU));
     const Matrix<T> Wt = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
     const int64_t block = RowBlock(context, batch), blocks = std::max<int64_t>((batch + block - 1) / block, 1);
-    // Each block's sums (db: row 0, dW: rows 1..m), added up after the loop.
-    std::vector<Matrix<T>> sums(blocks, Matrix<T>::Zero(units + 1, units));
+    // Each block's sums (db: row 0, dW: rows 1..m, dU: rows m + 1..m + n), added up after the loop.
+    std::vector<Matrix<T>> sums(blocks, Matrix<T>::Zero(1 + units + inputs, units));
     ForEachRowBlock(context, batch, block, [&](int64_t index, int64_t first, int64_t last) {
+      T* sum = sums[index].data();
       Run(states.flat<T>().data(), Wt.data(), DataOrNull<T>(d_states), d_last.flat<T>().data(),
-          DataOrNull<bool>(mask), deltas->flat<T>().data(), d_s0->flat<T>().data(),
-          sums[index].data(), steps, batch, units, first, last);
+          DataOrNull<bool>(mask), deltas->flat<T>().data(), d_s0->flat<T>().data(), sum, steps, batch,
+          units, first, last);
+      // dU = sum x_t^T delta_t over the block's rows: x's and the deltas' rows (b, t) are adjacent.
+      const int64_t count = (last - first) * steps;
+      Gemm<T>(false, inputs, units, count, x.flat<T>().data() + first * steps * inputs, 1, inputs,
+              deltas->flat<T>().data() + first * steps * units, units, sum + (1 + units) * units, units);
     });
     for (int64_t index = 1; index < blocks; ++index) sums[0] += sums[index];
-    std::copy_n(sums[0].data(), units, db->flat<T>().data());
-    std::copy_n(sums[0].data() + units, units * units, dW->flat<T>().data());
+    const T* total = sums[0].data();
+    std::copy_n(total, units, db->flat<T>().data());
+    std::copy_n(total + units, units * units, dW->flat<T>().data());
+    std::copy_n(total + (1 + units) * units, inputs * units, dU->flat<T>().data());
   }
 
  private:
@@ -411,7 +454,9 @@ class RnnChainGradOp : public ChainKernel {
 }  // namespace
 
 REGISTER_OP("RnnChain")
-    .Input("xu: T")
+    .Input("x: T")
+    .Input("u: T")
+    .Input("b: T")
     .Input("s0: T")
     .Input("w: T")
     .Input("mask: bool")
@@ -420,12 +465,12 @@ REGISTER_OP("RnnChain")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
       tensorflow::shape_inference::DimensionHandle steps;
-      TF_RETURN_IF_ERROR(c->Add(c->Dim(c->input(0), 1), 1, &steps));  // (B, T, m) -> (T + 1, B, m)
-      c->set_output(0, c->MakeShape({steps, c->Dim(c->input(0), 0), c->Dim(c->input(0), 2)}));
+      TF_RETURN_IF_ERROR(c->Add(c->Dim(c->input(0), 1), 1, &steps));  // x (B, T, n) -> (T + 1, B, m)
+      c->set_output(0, c->MakeShape({steps, c->Dim(c->input(0), 0), c->Dim(c->input(4), 0)}));
       return tensorflow::OkStatus();
     })
-    .Doc("s_0 and s_t = f(xu_t + s_{t-1} w) for t = 1..T, (T + 1, B, m); a step whose mask is false "
-         "keeps s_{t-1}.");
+    .Doc("s_0 and s_t = f(x_t u + b + s_{t-1} w) for t = 1..T, (T + 1, B, m), x (B, T, n); b may be "
+         "empty; a step whose mask is false keeps s_{t-1}.");
 
 REGISTER_OP("RnnChainGrad")
     .Input("states: T")
@@ -433,10 +478,12 @@ REGISTER_OP("RnnChainGrad")
     .Input("d_states: T")
     .Input("d_last: T")
     .Input("mask: bool")
+    .Input("x: T")
     .Output("deltas: T")
     .Output("d_s0: T")
     .Output("db: T")
     .Output("dw: T")
+    .Output("du: T")
     .Attr("T: {float, double}")
     .Attr("activation: {'tanh', 'relu'}")
     .SetShapeFn([](tensorflow::shape_inference::InferenceContext* c) {
@@ -446,10 +493,11 @@ REGISTER_OP("RnnChainGrad")
       c->set_output(1, c->input(3));
       c->set_output(2, c->Vector(c->Dim(c->input(1), 0)));
       c->set_output(3, c->input(1));
+      c->set_output(4, c->Matrix(c->Dim(c->input(5), 2), c->Dim(c->input(1), 0)));
       return tensorflow::OkStatus();
     })
-    .Doc("BPTT's reverse loop: the deltas dL/da_t, dL/ds_0 and dL/db = sum of the deltas, from the "
-         "states s_0..s_T and dL/ds_t.");
+    .Doc("BPTT's reverse loop: the deltas dL/da_t (B, T, m), dL/ds_0, dL/db, dL/dw and dL/du, from "
+         "the states s_0..s_T, dL/ds_t and x.");
 
 #define REGISTER(T)                                                                      \
   REGISTER_KERNEL_BUILDER(Name("RnnChain").Device(DEVICE_CPU).TypeConstraint<T>("T"),     \
