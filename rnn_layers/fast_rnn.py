@@ -17,8 +17,9 @@ a fixed T, one `tf.while_loop` iteration per span otherwise): the projection of 
 and the weight gradients of a span as soon as its deltas are known, run on the other cores
 while the chain goes on.
 
-In training, where the ops of rnn_layers/kernels are built, the chain each way is instead one
-compiled op that splits the batch's rows between the cores (`_compiled`); the TensorFlow-op chain
+In training, where the ops of rnn_layers/kernels are built, each way is instead one compiled op
+that splits the batch's rows between the cores, each core running its rows' chain and their
+share of the large products (`_compiled`); the TensorFlow-op chain
 stays for inference (so exports need no op library), for XLA, and where the library is not built.
 
 This layer uses TensorFlow ops directly (`tf.custom_gradient`, `tf.while_loop`), not
