@@ -58,7 +58,7 @@ using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
 template <typename T>
 void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, int64_t a_row,
           int64_t a_col, const T* B, int64_t ldb, T* C, int64_t ldc, int64_t outer = 1,
-          int64_t a_outer = 0, int64_t b_outer = 0) {
+          int64_t a_outer = 0, int64_t b_outer = 0, int64_t b_panel = 64) {
   Eigen::Map<Matrix<T>, 0, Strides> c(C, rows, cols, Strides(ldc, 1));
   for (int64_t o = 0; o < outer; ++o) {
     const Eigen::Map<const Matrix<T>, 0, Strides> a(A + o * a_outer, rows, k, Strides(a_row, a_col));
@@ -70,6 +70,16 @@ void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, in
     }
   }
 }
+
+// The right operand B (k x cols) of many products, as Gemm reads it: row stride ldb, 64-column
+// panels `panel` floats apart. Generic: B in place.
+template <typename T>
+struct RightOperand {
+  RightOperand(const T* B, int64_t k, int64_t cols) : data(B), ldb(cols), panel(64) {}
+  const T* data;
+  int64_t ldb, panel;
+  std::vector<T> copy;  // where data points when B is copied
+};
 
 #ifdef __AVX512F__
 // float on AVX-512. A tile is R rows x 64 columns of C, held in 4R registers while k runs: each k
@@ -128,14 +138,19 @@ void GemmTile(const Pass& p, int64_t row) {
 template <>
 void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const float* A,
                  int64_t a_row, int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc,
-                 int64_t outer, int64_t a_outer, int64_t b_outer) {
+                 int64_t outer, int64_t a_outer, int64_t b_outer, int64_t b_panel) {
   constexpr int kTile = 6;  // 24 accumulators + 4 of B + 1 of A: 29 of the 32 registers
   // The sum in slices of about kSlice terms, so that a slice of B's 64 columns (32 KB) stays in L1
   // while every tile of rows reads it.
   constexpr int64_t kSlice = 128;
   const int64_t k_step = std::min(k, kSlice), outer_step = std::max<int64_t>(1, kSlice / std::max<int64_t>(k, 1));
+  // B in place with a row stride other than 64 is copied slice by slice when enough tiles of rows
+  // read each slice to pay for the copy.
+  const bool copy_slices = ldb != 64 && rows >= 4 * kTile;
+  thread_local std::vector<float> slice;
+  if (copy_slices) slice.resize(kSlice * 64);
   Pass p{};
-  p.a_row = a_row, p.a_col = a_col, p.a_outer = a_outer, p.ldb = ldb, p.b_outer = b_outer, p.ldc = ldc;
+  p.a_row = a_row, p.a_col = a_col, p.a_outer = a_outer, p.ldc = ldc;
   for (int64_t column = 0; column < cols; column += 64) {
     for (int v = 0; v < 4; ++v) {
       const int64_t left = std::clamp<int64_t>(cols - column - 16 * v, 0, 16);
@@ -145,8 +160,18 @@ void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const f
     p.accumulate = accumulate;
     for (int64_t o = 0; o < outer; o += outer_step) {
       for (int64_t j = 0; j < k || (j == 0 && k == 0); j += std::max<int64_t>(k_step, 1)) {
-        p.A = A + o * a_outer + j * a_col, p.B = B + column + o * b_outer + j * ldb;
+        p.A = A + o * a_outer + j * a_col, p.B = B + column / 64 * b_panel + o * b_outer + j * ldb;
+        p.ldb = ldb, p.b_outer = b_outer;
         p.k = std::min(k_step, k - j), p.outer_count = std::min(outer_step, outer - o);
+        if (copy_slices) {  // the slice's rows contiguous, 64 floats each (see RightOperand)
+          for (int64_t slice_o = 0; slice_o < p.outer_count; ++slice_o) {
+            for (int64_t slice_j = 0; slice_j < p.k; ++slice_j) {
+              std::copy_n(p.B + slice_o * b_outer + slice_j * ldb, std::min<int64_t>(64, cols - column),
+                          slice.data() + (slice_o * p.k + slice_j) * 64);
+            }
+          }
+          p.B = slice.data(), p.ldb = 64, p.b_outer = 64 * p.k;
+        }
         int64_t i = 0;
         for (; i + kTile <= rows; i += kTile) GemmTile<kTile>(p, i);
         switch (rows - i) {  // the last rows, fewer than a tile
@@ -161,6 +186,21 @@ void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const f
       }
     }
   }
+}
+
+// float on AVX-512: B copied panel by panel, each 64 columns wide (zero beyond cols) and k rows
+// contiguous. In place, with a row stride of a power of two (512 or 2048 bytes at 128 or 512 units)
+// the rows of a panel fall into a few sets of the L1 cache and evict each other while the tiles
+// reread them.
+template <>
+RightOperand<float>::RightOperand(const float* B, int64_t k, int64_t cols)
+    : ldb(64), panel(64 * k), copy((cols + 63) / 64 * 64 * k, 0.0f) {
+  for (int64_t column = 0; column < cols; column += 64) {
+    for (int64_t j = 0; j < k; ++j) {
+      std::copy_n(B + j * cols + column, std::min<int64_t>(64, cols - column), copy.data() + column * k + j * 64);
+    }
+  }
+  data = copy.data();
 }
 #endif
 
@@ -310,34 +350,35 @@ class RnnChainOp : public ChainKernel {
     OP_REQUIRES_OK(context, context->allocate_temp(tensorflow::DataTypeToEnum<T>::value,
                                                    {sizes.batch, sizes.steps, sizes.units}, &xu));
     std::copy_n(s0.flat<T>().data(), sizes.batch * sizes.units, states->flat<T>().data());
+    const RightOperand<T> U_operand(U.flat<T>().data(), sizes.inputs, sizes.units);
+    const RightOperand<T> W_operand(W.flat<T>().data(), sizes.units, sizes.units);
     ForEachRowBlock(context, sizes.batch, RowBlock(context, sizes.batch), [&](int64_t, int64_t first, int64_t last) {
-      Project(x.flat<T>().data(), U.flat<T>().data(), DataOrNull<T>(b), xu.flat<T>().data(), sizes, first, last);
-      Run(xu.flat<T>().data(), W.flat<T>().data(), DataOrNull<bool>(mask), states->flat<T>().data(),
-          sizes, first, last);
+      Project(x.flat<T>().data(), U_operand, DataOrNull<T>(b), xu.flat<T>().data(), sizes, first, last);
+      Run(xu.flat<T>().data(), W_operand, DataOrNull<bool>(mask), states->flat<T>().data(), sizes, first, last);
     });
   }
 
  private:
   // xu = x U + b for rows first..last - 1, every step: one product, as x's rows (b, t) are adjacent.
-  static void Project(const T* x, const T* U, const T* b, T* xu, const Sizes& sizes, int64_t first,
-                      int64_t last) {
+  static void Project(const T* x, const RightOperand<T>& U, const T* b, T* xu, const Sizes& sizes,
+                      int64_t first, int64_t last) {
     const int64_t count = (last - first) * sizes.steps, n = sizes.inputs, m = sizes.units;
     T* out = xu + first * sizes.steps * m;
-    Gemm<T>(false, count, m, n, x + first * sizes.steps * n, n, 1, U, m, out, m);
+    Gemm<T>(false, count, m, n, x + first * sizes.steps * n, n, 1, U.data, U.ldb, out, m, 1, 0, 0, U.panel);
     if (b != nullptr) {
       Eigen::Map<Matrix<T>>(out, count, m).rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(b, m);
     }
   }
 
   // The chain for rows first..last - 1 of every step; states[0] holds s_0, xu is (B, T, m).
-  void Run(const T* xu, const T* W, const bool* mask, T* states, const Sizes& sizes, int64_t first,
-           int64_t last) const {
+  void Run(const T* xu, const RightOperand<T>& W, const bool* mask, T* states, const Sizes& sizes,
+           int64_t first, int64_t last) const {
     const int64_t batch = sizes.batch, steps = sizes.steps, units = sizes.units;
     const int64_t rows = last - first, size = rows * units, offset = first * units;
     for (int64_t t = 0; t < steps; ++t) {
       const T* prev = states + t * batch * units + offset;
       T* out = states + (t + 1) * batch * units + offset;
-      Gemm<T>(false, rows, units, units, prev, units, 1, W, units, out, units);
+      Gemm<T>(false, rows, units, units, prev, units, 1, W.data, W.ldb, out, units, 1, 0, 0, W.panel);
       for (int64_t row = 0; row < rows; ++row) {  // xu is batch-major: row (b, t) at b * T + t
         ArrayMap<T>(out + row * units, units) +=
             ConstArrayMap<T>(xu + ((first + row) * steps + t) * units, units);
@@ -385,13 +426,14 @@ class RnnChainGradOp : public ChainKernel {
     OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
     OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
     OP_REQUIRES_OK(context, context->allocate_output(4, {inputs, units}, &dU));
-    const Matrix<T> Wt = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
+    const Matrix<T> W_transposed = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
+    const RightOperand<T> Wt(W_transposed.data(), units, units);
     const int64_t block = RowBlock(context, batch), blocks = std::max<int64_t>((batch + block - 1) / block, 1);
     // Each block's sums (db: row 0, dW: rows 1..m, dU: rows m + 1..m + n), added up after the loop.
     std::vector<Matrix<T>> sums(blocks, Matrix<T>::Zero(1 + units + inputs, units));
     ForEachRowBlock(context, batch, block, [&](int64_t index, int64_t first, int64_t last) {
       T* sum = sums[index].data();
-      Run(states.flat<T>().data(), Wt.data(), DataOrNull<T>(d_states), d_last.flat<T>().data(),
+      Run(states.flat<T>().data(), Wt, DataOrNull<T>(d_states), d_last.flat<T>().data(),
           DataOrNull<bool>(mask), deltas->flat<T>().data(), d_s0->flat<T>().data(), sum, steps, batch,
           units, first, last);
       // dU = sum x_t^T delta_t over the block's rows: x's and the deltas' rows (b, t) are adjacent.
@@ -409,7 +451,7 @@ class RnnChainGradOp : public ChainKernel {
  private:
   // The reverse loop for rows first..last - 1: carry = dL/ds_t through the later steps. The deltas
   // are written batch-major, row (b, t) at b * T + t, as the products after the op want them.
-  void Run(const T* states, const T* Wt, const T* d_states, const T* d_last, const bool* mask,
+  void Run(const T* states, const RightOperand<T>& Wt, const T* d_states, const T* d_last, const bool* mask,
            T* deltas, T* d_s0, T* sums, int64_t steps, int64_t batch, int64_t units,
            int64_t first, int64_t last) const {
     const int64_t rows = last - first, size = rows * units, offset = first * units;
@@ -436,7 +478,8 @@ class RnnChainGradOp : public ChainKernel {
         }
         db += delta;
       }
-      Gemm<T>(false, rows, units, units, delta_t, delta_row, 1, Wt, units, through.data(), units);
+      Gemm<T>(false, rows, units, units, delta_t, delta_row, 1, Wt.data, Wt.ldb, through.data(), units, 1, 0, 0,
+              Wt.panel);
       for (int64_t row = 0; row < rows; ++row) {
         if (mask == nullptr || mask[t * batch + first + row]) {
           std::copy_n(through.data() + row * units, units, carry.data() + row * units);
