@@ -54,7 +54,8 @@ using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
 // element (i, j) at A[i * a_row + j * a_col] (so A^T is the same memory with the strides swapped);
 // B is k x cols with row stride ldb. With outer > 1 the product sums `outer` such pairs, the o-th
 // at A + o * a_outer and B + o * b_outer: a sum over (o, j) that no single stride describes.
-// Generic: Eigen's product.
+// B's columns 64c..64c + 63 start at B + c * b_panel (64: B in place; see RightOperand).
+// Generic: Eigen's product, of operands in place (b_panel 64).
 template <typename T>
 void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, int64_t a_row,
           int64_t a_col, const T* B, int64_t ldb, T* C, int64_t ldc, int64_t outer = 1,
