@@ -8,8 +8,8 @@
 // executor's dispatch for a MatMul, an add and f (and more backwards), which costs as much as the
 // product itself at 64 x 128 x 128. Here a step is a loop iteration in C++. A row of the batch is
 // a chain of its own, so each thread takes a block of rows through every step, with no
-// synchronisation between steps; the block's large products (x U + b before its chain, dW and dU
-// after its reverse loop) run on the same thread, in the same call, over rows still in its cache.
+// synchronisation between steps; the block's large products (x U + b before its chain, dW in
+// chunks of steps during its reverse loop, dU after it) run on the same thread, in the same call.
 // x, xu and the deltas are batch-major (B, T, .), so that the layer transposes nothing; dL/dx =
 // Delta U^T is left to TensorFlow, which skips it when x needs no gradient.
 //
@@ -85,7 +85,8 @@ struct RightOperand {
 #ifdef __AVX512F__
 // float on AVX-512. A tile is R rows x 64 columns of C, held in 4R registers while k runs: each k
 // loads 64 floats of B's row and broadcasts one element of A per row. At these sizes (k and cols
-// 16-512) it beats a general GEMM, which packs both operands on every call; here nothing is packed.
+// 16-512) it beats a general GEMM, which packs both operands on every call; here only B is copied,
+// W and U once per call (RightOperand), other operands when enough tiles read them.
 //
 // One pass of the tiles over 64 columns of C and a slice of the sum: outer_count x k terms, B's
 // rows at B + o * b_outer + j * ldb (A's columns likewise).
