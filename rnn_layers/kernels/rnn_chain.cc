@@ -50,6 +50,10 @@ template <typename T>
 using ConstMatrixMap = Eigen::Map<const Matrix<T>>;
 using Strides = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
 
+// Sums of products run in slices of about this many terms: a slice of 64 columns of B (32 KB of floats)
+// stays in L1 while every tile of rows reads it, and a sum that long keeps C's tiles in registers.
+constexpr int64_t kSumSlice = 128;
+
 // C = A B, or C += A B with `accumulate`. C is rows x cols with row stride ldc; A is rows x k with
 // element (i, j) at A[i * a_row + j * a_col] (so A^T is the same memory with the strides swapped);
 // B is k x cols with row stride ldb. With outer > 1 the product sums `outer` such pairs, the o-th
@@ -73,10 +77,17 @@ void Gemm(bool accumulate, int64_t rows, int64_t cols, int64_t k, const T* A, in
 }
 
 // The right operand B (k x cols) of many products, as Gemm reads it: row stride ldb, 64-column
-// panels `panel` floats apart. Generic: B in place.
+// panels `panel` floats apart. B is `source`, or with `transposed` the transpose of the cols x k
+// matrix `source`. Generic: B in place, or the transpose copied.
 template <typename T>
 struct RightOperand {
-  RightOperand(const T* B, int64_t k, int64_t cols) : data(B), ldb(cols), panel(64) {}
+  RightOperand(const T* source, int64_t k, int64_t cols, bool transposed = false)
+      : data(source), ldb(cols), panel(64) {
+    if (!transposed) return;
+    copy.resize(k * cols);
+    Eigen::Map<Matrix<T>>(copy.data(), k, cols) = ConstMatrixMap<T>(source, cols, k).transpose();
+    data = copy.data();
+  }
   const T* data;
   int64_t ldb, panel;
   std::vector<T> copy;  // where data points when B is copied
@@ -142,15 +153,13 @@ void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const f
                  int64_t a_row, int64_t a_col, const float* B, int64_t ldb, float* C, int64_t ldc,
                  int64_t outer, int64_t a_outer, int64_t b_outer, int64_t b_panel) {
   constexpr int kTile = 6;  // 24 accumulators + 4 of B + 1 of A: 29 of the 32 registers
-  // The sum in slices of about kSlice terms, so that a slice of B's 64 columns (32 KB) stays in L1
-  // while every tile of rows reads it.
-  constexpr int64_t kSlice = 128;
-  const int64_t k_step = std::min(k, kSlice), outer_step = std::max<int64_t>(1, kSlice / std::max<int64_t>(k, 1));
+  const int64_t k_step = std::min(k, kSumSlice);
+  const int64_t outer_step = std::max<int64_t>(1, kSumSlice / std::max<int64_t>(k, 1));
   // B in place with a row stride other than 64 is copied slice by slice when enough tiles of rows
   // read each slice to pay for the copy.
   const bool copy_slices = ldb != 64 && rows >= 4 * kTile;
   thread_local std::vector<float> slice;
-  if (copy_slices) slice.resize(kSlice * 64);
+  if (copy_slices) slice.resize(kSumSlice * 64);
   Pass p{};
   p.a_row = a_row, p.a_col = a_col, p.a_outer = a_outer, p.ldc = ldc;
   for (int64_t column = 0; column < cols; column += 64) {
@@ -193,13 +202,20 @@ void Gemm<float>(bool accumulate, int64_t rows, int64_t cols, int64_t k, const f
 // float on AVX-512: B copied panel by panel, each 64 columns wide (zero beyond cols) and k rows
 // contiguous. In place, with a row stride of a power of two (512 or 2048 bytes at 128 or 512 units)
 // the rows of a panel fall into a few sets of the L1 cache and evict each other while the tiles
-// reread them.
+// reread them. A transpose is packed straight from `source`, each of its rows read once.
 template <>
-RightOperand<float>::RightOperand(const float* B, int64_t k, int64_t cols)
+RightOperand<float>::RightOperand(const float* source, int64_t k, int64_t cols, bool transposed)
     : ldb(64), panel(64 * k), copy((cols + 63) / 64 * 64 * k, 0.0f) {
   for (int64_t column = 0; column < cols; column += 64) {
-    for (int64_t j = 0; j < k; ++j) {
-      std::copy_n(B + j * cols + column, std::min<int64_t>(64, cols - column), copy.data() + column * k + j * 64);
+    const int64_t width = std::min<int64_t>(64, cols - column);
+    float* panel_start = copy.data() + column * k;
+    if (transposed) {
+      for (int64_t c = 0; c < width; ++c) {
+        const float* row = source + (column + c) * k;  // B's column column + c
+        for (int64_t j = 0; j < k; ++j) panel_start[j * 64 + c] = row[j];
+      }
+    } else {
+      for (int64_t j = 0; j < k; ++j) std::copy_n(source + j * cols + column, width, panel_start + j * 64);
     }
   }
   data = copy.data();
@@ -428,8 +444,7 @@ class RnnChainGradOp : public ChainKernel {
     OP_REQUIRES_OK(context, context->allocate_output(2, {units}, &db));
     OP_REQUIRES_OK(context, context->allocate_output(3, W.shape(), &dW));
     OP_REQUIRES_OK(context, context->allocate_output(4, {inputs, units}, &dU));
-    const Matrix<T> W_transposed = ConstMatrixMap<T>(W.flat<T>().data(), units, units).transpose();
-    const RightOperand<T> Wt(W_transposed.data(), units, units);
+    const RightOperand<T> Wt(W.flat<T>().data(), units, units, /*transposed=*/true);
     const int64_t block = RowBlock(context, batch), blocks = std::max<int64_t>((batch + block - 1) / block, 1);
     // Each block's sums (db: row 0, dW: rows 1..m, dU: rows m + 1..m + n), added up after the loop.
     std::vector<Matrix<T>> sums(blocks, Matrix<T>::Zero(1 + units + inputs, units));
@@ -464,11 +479,11 @@ class RnnChainGradOp : public ChainKernel {
     T* dW = sums + units;
     Matrix<T> through(rows, units);  // delta_t W^T
     // dW = sum over the block's rows b and steps t of s_{t-1}^T delta_t, summed every `chunk` steps:
-    // a product whose sum runs over chunk x rows (about 128) terms keeps dW's tiles in registers for
+    // a product whose sum runs over chunk x rows (about kSumSlice) terms keeps dW's tiles in registers for
     // that long (step by step they would be read and written T times, with only `rows` terms each
     // time), while the chunk's states and deltas are still in cache (after the loop, at T 100 and
     // batch 256 they would come from L3). s_{t-1}'s rows are read as columns.
-    const int64_t chunk = std::max<int64_t>(1, (128 + rows - 1) / rows);
+    const int64_t chunk = std::max<int64_t>(1, (kSumSlice + rows - 1) / rows);
     int64_t newest = steps - 1;  // the last step whose share of dW is not summed yet
     for (int64_t t = steps - 1; t >= 0; --t) {
       const int64_t at = t * batch * units + offset;
