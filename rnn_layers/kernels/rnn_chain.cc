@@ -211,7 +211,7 @@ RightOperand<float>::RightOperand(const float* source, int64_t k, int64_t cols, 
     float* panel_start = copy.data() + column * k;
     if (transposed) {
       for (int64_t c = 0; c < width; ++c) {
-        const float* row = source + (column + c) * k;  // B's column column + c
+        const float* row = source + (column + c) * k;  // source's row column + c: that column of B
         for (int64_t j = 0; j < k; ++j) panel_start[j * 64 + c] = row[j];
       }
     } else {
