@@ -106,6 +106,8 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=0.25, help="time per repetition")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
                         help="intra-op threads for TensorFlow (default: usable cores)")
+    parser.add_argument("--inter-op-threads", type=int,
+                        help="TensorFlow's inter-op threads, for every TensorFlow row (default: --threads)")
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 15 if args.quick or args.shape else 7
@@ -130,12 +132,12 @@ def parse_args(argv):
     return args
 
 
-def configure_threads(threads):
+def configure_threads(threads, inter_op_threads=None):
     """TensorFlow's thread pools, before it runs an op (PyTorch runs in processes of its own)."""
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads or threads)
 
 
 def measure_matmul_gflops(m, k, chain=None, seconds=1.0):
@@ -548,7 +550,7 @@ def summary_lines(report):
 
 def main(argv=None):
     args = parse_args(argv)
-    configure_threads(args.threads)
+    configure_threads(args.threads, args.inter_op_threads)
     use_torch = not args.no_torch and torch_available()
     if not args.no_torch and not use_torch:
         print("torch is not installed (pip install -e '.[bench]'): no PyTorch rows", file=sys.stderr)
@@ -562,7 +564,8 @@ def main(argv=None):
                                  if (b, t, m, False) != HEADLINE]
     before = machine_info()
     tf_matmul = {"1024": measure_matmul_gflops(1024, 1024), "step": {}}
-    print(f"TensorFlow threads {args.threads}; TF matmul 1024^2 {tf_matmul['1024']:.1f} GFLOP/s; "
+    print(f"TensorFlow threads {args.threads} (inter-op {args.inter_op_threads or args.threads}); "
+          f"TF matmul 1024^2 {tf_matmul['1024']:.1f} GFLOP/s; "
           f"{before['cpu_model']}, {before['usable_cores']} cores, load {before['load_average']}")
     rows, per_shape, chosen_torch, started = [], [], None, time.perf_counter()
     for shape in shapes:
@@ -582,7 +585,8 @@ def main(argv=None):
                                            # measured again at the end: a big gap means the machine was busy
                                            "1024_after": round(measure_matmul_gflops(1024, 1024), 1),
                                            "step": {f"{b}x{m}": round(v, 1) for (b, m), v in tf_matmul["step"].items()}},
-              "threads": args.threads, "features": args.features, "repeats": args.repeats,
+              "threads": args.threads, "inter_op_threads": args.inter_op_threads or args.threads,
+              "features": args.features, "repeats": args.repeats,
               "quick_repeats": args.quick_repeats,
               "seconds_per_repeat": args.seconds, "seconds": round(time.perf_counter() - started, 1),
               "command": " ".join(["python -m benchmarks.rnn_throughput", *(argv if argv is not None else sys.argv[1:])]),

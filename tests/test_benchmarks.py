@@ -56,7 +56,8 @@ def test_a_peer_that_cannot_run_is_a_row_that_says_why(monkeypatch):
 def test_tiny_run_reports_every_keras_configuration_and_the_best_of_them(tmp_path):
     report_file = tmp_path / "bench.json"
     run_python(["-m", "benchmarks.rnn_throughput", "--shape", "4x6x8", "--shape", "4x8x8m", "--repeats", "2",
-                "--seconds", "0.02", "--no-torch", "--impls", *FAST_CONFIGS, *KERAS_PEERS, "keras_lstm",
+                "--seconds", "0.02", "--no-torch", "--inter-op-threads", "1",
+                "--impls", *FAST_CONFIGS, *KERAS_PEERS, "keras_lstm",
                 "--json", str(report_file)])
     report = json.loads(report_file.read_text())
     for shape in report["shapes"]:
@@ -79,6 +80,7 @@ def test_tiny_run_reports_every_keras_configuration_and_the_best_of_them(tmp_pat
         assert fast_star["train_seq_per_s"] == fastest["train_seq_per_s"]
         assert fast_star["chain_bound_pct_of_matmul"] == shape["chain_bound_pct_of_matmul"] > 0
     assert report["machine"]["load_average_before"] and report["machine"]["load_average_after"]
+    assert report["inter_op_threads"] == 1
     text = (tmp_path / "bench.txt").read_text()
     assert text.startswith("impl") and "median over 2 shapes, train x best keras" in text
 
@@ -134,3 +136,36 @@ def test_unroll_xla_rows_beyond_long_unroll_steps_are_skipped_with_the_reason():
     assert sorted(not_run) == ["cell_unroll_xla", "keras_simple_rnn_unroll_xla"]
     assert all("--long-unroll-xla" in why for why in not_run.values())
     assert skipped(impls, (64, 256, 64, True), parse_args(["--quick", "--long-unroll-xla"])) == {}
+
+
+def test_the_step_budget_bounds_the_step_by_what_runs_outside_the_ops():
+    from benchmarks.step_budget import budget
+
+    useful = 251.7e6  # the headline's FLOPs per step: 1000 us at 251.7 GFLOP/s
+    medians = {"ops": 1200.0, "layer": 1210.0, "step": 1700.0, "ops_t1": 160.0}
+    split = budget(medians, useful, 251.7)
+    assert split["outside_ops_us"] == 500.0 and split["layer_wrappers_us"] == 10.0
+    assert split["model_loss_adam_us"] == 490.0 and split["ops_fixed_us"] == 160.0
+    assert split["step_pct_of_matmul"] == round(100 * 1000 / 1700, 1)
+    assert split["ops_pct_of_matmul"] == round(100 * 1000 / 1200, 1)
+    assert split["bound_pct_of_matmul"] == round(100 * 1000 / 1500, 1)  # ops at the matmul rate, the rest as is
+    # 70% leaves 1000 / 0.7 = 1428.6 us a step, 928.6 of them for the ops: 107.7% of the matmul rate.
+    assert split["ops_pct_needed_for_70"] == round(100 * 1000 / (1000 / 0.7 - 500), 1)
+    assert budget({**medians, "step": 1200 + 1000 / 0.7}, useful, 251.7)["ops_pct_needed_for_70"] is None
+
+
+@pytest.mark.slow
+def test_the_step_budget_times_every_part_at_t_and_at_one_step(tmp_path):
+    report_file = tmp_path / "budget.json"
+    run_python(["-m", "benchmarks.step_budget", "--shape", "4x3x8", "--features", "4", "--quick",
+                "--json", str(report_file)])
+    report = json.loads(report_file.read_text())
+    parts = ("ops", "layer", "step")
+    assert set(report["us_per_step"]) == {*parts, *(part + "_t1" for part in parts)}
+    for times in report["us_per_step"].values():
+        assert 0 < times["q1"] <= times["median"] <= times["q3"]
+    steps = report["us_per_step"]
+    assert report["budget"]["outside_ops_us"] == round(steps["step"]["median"] - steps["ops"]["median"], 1)
+    assert report["useful_mflop_per_step"] == round(4 * useful_train_flops(3, 4, 8) / 1e6, 1)
+    assert report["matmul_gflops"]["1024"] > 0 and report["machine"]["load_average_after"]
+    assert (tmp_path / "budget.txt").read_text().startswith("4x3x8 (4 features)")
