@@ -38,10 +38,11 @@ gradcheck: $(STAMP) $(KERNEL)
 # every step with tiny settings in a few minutes, to check that it works (its numbers are not measurements).
 BENCH_DIR ?= benchmarks/results
 QUICK ?=
-bench: $(STAMP) $(KERNEL)  ## speed tables + JSON: RNN vs Keras and PyTorch, fit overhead, serving, video decoding
+bench: $(STAMP) $(KERNEL)  ## speed tables + JSON: RNN vs Keras and PyTorch, the step budget, fit overhead, serving, video decoding
 	$(PY) -m pip install --quiet -e '.[bench]'
 	mkdir -p $(BENCH_DIR)
 	$(PY) -m benchmarks.rnn_throughput $(if $(QUICK),--quick --repeats 2 --seconds 0.05,--repeats 5 --seconds 0.15 --quick-repeats 7) --json $(BENCH_DIR)/rnn_throughput.json
+	$(PY) -m benchmarks.step_budget $(if $(QUICK),--quick) --json $(BENCH_DIR)/step_budget.json
 	$(PY) -m benchmarks.fit_overhead $(if $(QUICK),--quick,--repeats 7) --json $(BENCH_DIR)/fit_overhead.json
 	$(PY) -m benchmarks.video_decode $(if $(QUICK),--clips 2 --repeats 1) --json $(BENCH_DIR)/video_decode.json
 	test -d exports/sentiment_stars && $(PY) -m benchmarks.serving $(if $(QUICK),--repeats 1 --seconds 0.2) --json $(BENCH_DIR)/serving.json || echo "serving: run make train first"

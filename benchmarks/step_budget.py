@@ -53,7 +53,7 @@ def part_functions(batch, steps, features, units, seed=0):
     """{part: a call running STEPS_PER_CALL of it in one tf.function} at this shape (float32, tanh, fixed T)."""
     import tensorflow as tf
 
-    from rnn_layers.chain_kernel import chain_ops
+    from rnn_layers.chain_kernel import chain_ops, inter_op_helpers
     from rnn_layers.fast_rnn import rnn_states
 
     ops = chain_ops()
@@ -66,14 +66,15 @@ def part_functions(batch, steps, features, units, seed=0):
     U = tf.Variable(rng.standard_normal((features, units)) / features**0.5, dtype=tf.float32)
     W = tf.Variable(rng.standard_normal((units, units)) / units**0.5, dtype=tf.float32)
     b, s0 = tf.Variable(tf.zeros(units)), tf.zeros((batch, units))
+    attrs = {"activation": "tanh", "inter_op_helpers": inter_op_helpers()}  # as the layer calls them
     no_mask, no_d_states, d_last = tf.zeros((0, 0), tf.bool), tf.zeros((0, 0, 0)), tf.ones((batch, units))
 
     @tf.function
     def two_ops():
         total = tf.constant(0.0)
         for i in tf.range(STEPS_PER_CALL):
-            states = ops.rnn_chain(x[i], U, b, s0, W, no_mask, activation="tanh")
-            total += ops.rnn_chain_grad(states, W, no_d_states, d_last, no_mask, x[i], activation="tanh")[3][0, 0]
+            states = ops.rnn_chain(x[i], U, b, s0, W, no_mask, **attrs)
+            total += ops.rnn_chain_grad(states, W, no_d_states, d_last, no_mask, x[i], **attrs)[3][0, 0]
         return total
 
     @tf.function

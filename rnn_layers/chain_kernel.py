@@ -5,6 +5,7 @@ for another TensorFlow, `rnn_layers.SimpleRNN` trains with its TensorFlow-op BPT
 slower), and says so once.
 """
 import functools
+import os
 import warnings
 
 import tensorflow as tf
@@ -23,3 +24,15 @@ def chain_ops():
     except (tf.errors.NotFoundError, OSError) as error:
         warnings.warn(f"{LIBRARY} does not load ({error}); rebuild it with `python -m rnn_layers.kernels.build`")
         return None
+
+
+def inter_op_helpers():
+    """The ops' `inter_op_helpers` attr: whether their helper threads come from TensorFlow's inter-op pool.
+
+    True when that pool has more than one thread (as configured, else TF_NUM_INTEROP_THREADS, else the
+    usable cores): in a train step its spare thread is awake and starts a helper at once. With one
+    inter-op thread (the op's own) the helpers must come from the intra-op pool.
+    """
+    threads = tf.config.threading.get_inter_op_parallelism_threads()
+    threads = threads or int(os.environ.get("TF_NUM_INTEROP_THREADS") or 0) or len(os.sched_getaffinity(0))
+    return threads > 1

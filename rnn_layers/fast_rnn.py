@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util  # no public API tells an XLA-compiled graph
 
-from rnn_layers.chain_kernel import chain_ops
+from rnn_layers.chain_kernel import chain_ops, inter_op_helpers
 from rnn_layers.recording import StateRecording, output_kept
 from rnn_layers.simple_rnn_cell import SimpleRNNCell
 
@@ -258,15 +258,17 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
     Forwards: `rnn_chain` projects x U + b and runs s_t = f(xu_t + s_{t-1} W) for t = 1..T.
     Backwards: `rnn_chain_grad` runs the reverse loop for the deltas dL/da_t and sums dW, dU and db;
     dL/dx = Delta U^T is one product, which TensorFlow prunes when x needs no gradient. Inside the ops
-    each row of the batch is a chain of its own, so the rows are split between the intra-op threads
-    with no synchronisation between steps, and each thread runs its rows' large products too. The ops
-    take and give the batch-major layout of x, so nothing is transposed.
+    each row of the batch is a chain of its own, so the rows are split between threads (the caller and
+    helpers from the inter-op pool when it has more than one thread, else the intra-op pool) with no
+    synchronisation between steps, and each thread runs its rows' large products too. The ops take and
+    give the batch-major layout of x, so nothing is transposed.
     """
     step_mask = tf.zeros((0, 0), tf.bool) if mask is None else tf.transpose(mask[:, :, 0])  # (T, B)
+    threads = {"activation": activation, "inter_op_helpers": inter_op_helpers()}
 
     def forward(x, U, b, W, s0):
         bias = tf.zeros((0,), x.dtype) if b is None else b
-        S = ops.rnn_chain(x, U, bias, s0, W, step_mask, activation=activation)  # s_0..s_T (T+1, B, m)
+        S = ops.rnn_chain(x, U, bias, s0, W, step_mask, **threads)  # s_0..s_T (T+1, B, m)
         return S, (S[1:] if return_sequences else S[-1])
 
     def backward(S, upstream):
@@ -274,7 +276,7 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
             d_states, d_last = upstream, tf.zeros_like(s0)
         else:
             d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
-        deltas, ds0, db, dW, dU = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, x, activation=activation)
+        deltas, ds0, db, dW, dU = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, x, **threads)
         dx = tf.reshape(tf.matmul(tf.reshape(deltas, (-1, W.shape[-1])), U, transpose_b=True), tf.shape(x))
         return dx, dU, db, dW, ds0
 

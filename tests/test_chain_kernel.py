@@ -4,6 +4,7 @@ Their numbers are checked against keras.layers.RNN(SimpleRNNCell) in tests/test_
 `bptt_compiled` / `compiled` cases); here: that training really runs them, their own input checks,
 the row split between threads, and what happens where they cannot run (XLA, no library).
 """
+import ast
 import re
 import subprocess
 import sys
@@ -70,6 +71,47 @@ def test_rows_split_between_threads_match_the_cell(batch, activation):
 
     for got, want in zip(run(fast), run(reference), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_helpers_from_either_thread_pool_give_the_same_values(masked):
+    ops, rng = chain_ops(), np.random.default_rng(5)
+    batch, steps, n, m = 64, 7, 5, 16  # 64 rows: several row blocks, so a helper runs some of them
+    x, s0 = tf.constant(rng.normal(size=(batch, steps, n))), tf.constant(rng.normal(size=(batch, m)))
+    U, W, b = (tf.constant(rng.normal(size=shape) * 0.3) for shape in ((n, m), (m, m), (m,)))
+    mask = tf.constant(rng.random((steps, batch)) < 0.7) if masked else tf.zeros((0, 0), tf.bool)
+
+    def run(inter_op_helpers):
+        states = ops.rnn_chain(x, U, b, s0, W, mask, activation="tanh", inter_op_helpers=inter_op_helpers)
+        grads = ops.rnn_chain_grad(states, W, tf.zeros((0, 0, 0), tf.float64), tf.ones_like(s0), mask, x,
+                                   activation="tanh", inter_op_helpers=inter_op_helpers)
+        return [states, *grads]
+
+    for got, want in zip(run(True), run(False), strict=True):
+        np.testing.assert_array_equal(got, want)  # each block's sums are added in block order, whoever ran it
+
+
+@pytest.mark.parametrize("inter_op_threads, expected", [(1, False), (3, True)])
+def test_the_layer_takes_helpers_from_the_inter_op_pool_only_when_it_has_threads_to_spare(
+        inter_op_threads, expected):
+    code = f"""
+import tensorflow as tf
+tf.config.threading.set_inter_op_parallelism_threads({inter_op_threads})
+from rnn_layers import SimpleRNN
+layer, x = SimpleRNN(4), tf.random.normal((2, 3, 2))
+layer(x)
+@tf.function
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x, training=True))
+    return tape.gradient(loss, layer.trainable_variables)
+graph = step.get_concrete_function(x).graph
+print([(op.type, op.get_attr("inter_op_helpers")) for op in graph.get_operations() if op.type.startswith("RnnChain")])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    assert found == [("RnnChain", expected), ("RnnChainGrad", expected)]
 
 
 @pytest.mark.parametrize("changed, message", [
