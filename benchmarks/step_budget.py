@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from benchmarks.machine import machine_info, versions, with_load_after
-from benchmarks.rnn_throughput import configure_threads, keras_step_functions, measure_matmul_gflops
+from benchmarks.rnn_throughput import configure_threads, keras_step_functions, measure_matmul_gflops, quartiles
 from benchmarks.torch_peer import STEPS_PER_CALL, calibrate, useful_train_flops
 
 PARTS = ("ops", "layer", "step")
@@ -89,11 +89,6 @@ def part_functions(batch, steps, features, units, seed=0):
 
     step, _ = keras_step_functions("fast", xs, ys, None, units)
     return {"ops": lambda: two_ops().numpy(), "layer": lambda: layer().numpy(), "step": step}
-
-
-def quartiles(samples):
-    q1, median, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
-    return round(q1, 1), round(median, 1), round(q3, 1)
 
 
 def time_parts(functions, repeats, seconds):
