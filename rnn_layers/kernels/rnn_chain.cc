@@ -318,9 +318,16 @@ void ForEachRowBlock(OpKernelContext* context, bool inter_op, int64_t batch, int
   auto* workers = context->device()->tensorflow_cpu_worker_threads()->workers;
   auto* runner = context->runner();
   const bool on_inter_op = inter_op && runner != nullptr && *runner;
+  const std::thread::id caller = std::this_thread::get_id();
   for (int64_t helper = 1; helper < std::min<int64_t>(workers->NumThreads(), count); ++helper) {
     if (on_inter_op) {
-      (*runner)([blocks] { blocks->RunUntilNoneLeft(); });
+      (*runner)([blocks, caller, workers] {
+        if (std::this_thread::get_id() == caller) {  // an inline runner (an eager op's): no thread to spare
+          workers->Schedule([blocks] { blocks->RunUntilNoneLeft(); });
+        } else {
+          blocks->RunUntilNoneLeft();
+        }
+      });
     } else {
       workers->Schedule([blocks] { blocks->RunUntilNoneLeft(); });
     }
