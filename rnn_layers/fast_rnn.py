@@ -264,11 +264,11 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
     give the batch-major layout of x, so nothing is transposed.
     """
     step_mask = tf.zeros((0, 0), tf.bool) if mask is None else tf.transpose(mask[:, :, 0])  # (T, B)
-    threads = {"activation": activation, "inter_op_helpers": inter_op_helpers()}
+    attrs = {"activation": activation, "inter_op_helpers": inter_op_helpers()}
 
     def forward(x, U, b, W, s0):
         bias = tf.zeros((0,), x.dtype) if b is None else b
-        S = ops.rnn_chain(x, U, bias, s0, W, step_mask, **threads)  # s_0..s_T (T+1, B, m)
+        S = ops.rnn_chain(x, U, bias, s0, W, step_mask, **attrs)  # s_0..s_T (T+1, B, m)
         return S, (S[1:] if return_sequences else S[-1])
 
     def backward(S, upstream):
@@ -276,7 +276,7 @@ def _compiled(ops, x, U, b, W, s0, mask, activation, return_sequences):
             d_states, d_last = upstream, tf.zeros_like(s0)
         else:
             d_states, d_last = tf.zeros((0, 0, 0), S.dtype), upstream
-        deltas, ds0, db, dW, dU = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, x, **threads)
+        deltas, ds0, db, dW, dU = ops.rnn_chain_grad(S, W, d_states, d_last, step_mask, x, **attrs)
         dx = tf.reshape(tf.matmul(tf.reshape(deltas, (-1, W.shape[-1])), U, transpose_b=True), tf.shape(x))
         return dx, dU, db, dW, ds0
 

@@ -305,7 +305,8 @@ struct Blocks {
 // caller waits for the blocks still running. The helpers go to the executor's inter-op pool when it has
 // threads to spare (`inter_op`): in a train step its other thread has just run the small ops beside this
 // one (the head's gradient, Adam) and is still awake, so it starts at once, where an intra-op thread
-// would wake late and compete with it for the cores (docs/speed.md: the step 1.7 -> 1.4 ms at the headline).
+// would wake late and compete with it for the cores (docs/speed.md item 5: at the headline the step took
+// 1.4 instead of 1.7 ms while the host was busy, the same when it was quiet).
 void ForEachRowBlock(OpKernelContext* context, bool inter_op, int64_t batch, int64_t block,
                      const std::function<void(int64_t, int64_t, int64_t)>& rows) {
   const int64_t count = (batch + block - 1) / block;
@@ -348,7 +349,7 @@ const T* DataOrNull(const Tensor& tensor) {
   return tensor.NumElements() == 0 ? nullptr : tensor.flat<T>().data();
 }
 
-// What both ops share: f, from the `activation` attr.
+// What both ops share: f, from the `activation` attr, and where helpers come from (`inter_op_helpers`).
 class ChainKernel : public OpKernel {
  public:
   explicit ChainKernel(OpKernelConstruction* context) : OpKernel(context), tanh_(IsTanh(context)) {
