@@ -43,7 +43,12 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)), help="TensorFlow threads")
     parser.add_argument("--json", help="write the results to this JSON file (and the table beside it, .txt)")
     args = parser.parse_args(argv)
-    args.batch, args.steps, args.units = (int(size) for size in args.shape.split("x"))
+    try:
+        args.batch, args.steps, args.units = (int(size) for size in args.shape.split("x"))
+    except ValueError:
+        parser.error(f"--shape must look like 64x30x128 (batch x T x units), got {args.shape!r}")
+    if min(args.batch, args.steps, args.units, args.features, args.repeats) < 1 or args.seconds <= 0:
+        parser.error("--shape's sizes, --features and --repeats must be >= 1 and --seconds > 0")
     if args.quick:
         args.repeats, args.seconds = 2, 0.02
     return args

@@ -155,6 +155,19 @@ def test_the_step_budget_bounds_the_step_by_what_runs_outside_the_ops():
     assert budget({**medians, "step": 1200 + 1430}, useful, 251.7)["ops_pct_needed_for_70"] is None
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--shape", "64x30"], "--shape must look like 64x30x128 (batch x T x units), got '64x30'"),
+    (["--shape", "64x0x128"], "--shape's sizes, --features and --repeats must be >= 1 and --seconds > 0"),
+    (["--seconds", "0"], "--shape's sizes, --features and --repeats must be >= 1 and --seconds > 0"),
+])
+def test_the_step_budget_names_a_bad_argument_in_one_line(argv, message, capsys):
+    from benchmarks.step_budget import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2 and capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
+
+
 @pytest.mark.slow
 def test_the_step_budget_times_every_part_at_t_and_at_one_step(tmp_path):
     report_file = tmp_path / "budget.json"
