@@ -81,6 +81,7 @@ def test_helpers_from_either_thread_pool_give_the_same_values(masked):
     U, W, b = (tf.constant(rng.normal(size=shape) * 0.3) for shape in ((n, m), (m, m), (m,)))
     mask = tf.constant(rng.random((steps, batch)) < 0.7) if masked else tf.zeros((0, 0), tf.bool)
 
+    @tf.function  # in a graph the ops get the executor's runner (eagerly a task runs inline on the caller)
     def run(inter_op_helpers):
         states = ops.rnn_chain(x, U, b, s0, W, mask, activation="tanh", inter_op_helpers=inter_op_helpers)
         grads = ops.rnn_chain_grad(states, W, tf.zeros((0, 0, 0), tf.float64), tf.ones_like(s0), mask, x,
