@@ -28,10 +28,8 @@ interquartile range. `--quick` runs 2 repetitions (a check that it works, not a 
 """
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 import types
@@ -42,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.machine import machine_info, versions, with_load_after
+from benchmarks.report import command_line, write_report
 
 BATCH, STEPS, FEATURES, UNITS = 64, 30, 64, 128
 BATCHES_PER_EPOCH = 48
@@ -277,7 +276,7 @@ def main(argv=None):
     report = {"layer": args.layer, "batch": BATCH, "steps": STEPS, "units": UNITS, "threads": args.threads,
               "repeats": args.repeats, "machine": with_load_after(before), "versions": versions(),
               "seconds": round(time.perf_counter() - started, 1),
-              "command": " ".join(["python -m benchmarks.fit_overhead", *(argv if argv is not None else sys.argv[1:])]),
+              "command": command_line("benchmarks.fit_overhead", argv),
               "rows": rows}
     machine = report["machine"]
     lines.append(f"{machine['cpu_model']}, {machine['usable_cores']} usable cores; load average before "
@@ -285,11 +284,7 @@ def main(argv=None):
                  f"command: {report['command']}")
     print("\n".join(lines))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=1)
-        with open(os.path.splitext(args.json)[0] + ".txt", "w", encoding="utf-8") as file:
-            file.write("\n".join(lines) + "\n")
-        print(f"wrote {args.json}")
+        write_report(args.json, report, "\n".join(lines))
 
 
 if __name__ == "__main__":

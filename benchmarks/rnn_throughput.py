@@ -58,6 +58,7 @@ import time
 import numpy as np
 
 from benchmarks.machine import machine_info, versions, with_load_after
+from benchmarks.report import command_line, write_report
 from benchmarks.torch_peer import calibrate, inputs, useful_train_flops
 
 KERAS_PEERS = tuple(f"{base}{unroll}{xla}" for base in ("keras_simple_rnn", "cell")
@@ -589,15 +590,11 @@ def main(argv=None):
               "features": args.features, "repeats": args.repeats,
               "quick_repeats": args.quick_repeats,
               "seconds_per_repeat": args.seconds, "seconds": round(time.perf_counter() - started, 1),
-              "command": " ".join(["python -m benchmarks.rnn_throughput", *(argv if argv is not None else sys.argv[1:])]),
+              "command": command_line("benchmarks.rnn_throughput", argv),
               "shapes": per_shape, "summary": summary(rows, per_shape), "rows": rows}
     print("\n".join(summary_lines(report)))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=1)
-        with open(os.path.splitext(args.json)[0] + ".txt", "w", encoding="utf-8") as file:
-            file.write(format_table(rows) + "\n\n" + "\n".join(summary_lines(report)) + "\n")
-        print(f"wrote {args.json}")
+        write_report(args.json, report, format_table(rows) + "\n\n" + "\n".join(summary_lines(report)))
 
 
 if __name__ == "__main__":

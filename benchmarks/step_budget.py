@@ -17,15 +17,13 @@ every peer row runs). `bound_pct_of_matmul` is the `% matmul` the step would sho
 is the rate, as % of the 1024^2 rate, the ops would need for the step to reach 70% (none: no rate does).
 """
 import argparse
-import json
 import os
-import statistics
-import sys
 import time
 
 import numpy as np
 
 from benchmarks.machine import machine_info, versions, with_load_after
+from benchmarks.report import command_line, write_report
 from benchmarks.rnn_throughput import configure_threads, keras_step_functions, measure_matmul_gflops, quartiles
 from benchmarks.torch_peer import STEPS_PER_CALL, calibrate, useful_train_flops
 
@@ -110,11 +108,11 @@ def time_parts(functions, repeats, seconds):
     return samples
 
 
-def budget(medians, useful_flops, matmul_gflops, target=TARGET_PCT):
-    """The split of the step and its bounds, from median microseconds per step of each part at T and at T 1."""
+def budget(medians, useful_flops, matmul_gflops):
+    """The split of the step and its bounds, from median microseconds per step of the parts (ops_t1: at T 1)."""
     outside_us = medians["step"] - medians["ops"]
     at_matmul_us = useful_flops / (matmul_gflops * 1e3)  # the useful FLOPs at the 1024^2 rate
-    room_us = useful_flops / (target / 100 * matmul_gflops * 1e3) - outside_us  # the ops' share at the target
+    room_us = useful_flops / (TARGET_PCT / 100 * matmul_gflops * 1e3) - outside_us  # the ops' share at 70%
     return {
         "outside_ops_us": round(outside_us, 1),
         "layer_wrappers_us": round(medians["layer"] - medians["ops"], 1),
@@ -127,13 +125,12 @@ def budget(medians, useful_flops, matmul_gflops, target=TARGET_PCT):
     }
 
 
-def format_table(samples, report):
+def format_table(report):
     lines = [f"{report['shape']} ({report['features']} features), us per train step: median (q1-q3) "
              f"of {report['repeats']} rounds; TF matmul {report['matmul_gflops']['1024']} GFLOP/s at 1024^2, "
              f"{report['matmul_gflops']['step']} at the step's (B, m) @ (m, m)"]
-    for name, values in samples.items():
-        q1, median, q3 = quartiles(values)
-        lines.append(f"  {name:8s} {median:9.1f} ({q1:.1f}-{q3:.1f})")
+    for name, times in report["us_per_step"].items():
+        lines.append(f"  {name:8s} {times['median']:9.1f} ({times['q1']:.1f}-{times['q3']:.1f})")
     for key, value in report["budget"].items():
         lines.append(f"  {key:24s} {value}")
     return "\n".join(lines)
@@ -150,23 +147,18 @@ def main(argv=None):
     matmul = {"1024": round(measure_matmul_gflops(1024, 1024), 1),
               "step": round(measure_matmul_gflops(args.batch, args.units), 1)}
     samples = time_parts(functions, args.repeats, args.seconds)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+    # One set of figures: the budget is computed from the medians the JSON and the table show.
+    times = {name: dict(zip(("q1", "median", "q3"), quartiles(values))) for name, values in samples.items()}
     useful = args.batch * useful_train_flops(args.steps, args.features, args.units)
     report = {"shape": args.shape, "features": args.features, "threads": args.threads, "repeats": args.repeats,
-              "useful_mflop_per_step": round(useful / 1e6, 1), "matmul_gflops": matmul,
-              "us_per_step": {name: dict(zip(("q1", "median", "q3"), quartiles(values)))
-                              for name, values in samples.items()},
-              "budget": budget(medians, useful, matmul["1024"]),
+              "useful_mflop_per_step": round(useful / 1e6, 1), "matmul_gflops": matmul, "us_per_step": times,
+              "budget": budget({name: t["median"] for name, t in times.items()}, useful, matmul["1024"]),
               "machine": with_load_after(before), "versions": versions(),
-              "command": " ".join(["python -m benchmarks.step_budget", *(argv if argv is not None else sys.argv[1:])])}
-    table = format_table(samples, report)
+              "command": command_line("benchmarks.step_budget", argv)}
+    table = format_table(report)
     print(table)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=1)
-        with open(os.path.splitext(args.json)[0] + ".txt", "w", encoding="utf-8") as file:
-            file.write(table + "\n")
-        print(f"wrote {args.json}")
+        write_report(args.json, report, table)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import tensorflow as tf
 from rnn_layers import SimpleRNN, SimpleRNNCell, chain_kernel, fast_rnn
 from rnn_layers.chain_kernel import chain_ops
 from rnn_layers.kernels import build
+from tests.conftest import run_python
 
 
 def op_types(function, *args):
@@ -109,9 +110,7 @@ def step(x):
 graph = step.get_concrete_function(x).graph
 print([(op.type, op.get_attr("inter_op_helpers")) for op in graph.get_operations() if op.type.startswith("RnnChain")])
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    found = ast.literal_eval(run_python(code, timeout=300).stdout.strip().splitlines()[-1])
     assert found == [("RnnChain", expected), ("RnnChainGrad", expected)]
 
 

@@ -320,17 +320,19 @@ void ForEachRowBlock(OpKernelContext* context, bool inter_op, int64_t batch, int
   auto* runner = context->runner();
   const bool on_inter_op = inter_op && runner != nullptr && *runner;
   const std::thread::id caller = std::this_thread::get_id();
+  const std::function<void()> help = [blocks] { blocks->RunUntilNoneLeft(); };
   for (int64_t helper = 1; helper < std::min<int64_t>(workers->NumThreads(), count); ++helper) {
-    if (on_inter_op) {
-      (*runner)([blocks, caller, workers] {
-        if (std::this_thread::get_id() == caller) {  // an inline runner (an eager op's): no thread to spare
-          workers->Schedule([blocks] { blocks->RunUntilNoneLeft(); });
+    if (!on_inter_op) {
+      workers->Schedule(help);
+    } else {
+      (*runner)([help, caller, workers] {
+        // An inline runner (an eager op's) runs this on the caller: no thread to spare, so the intra-op pool.
+        if (std::this_thread::get_id() == caller) {
+          workers->Schedule(help);
         } else {
-          blocks->RunUntilNoneLeft();
+          help();
         }
       });
-    } else {
-      workers->Schedule([blocks] { blocks->RunUntilNoneLeft(); });
     }
   }
   blocks->RunUntilNoneLeft();
